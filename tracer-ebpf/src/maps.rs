@@ -1,0 +1,30 @@
+//! The maps shared by the programs.
+
+use aya_ebpf::{
+    macros::map,
+    maps::{LruHashMap, PerCpuArray, RingBuf},
+};
+use tracer_common::{ExecEvent, MountEvent, DEFAULT_RING_BYTES, KIND_SLOTS};
+
+/// All events, in submission order. Its size is set by the loader (`--ring-size`).
+#[map]
+pub static EVENTS: RingBuf = RingBuf::with_byte_size(DEFAULT_RING_BYTES, 0);
+
+/// Per event kind, records that could not be sent (ring full) or parked (pending map full).
+#[map]
+pub static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(KIND_SLOTS, 0);
+
+/// Exec records between `sys_enter_*` and `sys_exit_*`, by tgid.
+#[map]
+pub static EXEC_PENDING: LruHashMap<u32, ExecEvent> = LruHashMap::with_max_entries(4096, 0);
+
+/// Mount-family records between entry and exit, by thread id.
+#[map]
+pub static MOUNT_PENDING: LruHashMap<u32, MountEvent> = LruHashMap::with_max_entries(4096, 0);
+
+/// Records are too large for the 512-byte BPF stack: they are built here.
+#[map]
+pub static EXEC_SCRATCH: PerCpuArray<ExecEvent> = PerCpuArray::with_max_entries(1, 0);
+
+#[map]
+pub static MOUNT_SCRATCH: PerCpuArray<MountEvent> = PerCpuArray::with_max_entries(1, 0);

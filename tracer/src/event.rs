@@ -1,0 +1,258 @@
+//! The decoded, typed event: what the renderers, JSON export and correlation work on.
+
+use serde::{Deserialize, Serialize};
+
+/// One observed event.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// `CLOCK_BOOTTIME` nanoseconds.
+    pub ts_ns: u64,
+    /// Thread id.
+    pub pid: u32,
+    /// Process id.
+    pub tgid: u32,
+    /// Parent process id (0 if unknown).
+    pub ppid: u32,
+    pub uid: u32,
+    pub comm: String,
+    pub cgroup_id: u64,
+    #[serde(flatten)]
+    pub detail: Detail,
+}
+
+/// What happened; serialized with a `kind` tag (`"kind": "exec"`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Detail {
+    Exec {
+        filename: String,
+        argv: Vec<String>,
+        /// argv had more entries or bytes than were kept.
+        argv_truncated: bool,
+        filename_truncated: bool,
+        /// `execveat(dirfd, filename, argv, envp, flags)`, when that call was used.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        execveat: Option<ExecAt>,
+        #[serde(flatten)]
+        result: SysResult,
+    },
+    Mount {
+        fstype: String,
+        source: String,
+        target: String,
+        flags: u64,
+        #[serde(flatten)]
+        result: SysResult,
+    },
+    Umount {
+        target: String,
+        flags: u64,
+        #[serde(flatten)]
+        result: SysResult,
+    },
+    PivotRoot {
+        new_root: String,
+        put_old: String,
+        #[serde(flatten)]
+        result: SysResult,
+    },
+    Fsopen {
+        fstype: String,
+        flags: u64,
+        #[serde(flatten)]
+        result: SysResult,
+    },
+    Fsconfig {
+        fd: i32,
+        cmd: u32,
+        key: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        value: Option<String>,
+        aux: i32,
+        #[serde(flatten)]
+        result: SysResult,
+    },
+    Fsmount {
+        fs_fd: i32,
+        flags: u64,
+        attr_flags: u32,
+        #[serde(flatten)]
+        result: SysResult,
+    },
+    MoveMount {
+        from_dfd: i32,
+        from_path: String,
+        to_dfd: i32,
+        to_path: String,
+        flags: u64,
+        #[serde(flatten)]
+        result: SysResult,
+    },
+    OpenTree {
+        dfd: i32,
+        path: String,
+        flags: u64,
+        #[serde(flatten)]
+        result: SysResult,
+    },
+    MountSetattr {
+        dfd: i32,
+        path: String,
+        flags: u64,
+        attr_set: u64,
+        attr_clr: u64,
+        propagation: u64,
+        #[serde(flatten)]
+        result: SysResult,
+    },
+    Fork {
+        child_pid: u32,
+    },
+    Exit {
+        /// `exit()` status, when the process exited normally.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        exit_code: Option<i32>,
+        /// Terminating signal, when it was killed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        signal: Option<i32>,
+        #[serde(default)]
+        core_dumped: bool,
+    },
+    Rename {
+        /// The renamed task (usually the event's own `pid`).
+        target_pid: u32,
+        oldcomm: String,
+        newcomm: String,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecAt {
+    pub dirfd: i32,
+    pub flags: i32,
+}
+
+/// A syscall's return value, with the errno name when it failed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SysResult {
+    pub ret: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl SysResult {
+    pub fn from_ret(ret: i64) -> Self {
+        let error = (ret < 0).then(|| errno_name(-ret));
+        Self { ret, error }
+    }
+
+    pub fn failed(&self) -> bool {
+        self.ret < 0
+    }
+}
+
+/// `ENOENT` for 2, or the number when unknown.
+pub fn errno_name(errno: i64) -> String {
+    i32::try_from(errno)
+        .ok()
+        .map(nix::errno::Errno::from_raw)
+        .filter(|e| *e != nix::errno::Errno::UnknownErrno)
+        .map_or_else(|| format!("errno {errno}"), |e| format!("{e:?}"))
+}
+
+/// Splits the kernel's `exit_code` (`status << 8 | signal`, bit 7 = core dump).
+pub fn split_exit_code(raw: i32) -> (Option<i32>, Option<i32>, bool) {
+    let sig = raw & 0x7f;
+    if sig == 0 {
+        (Some((raw >> 8) & 0xff), None, false)
+    } else {
+        (None, Some(sig), raw & 0x80 != 0)
+    }
+}
+
+impl Detail {
+    /// The kind name, as in JSON.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Detail::Exec { .. } => "exec",
+            Detail::Mount { .. } => "mount",
+            Detail::Umount { .. } => "umount",
+            Detail::PivotRoot { .. } => "pivot_root",
+            Detail::Fsopen { .. } => "fsopen",
+            Detail::Fsconfig { .. } => "fsconfig",
+            Detail::Fsmount { .. } => "fsmount",
+            Detail::MoveMount { .. } => "move_mount",
+            Detail::OpenTree { .. } => "open_tree",
+            Detail::MountSetattr { .. } => "mount_setattr",
+            Detail::Fork { .. } => "fork",
+            Detail::Exit { .. } => "exit",
+            Detail::Rename { .. } => "rename",
+        }
+    }
+
+    /// The syscall result, for kinds that have one.
+    pub fn result(&self) -> Option<&SysResult> {
+        match self {
+            Detail::Exec { result, .. }
+            | Detail::Mount { result, .. }
+            | Detail::Umount { result, .. }
+            | Detail::PivotRoot { result, .. }
+            | Detail::Fsopen { result, .. }
+            | Detail::Fsconfig { result, .. }
+            | Detail::Fsmount { result, .. }
+            | Detail::MoveMount { result, .. }
+            | Detail::OpenTree { result, .. }
+            | Detail::MountSetattr { result, .. } => Some(result),
+            Detail::Fork { .. } | Detail::Exit { .. } | Detail::Rename { .. } => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_split() {
+        assert_eq!(split_exit_code(0), (Some(0), None, false));
+        assert_eq!(split_exit_code(7 << 8), (Some(7), None, false));
+        assert_eq!(split_exit_code(9), (None, Some(9), false));
+        assert_eq!(split_exit_code(0x80 | 11), (None, Some(11), true));
+    }
+
+    #[test]
+    fn errno_names() {
+        assert_eq!(errno_name(2), "ENOENT");
+        assert_eq!(errno_name(1), "EPERM");
+        assert_eq!(errno_name(99999), "errno 99999");
+        assert_eq!(errno_name(i64::MAX), format!("errno {}", i64::MAX));
+    }
+
+    #[test]
+    fn json_round_trip_keeps_kind_tag() {
+        let ev = Event {
+            ts_ns: 5,
+            pid: 1,
+            tgid: 1,
+            ppid: 0,
+            uid: 0,
+            comm: "sh".into(),
+            cgroup_id: 9,
+            detail: Detail::Exec {
+                filename: "/bin/echo".into(),
+                argv: vec!["/bin/echo".into(), "a".into()],
+                argv_truncated: false,
+                filename_truncated: false,
+                execveat: None,
+                result: SysResult::from_ret(-2),
+            },
+        };
+        let json = serde_json::to_value(&ev).unwrap();
+        assert_eq!(json["kind"], "exec");
+        assert_eq!(json["ret"], -2);
+        assert_eq!(json["error"], "ENOENT");
+        assert_eq!(json["argv"][1], "a");
+        let back: Event = serde_json::from_value(json).unwrap();
+        assert_eq!(back, ev);
+    }
+}

@@ -1,0 +1,13 @@
+//! The `tracer` library. The pipeline, in module order:
+//! kernel programs (`tracer-ebpf`, loaded by [`loader`] with offsets from [`kernel_layout`])
+//! → [`decode`] (ring-buffer records to [`event::Event`]) → [`render`] (stream, JSON Lines,
+//! summary), driven by [`watch`].
+
+pub mod decode;
+pub mod event;
+pub mod kernel_layout;
+pub mod loader;
+pub mod privilege;
+pub mod render;
+pub mod stats;
+pub mod watch;

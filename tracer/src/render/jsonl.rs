@@ -1,0 +1,38 @@
+//! JSON Lines: one event object per line.
+
+use std::io::{self, Write};
+
+use crate::event::Event;
+
+pub fn write_event(out: &mut impl Write, ev: &Event) -> io::Result<()> {
+    serde_json::to_writer(&mut *out, ev)?;
+    out.write_all(b"\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Detail;
+
+    #[test]
+    fn one_object_per_line() {
+        let ev = Event {
+            ts_ns: 1,
+            pid: 2,
+            tgid: 2,
+            ppid: 1,
+            uid: 0,
+            comm: "a\nb".into(),
+            cgroup_id: 3,
+            detail: Detail::Fork { child_pid: 4 },
+        };
+        let mut out = Vec::new();
+        write_event(&mut out, &ev).unwrap();
+        write_event(&mut out, &ev).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "a newline inside a string must be escaped");
+        let back: Event = serde_json::from_str(lines[0]).unwrap();
+        assert_eq!(back, ev);
+    }
+}

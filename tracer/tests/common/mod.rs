@@ -1,0 +1,149 @@
+//! Runs the real `tracer` binary with its real eBPF programs. These tests need root: they load
+//! programs into the running kernel. Without root they fail with a message saying so.
+
+#![allow(dead_code)]
+
+use std::{
+    io::{BufRead, BufReader},
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    sync::mpsc,
+    thread,
+    time::Duration,
+};
+
+use tracer::event::{Detail, Event};
+
+pub const TRACER: &str = env!("CARGO_BIN_EXE_tracer");
+
+pub fn require_root() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "this test loads eBPF programs and must run as root (cargo xtask test runs it as root)"
+    );
+}
+
+/// A running `tracer watch --jsonl FILE`.
+pub struct Watch {
+    child: Child,
+    jsonl: PathBuf,
+    stderr: mpsc::Receiver<String>,
+    _dir: tempfile::TempDir,
+}
+
+/// What a stopped tracer wrote.
+pub struct Output {
+    pub events: Vec<Event>,
+    pub stderr: String,
+    pub success: bool,
+}
+
+impl Watch {
+    /// Starts the tracer and waits until every hook is attached.
+    pub fn start(extra: &[&str]) -> Self {
+        require_root();
+        let dir = tempfile::tempdir().unwrap();
+        let jsonl = dir.path().join("events.jsonl");
+        let mut child = Command::new(TRACER)
+            .args(["watch", "--quiet", "--jsonl"])
+            .arg(&jsonl)
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawning tracer");
+        let (tx, rx) = mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut seen = Vec::new();
+        loop {
+            match rx.recv_timeout(Duration::from_secs(60)) {
+                Ok(line) if line.starts_with("tracer: ready") => {
+                    assert!(
+                        line.contains("25/25 hooks attached"),
+                        "not every hook attached: {line}\n{}",
+                        seen.join("\n")
+                    );
+                    break;
+                }
+                Ok(line) => seen.push(line),
+                Err(e) => panic!("tracer never became ready ({e}):\n{}", seen.join("\n")),
+            }
+        }
+        Self {
+            child,
+            jsonl,
+            stderr: rx,
+            _dir: dir,
+        }
+    }
+
+    /// Stops it with SIGINT, as Ctrl-C would, and reads everything it wrote.
+    pub fn stop(mut self) -> Output {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGINT,
+        )
+        .unwrap();
+        let status = self.child.wait().unwrap();
+        let stderr: Vec<String> = self.stderr.try_iter().collect();
+        let text = std::fs::read_to_string(&self.jsonl).unwrap();
+        let events = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l}: {e}")))
+            .collect();
+        Output {
+            events,
+            stderr: stderr.join("\n"),
+            success: status.success(),
+        }
+    }
+}
+
+impl Output {
+    pub fn of_process(&self, tgid: u32) -> impl Iterator<Item = &Event> {
+        self.events.iter().filter(move |e| e.tgid == tgid)
+    }
+
+    /// `(events, lost, malformed)` from the summary line.
+    pub fn totals(&self) -> (u64, u64, u64) {
+        let line = self
+            .stderr
+            .lines()
+            .find(|l| l.contains(" events in ") && l.contains(" lost, "))
+            .unwrap_or_else(|| panic!("no summary in:\n{}", self.stderr));
+        let nums: Vec<u64> = line
+            .split(|c: char| !c.is_ascii_digit() && c != '.')
+            .filter(|s| !s.is_empty() && !s.contains('.'))
+            .map(|s| s.parse().unwrap())
+            .collect();
+        // "N events in S.SS s, L lost, M malformed"
+        (nums[0], nums[1], nums[2])
+    }
+
+    /// The lost count of one kind, from the summary table.
+    pub fn lost_of(&self, kind: &str) -> u64 {
+        let row = self
+            .stderr
+            .lines()
+            .find(|l| l.split_whitespace().nth(1) == Some(kind))
+            .unwrap_or_else(|| panic!("no {kind} row in:\n{}", self.stderr));
+        let cols: Vec<&str> = row.split_whitespace().collect();
+        cols[3].parse().unwrap()
+    }
+}
+
+pub fn exit_of(ev: &Event) -> Option<(Option<i32>, Option<i32>)> {
+    match ev.detail {
+        Detail::Exit {
+            exit_code, signal, ..
+        } => Some((exit_code, signal)),
+        _ => None,
+    }
+}

@@ -1,0 +1,265 @@
+//! Root tests: the real programs loaded into this kernel, observing real processes.
+
+mod common;
+
+use std::process::{Command, Stdio};
+
+use common::{exit_of, require_root, Watch, TRACER};
+use tracer::event::Detail;
+
+#[test]
+fn root_exec_argv_result_and_exit_code() {
+    let watch = Watch::start(&[]);
+    let echo = Command::new("/bin/echo")
+        .args(["a", "b", "c"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let echo_pid = echo.id();
+    assert!(echo.wait_with_output().unwrap().status.success());
+    let mut sh = Command::new("/bin/sh")
+        .args(["-c", "exit 3"])
+        .spawn()
+        .unwrap();
+    let sh_pid = sh.id();
+    assert_eq!(sh.wait().unwrap().code(), Some(3));
+    let out = watch.stop();
+    assert!(out.success, "{}", out.stderr);
+
+    let execs: Vec<_> = out
+        .of_process(echo_pid)
+        .filter_map(|e| match &e.detail {
+            Detail::Exec {
+                filename,
+                argv,
+                argv_truncated,
+                result,
+                ..
+            } => Some((filename.clone(), argv.clone(), *argv_truncated, result.ret)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        execs,
+        [(
+            "/bin/echo".to_string(),
+            vec!["/bin/echo".to_string(), "a".into(), "b".into(), "c".into()],
+            false,
+            0
+        )]
+    );
+    let echo_exec = out
+        .of_process(echo_pid)
+        .find(|e| e.detail.kind() == "exec")
+        .unwrap();
+    assert_eq!(
+        echo_exec.ppid,
+        std::process::id(),
+        "ppid is the test process"
+    );
+    assert_eq!(echo_exec.uid, 0);
+    assert_ne!(echo_exec.cgroup_id, 0);
+    let exits: Vec<_> = out.of_process(echo_pid).filter_map(exit_of).collect();
+    assert_eq!(exits, [(Some(0), None)]);
+    let exits: Vec<_> = out.of_process(sh_pid).filter_map(exit_of).collect();
+    assert_eq!(exits, [(Some(3), None)]);
+    // The fork of each child is seen from this process.
+    assert!(out.events.iter().any(|e| e.tgid == std::process::id()
+        && e.detail
+            == Detail::Fork {
+                child_pid: echo_pid
+            }));
+}
+
+#[test]
+fn root_failed_exec_is_shown_as_failed() {
+    let watch = Watch::start(&[]);
+    let missing = format!("/nonexistent-dir/tracer-missing-{}", std::process::id());
+    let err = Command::new(&missing).spawn().unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
+    let out = watch.stop();
+    let failed: Vec<_> = out
+        .events
+        .iter()
+        .filter_map(|e| match &e.detail {
+            Detail::Exec {
+                filename, result, ..
+            } if *filename == missing => Some(result.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(failed.len(), 1, "one exec of {missing}");
+    assert_eq!(failed[0].ret, -2);
+    assert_eq!(failed[0].error.as_deref(), Some("ENOENT"));
+}
+
+#[test]
+fn root_mount_in_private_namespace() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().to_str().unwrap().to_string();
+    let watch = Watch::start(&[]);
+    let script = format!("mount -t tmpfs -o size=1m tracer-test-src {target} && umount {target}");
+    let status = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "/bin/sh", "-c", &script])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // mount(8) would retry other types on failure: make the failing call directly. It
+    // fails, so it changes nothing on the host.
+    let err = nix::mount::mount(
+        Some("none"),
+        dir.path(),
+        Some("no-such-fs-type"),
+        nix::mount::MsFlags::empty(),
+        None::<&str>,
+    )
+    .unwrap_err();
+    assert_eq!(err, nix::errno::Errno::ENODEV);
+    let out = watch.stop();
+    let mounts: Vec<_> = out
+        .events
+        .iter()
+        .filter_map(|e| match &e.detail {
+            Detail::Mount {
+                fstype,
+                source,
+                target: t,
+                result,
+                ..
+            } if *t == target => Some((fstype.as_str(), source.as_str(), result.ret)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(mounts.len(), 2, "{mounts:?}");
+    assert_eq!(mounts[0], ("tmpfs", "tracer-test-src", 0));
+    assert_eq!((mounts[1].0, mounts[1].1), ("no-such-fs-type", "none"));
+    assert_eq!(mounts[1].2, -19, "ENODEV for an unknown fs type");
+    let umounts: Vec<_> = out
+        .events
+        .iter()
+        .filter_map(|e| match &e.detail {
+            Detail::Umount {
+                target: t, result, ..
+            } if *t == target => Some(result.ret),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(umounts, [0]);
+}
+
+#[test]
+fn root_task_rename_is_seen() {
+    let watch = Watch::start(&[]);
+    let name = "trc-rename-ok";
+    let tid = std::thread::spawn(move || {
+        let cname = std::ffi::CString::new(name).unwrap();
+        // SAFETY: PR_SET_NAME with a NUL-terminated string of at most 16 bytes.
+        assert_eq!(unsafe { libc::prctl(libc::PR_SET_NAME, cname.as_ptr()) }, 0);
+        nix::unistd::gettid().as_raw() as u32
+    })
+    .join()
+    .unwrap();
+    let out = watch.stop();
+    let renames: Vec<_> = out
+        .events
+        .iter()
+        .filter_map(|e| match &e.detail {
+            Detail::Rename {
+                target_pid,
+                newcomm,
+                ..
+            } if newcomm == name => Some((e.pid, e.tgid, *target_pid)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(renames, [(tid, std::process::id(), tid)]);
+}
+
+/// 10,000 execs of /bin/true: exactly 10,000 exec events, none lost, default ring size.
+#[test]
+fn root_exec_storm_10000_nothing_lost() {
+    const N: usize = 10_000;
+    let watch = Watch::start(&[]);
+    let storm = Command::new(env!("CARGO_BIN_EXE_exec-storm"))
+        .args([N.to_string().as_str(), "/bin/true"])
+        .output()
+        .unwrap();
+    assert!(storm.status.success());
+    // The storm's pid is only known after spawn: its children's ppid identifies them.
+    let out = watch.stop();
+    let storm_pid = out
+        .events
+        .iter()
+        .find_map(|e| match &e.detail {
+            Detail::Exec { filename, .. } if filename.ends_with("/exec-storm") => Some(e.tgid),
+            _ => None,
+        })
+        .expect("the storm's own exec");
+    let trues = out
+        .events
+        .iter()
+        .filter(|e| {
+            e.ppid == storm_pid
+                && matches!(&e.detail, Detail::Exec { filename, result, .. }
+                    if filename == "/bin/true" && result.ret == 0)
+        })
+        .count();
+    let (_, lost, malformed) = out.totals();
+    eprintln!("{}", String::from_utf8_lossy(&storm.stdout));
+    assert_eq!(trues, N, "exec events of /bin/true from the storm");
+    assert_eq!(out.lost_of("exec"), 0);
+    assert_eq!(lost, 0, "{}", out.stderr);
+    assert_eq!(malformed, 0);
+}
+
+#[test]
+fn root_not_root_gets_one_clear_line() {
+    require_root();
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
+        .args([TRACER, "watch", "--duration", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("tracer: error: tracer watch needs root"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("CAP_BPF"));
+}
+
+#[test]
+fn root_bad_ring_size_is_refused() {
+    require_root();
+    let out = Command::new(TRACER)
+        .args(["watch", "--ring-size", "5000", "--duration", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("ring buffer size 5000 is not a power of two"),
+        "{stderr}"
+    );
+}
+
+/// `--duration` stops on its own, with the summary, exit 0.
+#[test]
+fn root_duration_stops_cleanly() {
+    require_root();
+    let out = Command::new(TRACER)
+        .args(["watch", "--quiet", "--duration", "0.5"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains(" events in "), "{stderr}");
+    assert!(stderr.contains("│ total"), "{stderr}");
+}

@@ -1,0 +1,117 @@
+//! `cargo xtask`: project tasks. `setup` installs what the build and tests need (idempotent:
+//! each step checks first and says what it did); `test` runs every check; `demo` runs the
+//! main job.
+
+mod setup;
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, ExitCode},
+};
+
+use anyhow::{bail, Context as _};
+
+const USAGE: &str = "usage: cargo xtask <setup|test|demo>
+
+  setup   install what is missing: llvm-22-dev, bpf-linker 0.13.0 (LLVM 22), rust-src for
+          nightly, a tracefs mount; prints one line per step
+  test    setup, then cargo fmt --check, clippy, and every test (unit tests and the root
+          tests that load the eBPF programs into this kernel; run as root)
+  demo    setup, build, then stream a short traced workload live (run as root)";
+
+fn main() -> ExitCode {
+    let task = std::env::args().nth(1);
+    let result = match task.as_deref() {
+        Some("setup") => setup::all(),
+        Some("test") => test(),
+        Some("demo") => demo(),
+        Some("-h" | "--help" | "help") => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root.
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
+}
+
+/// Runs a command in the workspace root, failing with its name if it fails.
+fn run(cmd: &mut Command) -> anyhow::Result<()> {
+    let shown = format!("{cmd:?}");
+    eprintln!("xtask: running {shown}");
+    let status = cmd
+        .current_dir(root())
+        .status()
+        .with_context(|| format!("starting {shown}"))?;
+    if !status.success() {
+        bail!("{shown} failed ({status})");
+    }
+    Ok(())
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn require_root(what: &str) -> anyhow::Result<()> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        bail!("{what} loads eBPF programs into the kernel and must run as root (sudo -E cargo xtask ...)");
+    }
+    Ok(())
+}
+
+fn test() -> anyhow::Result<()> {
+    require_root("cargo xtask test")?;
+    setup::all()?;
+    run(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    run(cargo().args(["clippy", "--all-targets", "--", "-D", "warnings"]))?;
+    // The kernel programs only build for the BPF target, with the nightly toolchain.
+    run(Command::new("rustup")
+        .args(["run", "nightly", "cargo", "clippy", "--release", "--package", "tracer-ebpf"])
+        .args(["--target", "bpfel-unknown-none", "-Z", "build-std=core"])
+        .args(["--", "-D", "warnings"]))?;
+    run(cargo().args(["test", "--no-fail-fast"]))?;
+    eprintln!("xtask: all tests passed");
+    Ok(())
+}
+
+fn demo() -> anyhow::Result<()> {
+    require_root("cargo xtask demo")?;
+    setup::all()?;
+    run(cargo().args(["build", "--release", "--package", "tracer"]))?;
+    let tracer = root().join("target/release/tracer");
+    let workload = root().join("scripts/demo-workload.sh");
+    eprintln!(
+        "xtask: streaming events for 5 s while {} runs",
+        workload.display()
+    );
+    let mut watch = Command::new(&tracer)
+        .args(["watch", "--duration", "5"])
+        .spawn()
+        .context("starting tracer")?;
+    // Give the programs time to attach before the workload starts.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    run(Command::new("bash").arg(&workload))?;
+    let status = watch.wait()?;
+    if !status.success() {
+        bail!("tracer watch failed ({status})");
+    }
+    Ok(())
+}
