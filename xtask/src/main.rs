@@ -84,7 +84,15 @@ fn test() -> anyhow::Result<()> {
     run(cargo().args(["clippy", "--all-targets", "--", "-D", "warnings"]))?;
     // The kernel programs only build for the BPF target, with the nightly toolchain.
     run(Command::new("rustup")
-        .args(["run", "nightly", "cargo", "clippy", "--release", "--package", "tracer-ebpf"])
+        .args([
+            "run",
+            "nightly",
+            "cargo",
+            "clippy",
+            "--release",
+            "--package",
+            "tracer-ebpf",
+        ])
         .args(["--target", "bpfel-unknown-none", "-Z", "build-std=core"])
         .args(["--", "-D", "warnings"]))?;
     run(cargo().args(["test", "--no-fail-fast"]))?;
