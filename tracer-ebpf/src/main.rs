@@ -5,7 +5,9 @@
 #![no_main]
 
 mod maps;
+mod namespaces;
 mod record;
+mod veth;
 
 use aya_ebpf::{
     helpers::{bpf_get_current_pid_tgid, bpf_probe_read_user, generated::bpf_probe_read_user_str},
@@ -14,23 +16,23 @@ use aya_ebpf::{
 };
 use aya_log_ebpf::warn;
 use tracer_common::{
-    exec_flags, mount_truncated, EventKind, ExitEvent, ForkEvent, MountEvent, RenameEvent,
+    exec_flags, mount_truncated, EventKind, ExitEvent, ForkEvent, Hook, MountEvent, RenameEvent,
     ARGV_SOFT_LIMIT, ARG_MAX_READ, COMM_LEN, MAX_ARGS, OFFSET_UNKNOWN,
 };
 
 use crate::{
     maps::{EVENTS, EXEC_PENDING, EXEC_SCRATCH, MOUNT_PENDING, MOUNT_SCRATCH},
-    record::{count_lost, fill_header, layout, read_user_str, send, task_field},
+    record::{count_lost, current_task, fill_header, kread, layout, read_user_str, send},
 };
 
 /// Offsets of syscall tracepoint arguments: the record has an 8-byte common header, the
 /// syscall number padded to 8 bytes, then each argument in an 8-byte slot. This layout is
 /// the same on every kernel (`include/trace/syscall.h`).
-const fn arg(n: usize) -> usize {
+pub(crate) const fn arg(n: usize) -> usize {
     16 + 8 * n
 }
 /// Offset of `ret` in a `sys_exit_*` record.
-const RET: usize = 16;
+pub(crate) const RET: usize = 16;
 
 // ---- exec ----------------------------------------------------------------------------------
 
@@ -52,7 +54,8 @@ fn exec_enter(ctx: &TracePointContext, at: bool) -> Result<(), i64> {
     let ev = EXEC_SCRATCH.get_ptr_mut(0).ok_or(0i64)?;
     // SAFETY: per-CPU map value, exclusively ours while this program runs.
     let ev = unsafe { &mut *ev };
-    fill_header(&mut ev.header, EventKind::Exec);
+    let hook = if at { Hook::Execveat } else { Hook::Execve };
+    fill_header(&mut ev.header, EventKind::Exec, hook);
     ev.ret = 0;
     ev.flags = 0;
     ev.argc = 0;
@@ -167,11 +170,11 @@ pub fn sys_exit_exec(ctx: TracePointContext) -> u32 {
 // ---- mount family --------------------------------------------------------------------------
 
 /// A zeroed-out mount record in per-CPU scratch, with its header filled.
-fn mount_begin(kind: EventKind) -> Option<&'static mut MountEvent> {
+fn mount_begin(kind: EventKind, hook: Hook) -> Option<&'static mut MountEvent> {
     let ev = MOUNT_SCRATCH.get_ptr_mut(0)?;
     // SAFETY: per-CPU map value, exclusively ours while this program runs.
     let ev = unsafe { &mut *ev };
-    fill_header(&mut ev.header, kind);
+    fill_header(&mut ev.header, kind, hook);
     ev.ret = 0;
     ev.flags = 0;
     ev.attr_set = 0;
@@ -233,7 +236,7 @@ fn a(ctx: &TracePointContext, n: usize) -> u64 {
 
 #[tracepoint(category = "syscalls", name = "sys_enter_mount")]
 pub fn sys_enter_mount(ctx: TracePointContext) -> u32 {
-    if let Some(ev) = mount_begin(EventKind::Mount) {
+    if let Some(ev) = mount_begin(EventKind::Mount, Hook::Mount) {
         read_src(ev, a(&ctx, 0));
         read_dst(ev, a(&ctx, 1));
         read_fstype(ev, a(&ctx, 2));
@@ -245,7 +248,7 @@ pub fn sys_enter_mount(ctx: TracePointContext) -> u32 {
 
 #[tracepoint(category = "syscalls", name = "sys_enter_umount")]
 pub fn sys_enter_umount(ctx: TracePointContext) -> u32 {
-    if let Some(ev) = mount_begin(EventKind::Umount) {
+    if let Some(ev) = mount_begin(EventKind::Umount, Hook::Umount) {
         read_dst(ev, a(&ctx, 0));
         ev.flags = a(&ctx, 1);
         mount_park(&ctx, ev);
@@ -255,7 +258,7 @@ pub fn sys_enter_umount(ctx: TracePointContext) -> u32 {
 
 #[tracepoint(category = "syscalls", name = "sys_enter_pivot_root")]
 pub fn sys_enter_pivot_root(ctx: TracePointContext) -> u32 {
-    if let Some(ev) = mount_begin(EventKind::PivotRoot) {
+    if let Some(ev) = mount_begin(EventKind::PivotRoot, Hook::PivotRoot) {
         read_src(ev, a(&ctx, 0));
         read_dst(ev, a(&ctx, 1));
         mount_park(&ctx, ev);
@@ -265,7 +268,7 @@ pub fn sys_enter_pivot_root(ctx: TracePointContext) -> u32 {
 
 #[tracepoint(category = "syscalls", name = "sys_enter_fsopen")]
 pub fn sys_enter_fsopen(ctx: TracePointContext) -> u32 {
-    if let Some(ev) = mount_begin(EventKind::Fsopen) {
+    if let Some(ev) = mount_begin(EventKind::Fsopen, Hook::Fsopen) {
         read_fstype(ev, a(&ctx, 0));
         ev.flags = a(&ctx, 1);
         mount_park(&ctx, ev);
@@ -280,7 +283,7 @@ const FSCONFIG_SET_PATH_EMPTY: u32 = 4;
 
 #[tracepoint(category = "syscalls", name = "sys_enter_fsconfig")]
 pub fn sys_enter_fsconfig(ctx: TracePointContext) -> u32 {
-    if let Some(ev) = mount_begin(EventKind::Fsconfig) {
+    if let Some(ev) = mount_begin(EventKind::Fsconfig, Hook::Fsconfig) {
         ev.fd = a(&ctx, 0) as i32;
         ev.cmd = a(&ctx, 1) as u32;
         read_fstype(ev, a(&ctx, 2));
@@ -298,7 +301,7 @@ pub fn sys_enter_fsconfig(ctx: TracePointContext) -> u32 {
 
 #[tracepoint(category = "syscalls", name = "sys_enter_fsmount")]
 pub fn sys_enter_fsmount(ctx: TracePointContext) -> u32 {
-    if let Some(ev) = mount_begin(EventKind::Fsmount) {
+    if let Some(ev) = mount_begin(EventKind::Fsmount, Hook::Fsmount) {
         ev.fd = a(&ctx, 0) as i32;
         ev.flags = a(&ctx, 1);
         ev.cmd = a(&ctx, 2) as u32;
@@ -309,7 +312,7 @@ pub fn sys_enter_fsmount(ctx: TracePointContext) -> u32 {
 
 #[tracepoint(category = "syscalls", name = "sys_enter_move_mount")]
 pub fn sys_enter_move_mount(ctx: TracePointContext) -> u32 {
-    if let Some(ev) = mount_begin(EventKind::MoveMount) {
+    if let Some(ev) = mount_begin(EventKind::MoveMount, Hook::MoveMount) {
         ev.fd = a(&ctx, 0) as i32;
         read_src(ev, a(&ctx, 1));
         ev.fd2 = a(&ctx, 2) as i32;
@@ -322,7 +325,7 @@ pub fn sys_enter_move_mount(ctx: TracePointContext) -> u32 {
 
 #[tracepoint(category = "syscalls", name = "sys_enter_open_tree")]
 pub fn sys_enter_open_tree(ctx: TracePointContext) -> u32 {
-    if let Some(ev) = mount_begin(EventKind::OpenTree) {
+    if let Some(ev) = mount_begin(EventKind::OpenTree, Hook::OpenTree) {
         ev.fd = a(&ctx, 0) as i32;
         read_src(ev, a(&ctx, 1));
         ev.flags = a(&ctx, 2);
@@ -341,7 +344,7 @@ struct MountAttr {
 
 #[tracepoint(category = "syscalls", name = "sys_enter_mount_setattr")]
 pub fn sys_enter_mount_setattr(ctx: TracePointContext) -> u32 {
-    if let Some(ev) = mount_begin(EventKind::MountSetattr) {
+    if let Some(ev) = mount_begin(EventKind::MountSetattr, Hook::MountSetattr) {
         ev.fd = a(&ctx, 0) as i32;
         read_src(ev, a(&ctx, 1));
         ev.flags = a(&ctx, 2);
@@ -382,17 +385,17 @@ pub fn sys_exit_mount_family(ctx: TracePointContext) -> u32 {
 #[raw_tracepoint(tracepoint = "sched_process_fork")]
 pub fn sched_process_fork(ctx: RawTracePointContext) -> u32 {
     let child: *const u8 = ctx.arg(1);
-    let l = layout();
-    let child_pid = task_field::<u32>(child, l.task_pid).unwrap_or(0);
-    let child_tgid = task_field::<u32>(child, l.task_tgid).unwrap_or(0);
+    let child_pid = kread::<u32>(child, layout!(task_pid)).unwrap_or(0);
+    let child_tgid = kread::<u32>(child, layout!(task_tgid)).unwrap_or(0);
     if child_pid != child_tgid {
         return 0; // a new thread
     }
+    namespaces::on_fork(child, child_pid);
     if let Some(mut entry) = EVENTS.reserve::<ForkEvent>(0) {
         let ev = entry.as_mut_ptr();
         // SAFETY: reserved ring memory of the right size.
         unsafe {
-            fill_header(&mut (*ev).header, EventKind::Fork);
+            fill_header(&mut (*ev).header, EventKind::Fork, Hook::SchedProcessFork);
             (*ev).child_pid = child_pid;
             (*ev).child_tgid = child_tgid;
         }
@@ -409,15 +412,12 @@ pub fn sched_process_exit(_ctx: TracePointContext) -> u32 {
     if pid_tgid as u32 != (pid_tgid >> 32) as u32 {
         return 0; // a thread other than the leader
     }
-    let l = layout();
-    // SAFETY: the helper returns the running task.
-    let task = unsafe { aya_ebpf::helpers::bpf_get_current_task() } as *const u8;
-    let exit_code = task_field::<i32>(task, l.task_exit_code).unwrap_or(0);
+    let exit_code = kread::<i32>(current_task(), layout!(task_exit_code)).unwrap_or(0);
     if let Some(mut entry) = EVENTS.reserve::<ExitEvent>(0) {
         let ev = entry.as_mut_ptr();
         // SAFETY: reserved ring memory of the right size.
         unsafe {
-            fill_header(&mut (*ev).header, EventKind::Exit);
+            fill_header(&mut (*ev).header, EventKind::Exit, Hook::SchedProcessExit);
             (*ev).exit_code = exit_code;
             (*ev)._pad = 0;
         }
@@ -435,8 +435,12 @@ pub fn task_rename(ctx: TracePointContext) -> u32 {
     if EXEC_PENDING.get_ptr(tgid).is_some() {
         return 0;
     }
-    let l = layout();
-    if l.rename_oldcomm == OFFSET_UNKNOWN || l.rename_newcomm == OFFSET_UNKNOWN {
+    let (pid_off, old_off, new_off) = (
+        layout!(rename_pid),
+        layout!(rename_oldcomm),
+        layout!(rename_newcomm),
+    );
+    if old_off == OFFSET_UNKNOWN || new_off == OFFSET_UNKNOWN {
         return 0;
     }
     let Some(mut entry) = EVENTS.reserve::<RenameEvent>(0) else {
@@ -447,18 +451,18 @@ pub fn task_rename(ctx: TracePointContext) -> u32 {
     // SAFETY: reserved ring memory of the right size; record offsets come from the
     // tracepoint's format file.
     unsafe {
-        fill_header(&mut (*ev).header, EventKind::Rename);
-        (*ev).pid = if l.rename_pid == OFFSET_UNKNOWN {
+        fill_header(&mut (*ev).header, EventKind::Rename, Hook::TaskRename);
+        (*ev).pid = if pid_off == OFFSET_UNKNOWN {
             (*ev).header.pid
         } else {
-            ctx.read_at::<u32>(l.rename_pid as usize).unwrap_or(0)
+            ctx.read_at::<u32>(pid_off as usize).unwrap_or(0)
         };
         (*ev)._pad = 0;
         (*ev).oldcomm = ctx
-            .read_at::<[u8; COMM_LEN]>(l.rename_oldcomm as usize)
+            .read_at::<[u8; COMM_LEN]>(old_off as usize)
             .unwrap_or([0; COMM_LEN]);
         (*ev).newcomm = ctx
-            .read_at::<[u8; COMM_LEN]>(l.rename_newcomm as usize)
+            .read_at::<[u8; COMM_LEN]>(new_off as usize)
             .unwrap_or([0; COMM_LEN]);
     }
     entry.submit(0);

@@ -2,9 +2,9 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{LruHashMap, PerCpuArray, RingBuf},
+    maps::{Array, LruHashMap, PerCpuArray, RingBuf},
 };
-use tracer_common::{ExecEvent, MountEvent, DEFAULT_RING_BYTES, KIND_SLOTS};
+use tracer_common::{ExecEvent, MountEvent, NsEvent, DEFAULT_RING_BYTES, KIND_SLOTS};
 
 /// All events, in submission order. Its size is set by the loader (`--ring-size`).
 #[map]
@@ -28,3 +28,26 @@ pub static EXEC_SCRATCH: PerCpuArray<ExecEvent> = PerCpuArray::with_max_entries(
 
 #[map]
 pub static MOUNT_SCRATCH: PerCpuArray<MountEvent> = PerCpuArray::with_max_entries(1, 0);
+
+/// unshare/setns records between entry and exit, by thread id.
+#[map]
+pub static NS_PENDING: LruHashMap<u32, NsEvent> = LruHashMap::with_max_entries(1024, 0);
+
+/// `create_new_namespaces` arguments between kprobe and kretprobe, by thread id.
+#[map]
+pub static CREATE_NS_PENDING: LruHashMap<u32, CreateNsArgs> = LruHashMap::with_max_entries(1024, 0);
+
+/// The `struct net_device *` given to `veth_newlink`, by thread id.
+#[map]
+pub static VETH_PENDING: LruHashMap<u32, u64> = LruHashMap::with_max_entries(1024, 0);
+
+/// Switches set by the loader after attaching (`tracer_common::config`).
+#[map]
+pub static CONFIG: Array<u32> = Array::with_max_entries(1, 0);
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct CreateNsArgs {
+    pub flags: u64,
+    pub task: u64,
+}

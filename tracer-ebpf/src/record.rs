@@ -8,23 +8,32 @@ use aya_ebpf::{
     },
     maps::RingBuf,
 };
-use tracer_common::{EventKind, Header, KernelLayout, OFFSET_UNKNOWN};
+use tracer_common::{EventKind, Header, Hook, KernelLayout, NS_KINDS, OFFSET_UNKNOWN};
 
-use crate::maps::LOST;
+use crate::maps::{CONFIG, LOST};
 
 /// Set by the loader from the running kernel's BTF and tracefs formats.
 #[unsafe(no_mangle)]
-static LAYOUT: KernelLayout = KernelLayout::UNKNOWN;
+pub(crate) static LAYOUT: KernelLayout = KernelLayout::UNKNOWN;
 
-#[inline(always)]
-pub fn layout() -> KernelLayout {
-    // SAFETY: a read-only global; volatile so the loader-provided value is not const-folded.
-    unsafe { core::ptr::read_volatile(&raw const LAYOUT) }
+/// Reads one field of [`LAYOUT`]. Volatile: the loader rewrites the value after compilation,
+/// so the compiler must not fold the placeholder in.
+macro_rules! layout {
+    ($($field:tt)+) => {
+        // SAFETY: reading a field of a global.
+        unsafe { core::ptr::read_volatile(&raw const crate::record::LAYOUT.$($field)+) }
+    };
 }
+pub(crate) use layout;
+
+/// Index of each namespace kind in [`tracer_common::NS_NAMES`].
+pub const NS_MNT: usize = 2;
+pub const NS_PID: usize = 3;
+pub const NS_NET: usize = 4;
 
 /// Reads a `T` at `offset` bytes into a kernel struct, if the offset is known.
 #[inline(always)]
-pub fn task_field<T>(base: *const u8, offset: u32) -> Option<T> {
+pub fn kread<T>(base: *const u8, offset: u32) -> Option<T> {
     if base.is_null() || offset == OFFSET_UNKNOWN {
         return None;
     }
@@ -32,9 +41,58 @@ pub fn task_field<T>(base: *const u8, offset: u32) -> Option<T> {
     unsafe { bpf_probe_read_kernel(base.wrapping_add(offset as usize).cast::<T>()).ok() }
 }
 
-pub fn fill_header(h: &mut Header, kind: EventKind) {
+/// Reads a kernel pointer at `offset` bytes into a struct (null when unknown).
+#[inline(always)]
+pub fn kptr(base: *const u8, offset: u32) -> *const u8 {
+    kread::<u64>(base, offset).unwrap_or(0) as *const u8
+}
+
+pub fn current_task() -> *const u8 {
+    // SAFETY: the helper returns the running task.
+    unsafe { bpf_get_current_task() as *const u8 }
+}
+
+/// Inode number of namespace kind `i` of an `nsproxy`.
+#[inline(always)]
+pub fn nsproxy_inum(nsproxy: *const u8, i: usize) -> u32 {
+    if i >= NS_KINDS {
+        return 0;
+    }
+    let ns = kptr(nsproxy, layout!(nsproxy[i]));
+    kread::<u32>(ns, layout!(ns_inum[i])).unwrap_or(0)
+}
+
+/// All namespace inodes of an `nsproxy`, in `NS_NAMES` order.
+#[inline(always)]
+pub fn nsproxy_inums(nsproxy: *const u8, out: &mut [u32; NS_KINDS]) {
+    let mut i = 0;
+    while i < NS_KINDS {
+        out[i] = nsproxy_inum(nsproxy, i);
+        i += 1;
+    }
+}
+
+pub fn task_nsproxy(task: *const u8) -> *const u8 {
+    kptr(task, layout!(task_nsproxy))
+}
+
+/// Inode of the PID namespace the task itself lives in (`task_active_pid_ns`).
+fn active_pid_ns(task: *const u8) -> u32 {
+    let pid = kptr(task, layout!(task_thread_pid));
+    let level = kread::<u32>(pid, layout!(pid_level)).unwrap_or(0);
+    let (numbers, size) = (layout!(pid_numbers), layout!(upid_size));
+    if numbers == OFFSET_UNKNOWN || size == OFFSET_UNKNOWN || level > 32 {
+        return 0;
+    }
+    let upid = pid.wrapping_add((numbers + level * size) as usize);
+    let ns = kptr(upid, layout!(upid_ns));
+    kread::<u32>(ns, layout!(ns_inum[NS_PID])).unwrap_or(0)
+}
+
+pub fn fill_header(h: &mut Header, kind: EventKind, hook: Hook) {
     let pid_tgid = bpf_get_current_pid_tgid();
     h.kind = kind as u32;
+    h.hook = hook as u32;
     h.pid = pid_tgid as u32;
     h.tgid = (pid_tgid >> 32) as u32;
     h.uid = bpf_get_current_uid_gid() as u32;
@@ -45,11 +103,13 @@ pub fn fill_header(h: &mut Header, kind: EventKind) {
         h.cgroup_id = bpf_get_current_cgroup_id();
     }
     h.comm = bpf_get_current_comm().unwrap_or([0; 16]);
-    let l = layout();
-    // SAFETY: the helper returns the running task.
-    let task = unsafe { bpf_get_current_task() } as *const u8;
-    let parent = task_field::<u64>(task, l.task_real_parent).unwrap_or(0) as *const u8;
-    h.ppid = task_field::<u32>(parent, l.task_tgid).unwrap_or(0);
+    let task = current_task();
+    let parent = kptr(task, layout!(task_real_parent));
+    h.ppid = kread::<u32>(parent, layout!(task_tgid)).unwrap_or(0);
+    let nsproxy = task_nsproxy(task);
+    h.mnt_ns = nsproxy_inum(nsproxy, NS_MNT);
+    h.net_ns = nsproxy_inum(nsproxy, NS_NET);
+    h.pid_ns = active_pid_ns(task);
 }
 
 /// Reads a NUL-terminated user string into `buf`: (length without NUL, whether it filled
@@ -72,6 +132,11 @@ pub fn count_lost(kind: EventKind) {
         // SAFETY: per-CPU slot; no other writer on this CPU while we run.
         unsafe { *n += 1 };
     }
+}
+
+/// Whether a loader-set switch (`tracer_common::config`) is on.
+pub fn config(bit: u32) -> bool {
+    CONFIG.get(0).is_some_and(|v| v & bit != 0)
 }
 
 /// Copies a parked record into the ring, counting a failure as lost.

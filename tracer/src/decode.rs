@@ -3,11 +3,11 @@
 //! caller to count, never a panic or a misread.
 
 use tracer_common::{
-    exec_flags, EventKind, ExecEvent, ExitEvent, ForkEvent, Header, MountEvent, RenameEvent,
-    ARGV_LEN,
+    exec_flags, ns_op, EventKind, ExecEvent, ExitEvent, ForkEvent, Header, Hook, MountEvent,
+    NsEvent, RenameEvent, VethEvent, ARGV_LEN,
 };
 
-use crate::event::{split_exit_code, Detail, Event, ExecAt, SysResult};
+use crate::event::{ns_names, split_exit_code, Detail, Event, ExecAt, NsInodes, SysResult};
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
@@ -35,6 +35,8 @@ unsafe impl Plain for MountEvent {}
 unsafe impl Plain for ForkEvent {}
 unsafe impl Plain for ExitEvent {}
 unsafe impl Plain for RenameEvent {}
+unsafe impl Plain for NsEvent {}
+unsafe impl Plain for VethEvent {}
 
 fn read<T: Plain>(buf: &[u8]) -> Option<T> {
     if buf.len() < size_of::<T>() {
@@ -100,6 +102,21 @@ pub fn decode(buf: &[u8]) -> Result<Event, DecodeError> {
                 newcomm: comm(&ev.newcomm),
             }
         }
+        EventKind::Namespaces | EventKind::Setns => {
+            namespaces(kind, &read::<NsEvent>(buf).expect("length checked"))
+        }
+        EventKind::Veth => {
+            let ev: VethEvent = read(buf).expect("length checked");
+            Detail::Veth {
+                name: comm(&ev.name),
+                peer: comm(&ev.peer),
+                ifindex: ev.ifindex,
+                peer_ifindex: ev.peer_ifindex,
+                netns: ev.netns,
+                peer_netns: ev.peer_netns,
+                result: SysResult::from_ret(ev.ret),
+            }
+        }
         _ => mount_family(kind, &read::<MountEvent>(buf).expect("length checked")),
     };
     Ok(Event {
@@ -110,8 +127,46 @@ pub fn decode(buf: &[u8]) -> Result<Event, DecodeError> {
         uid: h.uid,
         comm: comm(&h.comm),
         cgroup_id: h.cgroup_id,
+        mnt_ns: h.mnt_ns,
+        pid_ns: h.pid_ns,
+        net_ns: h.net_ns,
+        hook: hook_name(h.hook),
         detail,
     })
+}
+
+/// The hook's name; an unknown id is kept visible rather than rejected.
+fn hook_name(id: u32) -> String {
+    Hook::from_u32(id).map_or_else(|| format!("hook {id}"), |h| h.name().to_string())
+}
+
+fn namespaces(kind: EventKind, ev: &NsEvent) -> Detail {
+    let ns = NsInodes::from_array(ev.inum);
+    let result = SysResult::from_ret(ev.ret);
+    if kind == EventKind::Setns {
+        return Detail::Setns {
+            fd: ev.fd,
+            nstype: ev.flags,
+            joined: ns_names(ev.new_mask),
+            ns,
+            result,
+        };
+    }
+    let op = match ev.op {
+        ns_op::UNSHARE => "unshare".to_string(),
+        ns_op::CLONE => "clone".to_string(),
+        ns_op::CREATE => "create".to_string(),
+        ns_op::SETNS => "setns".to_string(),
+        n => format!("op {n}"),
+    };
+    Detail::Namespaces {
+        op,
+        flags: ev.flags,
+        target_pid: ev.target_pid,
+        new: ns_names(ev.new_mask),
+        ns,
+        result,
+    }
 }
 
 fn exec(ev: &ExecEvent) -> Detail {
@@ -193,15 +248,19 @@ fn mount_family(kind: EventKind, ev: &MountEvent) -> Detail {
             propagation: ev.propagation,
             result,
         },
-        EventKind::Exec | EventKind::Fork | EventKind::Exit | EventKind::Rename => {
-            unreachable!("not a mount-family kind: {kind:?}")
-        }
+        EventKind::Exec
+        | EventKind::Fork
+        | EventKind::Exit
+        | EventKind::Rename
+        | EventKind::Namespaces
+        | EventKind::Setns
+        | EventKind::Veth => unreachable!("not a mount-family kind: {kind:?}"),
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use tracer_common::{COMM_LEN, FSTYPE_LEN, PATH_LEN};
+    use tracer_common::{COMM_LEN, PATH_LEN};
 
     use super::*;
 
@@ -225,6 +284,10 @@ mod tests {
         h.ts_ns = 123_456;
         h.cgroup_id = 77;
         h.comm[..4].copy_from_slice(b"bash");
+        h.hook = Hook::Execve as u32;
+        h.mnt_ns = 11;
+        h.pid_ns = 12;
+        h.net_ns = 13;
         h
     }
 
@@ -262,6 +325,8 @@ mod tests {
         assert_eq!(ev.comm, "bash");
         assert_eq!(ev.cgroup_id, 77);
         assert_eq!(ev.ts_ns, 123_456);
+        assert_eq!((ev.mnt_ns, ev.pid_ns, ev.net_ns), (11, 12, 13));
+        assert_eq!(ev.hook, "tracepoint:syscalls:sys_enter_execve");
         match ev.detail {
             Detail::Exec {
                 filename,
@@ -470,6 +535,75 @@ mod tests {
     }
 
     #[test]
+    fn namespace_setns_and_veth_events_decode() {
+        let mut ns: NsEvent = zeroed();
+        ns.header = header(EventKind::Namespaces);
+        ns.header.hook = Hook::Unshare as u32;
+        ns.op = ns_op::UNSHARE;
+        ns.flags = 0x2002_0000;
+        ns.target_pid = 41;
+        ns.new_mask = 0b1100;
+        ns.inum = [1, 2, 3, 4, 5, 6, 7];
+        let ev = decode(&bytes_of(&ns)).unwrap();
+        assert_eq!(ev.hook, "tracepoint:syscalls:sys_exit_unshare");
+        assert_eq!(
+            ev.detail,
+            Detail::Namespaces {
+                op: "unshare".into(),
+                flags: 0x2002_0000,
+                target_pid: 41,
+                new: vec!["mnt".into(), "pid".into()],
+                ns: NsInodes::from_array([1, 2, 3, 4, 5, 6, 7]),
+                result: SysResult::from_ret(0),
+            }
+        );
+        ns.header.kind = EventKind::Setns as u32;
+        ns.fd = 5;
+        ns.flags = 0x4000_0000;
+        ns.new_mask = 0b1_0000;
+        ns.ret = -22;
+        let Detail::Setns {
+            fd,
+            nstype,
+            joined,
+            result,
+            ..
+        } = decode(&bytes_of(&ns)).unwrap().detail
+        else {
+            panic!("not setns")
+        };
+        assert_eq!(
+            (fd, nstype, joined),
+            (5, 0x4000_0000, vec!["net".to_string()])
+        );
+        assert_eq!(result.error.as_deref(), Some("EINVAL"));
+
+        let mut veth: VethEvent = zeroed();
+        veth.header = header(EventKind::Veth);
+        veth.header.hook = 999;
+        put(&mut veth.name, b"A");
+        put(&mut veth.peer, b"B");
+        veth.ifindex = 7;
+        veth.peer_ifindex = 6;
+        veth.netns = 100;
+        veth.peer_netns = 101;
+        let ev = decode(&bytes_of(&veth)).unwrap();
+        assert_eq!(ev.hook, "hook 999");
+        assert_eq!(
+            ev.detail,
+            Detail::Veth {
+                name: "A".into(),
+                peer: "B".into(),
+                ifindex: 7,
+                peer_ifindex: 6,
+                netns: 100,
+                peer_netns: 101,
+                result: SysResult::from_ret(0),
+            }
+        );
+    }
+
+    #[test]
     fn full_comm_without_nul_is_kept() {
         let mut rename: RenameEvent = zeroed();
         rename.header = header(EventKind::Rename);
@@ -500,12 +634,11 @@ mod tests {
             decode(&mount[..mount.len() - 1]),
             Err(DecodeError::Short { kind: "mount", .. })
         ));
-        let _ = FSTYPE_LEN;
     }
 
     #[test]
     fn unknown_kinds_are_rejected() {
-        for kind in [0u32, 14, 999, u32::MAX] {
+        for kind in [0u32, 17, 999, u32::MAX] {
             let mut h = header(EventKind::Exec);
             h.kind = kind;
             let mut buf = bytes_of(&h);
@@ -531,7 +664,7 @@ mod tests {
             let mut buf: Vec<u8> = (0..len + 1).map(|_| next() as u8).collect();
             if round % 2 == 0 && len >= 4 {
                 // Make the kind valid half the time so the per-kind paths run too.
-                let kind = 1 + (next() % 13) as u32;
+                let kind = 1 + (next() % 16) as u32;
                 buf[1..5].copy_from_slice(&kind.to_ne_bytes());
             }
             if decode(&buf[1..]).is_ok() {

@@ -16,6 +16,18 @@ pub struct Event {
     pub uid: u32,
     pub comm: String,
     pub cgroup_id: u64,
+    /// Namespace inodes of the task (0 when unknown): equal to the host's for host
+    /// processes, different inside a container.
+    #[serde(default)]
+    pub mnt_ns: u32,
+    #[serde(default)]
+    pub pid_ns: u32,
+    #[serde(default)]
+    pub net_ns: u32,
+    /// The hook that produced the event (`tracepoint:syscalls:sys_enter_execve`,
+    /// `kretprobe:create_new_namespaces`, ...).
+    #[serde(default)]
+    pub hook: String,
     #[serde(flatten)]
     pub detail: Detail,
 }
@@ -124,6 +136,83 @@ pub enum Detail {
         oldcomm: String,
         newcomm: String,
     },
+    /// New namespaces: by `unshare`, or for a new process by `clone`.
+    Namespaces {
+        /// `unshare`, `clone`, or `create` (the kprobe path, which sees both).
+        op: String,
+        /// The `CLONE_*` flags (requested, or for `clone` on the fallback path, derived from
+        /// what changed).
+        flags: u64,
+        /// The process now in them: the caller, the new child, or 0 when not yet known.
+        target_pid: u32,
+        /// Kinds that are new (`mnt`, `pid`, ...).
+        new: Vec<String>,
+        /// Inode of every namespace after the call (`pid`/`time`: for children).
+        ns: NsInodes,
+        #[serde(flatten)]
+        result: SysResult,
+    },
+    /// `setns`: the caller joined existing namespaces (`docker exec`, runtimes).
+    Setns {
+        fd: i32,
+        /// The `nstype` argument (`CLONE_NEW*`, 0 = any).
+        nstype: u64,
+        /// Kinds that changed.
+        joined: Vec<String>,
+        ns: NsInodes,
+        #[serde(flatten)]
+        result: SysResult,
+    },
+    /// A veth pair.
+    Veth {
+        name: String,
+        peer: String,
+        ifindex: u32,
+        peer_ifindex: u32,
+        /// Inode of each end's network namespace (0 when unknown).
+        netns: u32,
+        peer_netns: u32,
+        #[serde(flatten)]
+        result: SysResult,
+    },
+}
+
+/// Namespace inode numbers by kind (0 when unknown).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NsInodes {
+    pub uts: u32,
+    pub ipc: u32,
+    pub mnt: u32,
+    pub pid: u32,
+    pub net: u32,
+    pub cgroup: u32,
+    pub time: u32,
+}
+
+impl NsInodes {
+    /// From the kernel's array, in `tracer_common::NS_NAMES` order.
+    pub fn from_array(a: [u32; tracer_common::NS_KINDS]) -> Self {
+        let [uts, ipc, mnt, pid, net, cgroup, time] = a;
+        Self {
+            uts,
+            ipc,
+            mnt,
+            pid,
+            net,
+            cgroup,
+            time,
+        }
+    }
+}
+
+/// Names of the kinds whose bit is set in a `new_mask`.
+pub fn ns_names(mask: u32) -> Vec<String> {
+    tracer_common::NS_NAMES
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| mask & (1 << i) != 0)
+        .map(|(_, n)| (*n).to_string())
+        .collect()
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -187,6 +276,9 @@ impl Detail {
             Detail::Fork { .. } => "fork",
             Detail::Exit { .. } => "exit",
             Detail::Rename { .. } => "rename",
+            Detail::Namespaces { .. } => "namespaces",
+            Detail::Setns { .. } => "setns",
+            Detail::Veth { .. } => "veth",
         }
     }
 
@@ -202,7 +294,10 @@ impl Detail {
             | Detail::Fsmount { result, .. }
             | Detail::MoveMount { result, .. }
             | Detail::OpenTree { result, .. }
-            | Detail::MountSetattr { result, .. } => Some(result),
+            | Detail::MountSetattr { result, .. }
+            | Detail::Namespaces { result, .. }
+            | Detail::Setns { result, .. }
+            | Detail::Veth { result, .. } => Some(result),
             Detail::Fork { .. } | Detail::Exit { .. } | Detail::Rename { .. } => None,
         }
     }
@@ -218,6 +313,24 @@ mod tests {
         assert_eq!(split_exit_code(7 << 8), (Some(7), None, false));
         assert_eq!(split_exit_code(9), (None, Some(9), false));
         assert_eq!(split_exit_code(0x80 | 11), (None, Some(11), true));
+    }
+
+    #[test]
+    fn ns_mask_names() {
+        assert_eq!(ns_names(0), Vec::<String>::new());
+        assert_eq!(ns_names(0b101_0100), ["mnt", "net", "time"]);
+        assert_eq!(
+            NsInodes::from_array([1, 2, 3, 4, 5, 6, 7]),
+            NsInodes {
+                uts: 1,
+                ipc: 2,
+                mnt: 3,
+                pid: 4,
+                net: 5,
+                cgroup: 6,
+                time: 7
+            }
+        );
     }
 
     #[test]
@@ -238,6 +351,10 @@ mod tests {
             uid: 0,
             comm: "sh".into(),
             cgroup_id: 9,
+            mnt_ns: 1,
+            pid_ns: 2,
+            net_ns: 3,
+            hook: "tracepoint:syscalls:sys_enter_execve".into(),
             detail: Detail::Exec {
                 filename: "/bin/echo".into(),
                 argv: vec!["/bin/echo".into(), "a".into()],

@@ -5,9 +5,25 @@
 use std::{fs, path::Path};
 
 use btf_rs::{Btf, Type};
-use tracer_common::KernelLayout;
+use tracer_common::{KernelLayout, NS_KINDS};
 
 pub const VMLINUX_BTF: &str = "/sys/kernel/btf/vmlinux";
+/// Split BTF of the veth module, where veth is a module (most distribution kernels).
+pub const VETH_BTF: &str = "/sys/kernel/btf/veth";
+/// `NETDEV_ALIGN`: `netdev_priv()` is this far past an aligned `struct net_device` on kernels
+/// whose `net_device` has no `priv[]` member.
+const NETDEV_ALIGN: u32 = 32;
+
+/// The `struct nsproxy` member and namespace struct of each kind, in `NS_NAMES` order.
+const NS_MEMBERS: [(&str, &str); NS_KINDS] = [
+    ("uts_ns", "uts_namespace"),
+    ("ipc_ns", "ipc_namespace"),
+    ("mnt_ns", "mnt_namespace"),
+    ("pid_ns_for_children", "pid_namespace"),
+    ("net_ns", "net"),
+    ("cgroup_ns", "cgroup_namespace"),
+    ("time_ns_for_children", "time_namespace"),
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum LayoutError {
@@ -17,6 +33,10 @@ pub enum LayoutError {
     NoStruct(String),
     #[error("struct {strukt} has no member {member}")]
     NoMember { strukt: String, member: String },
+    #[error("function {0} is not in BTF")]
+    NoFunc(String),
+    #[error("no parameter of {func} is a pointer to struct {strukt}")]
+    NoParam { func: String, strukt: String },
     #[error("{strukt}.{member} is a bitfield")]
     Bitfield { strukt: String, member: String },
     #[error("BTF lookup failed: {0}")]
@@ -26,6 +46,17 @@ pub enum LayoutError {
 /// Opens the running kernel's BTF.
 pub fn open_kernel_btf() -> Result<Btf, LayoutError> {
     open_btf(VMLINUX_BTF)
+}
+
+/// Opens the veth module's split BTF on top of `base`, if veth is a loaded module.
+pub fn open_veth_btf(base: &Btf) -> Option<Result<Btf, LayoutError>> {
+    let path = Path::new(VETH_BTF);
+    path.exists().then(|| {
+        Btf::from_split_file(path, base).map_err(|source| LayoutError::Btf {
+            path: VETH_BTF.into(),
+            source,
+        })
+    })
 }
 
 pub fn open_btf(path: impl AsRef<Path>) -> Result<Btf, LayoutError> {
@@ -39,37 +70,127 @@ pub fn open_btf(path: impl AsRef<Path>) -> Result<Btf, LayoutError> {
 /// Byte offset of `member` in `struct strukt`, looking through anonymous structs and unions
 /// (as `randomize_layout` and many kernel structs use).
 pub fn member_offset(btf: &Btf, strukt: &str, member: &str) -> Result<u32, LayoutError> {
+    path_offset(btf, strukt, &[member])
+}
+
+/// Offset of a member path such as `nd_net.net`: each step looks in the previous member's
+/// own type, so anonymous and typedef'd structs (`possible_net_t`) work.
+pub fn path_offset(btf: &Btf, strukt: &str, path: &[&str]) -> Result<u32, LayoutError> {
+    let not_found = || LayoutError::NoMember {
+        strukt: strukt.into(),
+        member: path.join("."),
+    };
+    let mut current = named_struct(btf, strukt)?;
+    let mut bits = 0;
+    for (i, name) in path.iter().enumerate() {
+        let (off, member) = find_member(btf, &current, name)?.ok_or_else(not_found)?;
+        bits += off;
+        if i + 1 < path.len() {
+            current = aggregate_of(btf, &member)?.ok_or_else(not_found)?;
+        }
+    }
+    if bits % 8 != 0 {
+        return Err(LayoutError::Bitfield {
+            strukt: strukt.into(),
+            member: path.join("."),
+        });
+    }
+    Ok(bits / 8)
+}
+
+fn named_struct(btf: &Btf, strukt: &str) -> Result<btf_rs::Struct, LayoutError> {
+    btf.resolve_types_by_name(strukt)?
+        .into_iter()
+        .find_map(|ty| match ty {
+            Type::Struct(s) => Some(s),
+            _ => None,
+        })
+        .ok_or_else(|| LayoutError::NoStruct(strukt.into()))
+}
+
+/// Size of `struct strukt` in bytes.
+pub fn struct_size(btf: &Btf, strukt: &str) -> Result<u32, LayoutError> {
     for ty in btf.resolve_types_by_name(strukt)? {
         if let Type::Struct(s) = ty {
-            if let Some(bits) = find_member(btf, &s, member)? {
-                if bits % 8 != 0 {
-                    return Err(LayoutError::Bitfield {
-                        strukt: strukt.into(),
-                        member: member.into(),
-                    });
-                }
-                return Ok(bits / 8);
-            }
-            return Err(LayoutError::NoMember {
-                strukt: strukt.into(),
-                member: member.into(),
-            });
+            return Ok(s.size() as u32);
         }
     }
     Err(LayoutError::NoStruct(strukt.into()))
 }
 
-/// Bit offset of `name` inside `s`, recursing into anonymous members.
-fn find_member(btf: &Btf, s: &btf_rs::Struct, name: &str) -> Result<Option<u32>, LayoutError> {
+/// Index of the first parameter of function `func` that is a `struct strukt *`.
+pub fn param_index(btf: &Btf, func: &str, strukt: &str) -> Result<u32, LayoutError> {
+    let proto = btf
+        .resolve_types_by_name(func)?
+        .into_iter()
+        .find_map(|ty| match ty {
+            Type::Func(f) => match btf.resolve_chained_type(&f) {
+                Ok(Type::FuncProto(p)) => Some(p),
+                _ => None,
+            },
+            _ => None,
+        })
+        .ok_or_else(|| LayoutError::NoFunc(func.into()))?;
+    for (i, param) in proto.parameters.iter().enumerate() {
+        if let Ok(Type::Ptr(ptr)) = btf.resolve_chained_type(param) {
+            if let Some(name) = pointee_struct_name(btf, &ptr) {
+                if name == strukt {
+                    return Ok(i as u32);
+                }
+            }
+        }
+    }
+    Err(LayoutError::NoParam {
+        func: func.into(),
+        strukt: strukt.into(),
+    })
+}
+
+/// The struct name a pointer points to, through qualifiers and typedefs.
+fn pointee_struct_name(btf: &Btf, ptr: &btf_rs::Ptr) -> Option<String> {
+    let mut ty = btf.resolve_chained_type(ptr).ok()?;
+    for _ in 0..8 {
+        ty = match ty {
+            Type::Struct(ref s) => return btf.resolve_name(s).ok(),
+            Type::Const(ref t) | Type::Volatile(ref t) | Type::Restrict(ref t) => {
+                btf.resolve_chained_type(t).ok()?
+            }
+            Type::Typedef(ref t) => btf.resolve_chained_type(t).ok()?,
+            Type::TypeTag(ref t) => btf.resolve_chained_type(t).ok()?,
+            _ => return None,
+        };
+    }
+    None
+}
+
+/// Where `netdev_priv(dev)` starts: the `priv[]` flexible array on kernels that have it,
+/// else just past the `NETDEV_ALIGN`-aligned struct.
+pub fn netdev_priv_offset(btf: &Btf) -> Result<u32, LayoutError> {
+    match member_offset(btf, "net_device", "priv") {
+        Ok(off) => Ok(off),
+        Err(LayoutError::NoMember { .. }) => {
+            let size = struct_size(btf, "net_device")?;
+            Ok(size.div_ceil(NETDEV_ALIGN) * NETDEV_ALIGN)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Bit offset of `name` inside `s` and the member itself, recursing into anonymous members.
+fn find_member(
+    btf: &Btf,
+    s: &btf_rs::Struct,
+    name: &str,
+) -> Result<Option<(u32, btf_rs::Member)>, LayoutError> {
     for m in &s.members {
         let m_name = btf.resolve_name(m).unwrap_or_default();
         if m_name == name {
-            return Ok(Some(m.bit_offset()));
+            return Ok(Some((m.bit_offset(), m.clone())));
         }
         if m_name.is_empty() {
-            if let Some(inner) = anonymous_aggregate(btf, m)? {
-                if let Some(bits) = find_member(btf, &inner, name)? {
-                    return Ok(Some(m.bit_offset() + bits));
+            if let Some(inner) = aggregate_of(btf, m)? {
+                if let Some((bits, found)) = find_member(btf, &inner, name)? {
+                    return Ok(Some((m.bit_offset() + bits, found)));
                 }
             }
         }
@@ -77,11 +198,8 @@ fn find_member(btf: &Btf, s: &btf_rs::Struct, name: &str) -> Result<Option<u32>,
     Ok(None)
 }
 
-/// The struct or union type of an anonymous member, through typedefs and qualifiers.
-fn anonymous_aggregate(
-    btf: &Btf,
-    m: &btf_rs::Member,
-) -> Result<Option<btf_rs::Struct>, LayoutError> {
+/// The struct or union type of a member, through typedefs and qualifiers.
+fn aggregate_of(btf: &Btf, m: &btf_rs::Member) -> Result<Option<btf_rs::Struct>, LayoutError> {
     let mut ty = btf.resolve_chained_type(m)?;
     loop {
         match ty {
@@ -112,6 +230,48 @@ pub fn format_field_offset(format: &str, field: &str) -> Option<u32> {
     })
 }
 
+/// Fills every BTF-derived offset; `veth` is the veth module's split BTF where it has one.
+fn resolve_btf(btf: &Btf, veth: &Btf, l: &mut KernelLayout, problems: &mut Vec<String>) {
+    let mut set = |slot: &mut u32, r: Result<u32, LayoutError>| match r {
+        Ok(v) => *slot = v,
+        Err(e) => problems.push(e.to_string()),
+    };
+    let task = |m| member_offset(btf, "task_struct", m);
+    set(&mut l.task_pid, task("pid"));
+    set(&mut l.task_tgid, task("tgid"));
+    set(&mut l.task_real_parent, task("real_parent"));
+    set(&mut l.task_exit_code, task("exit_code"));
+    set(&mut l.task_nsproxy, task("nsproxy"));
+    set(&mut l.task_thread_pid, task("thread_pid"));
+    set(&mut l.pid_level, member_offset(btf, "pid", "level"));
+    set(&mut l.pid_numbers, member_offset(btf, "pid", "numbers"));
+    set(&mut l.upid_size, struct_size(btf, "upid"));
+    set(&mut l.upid_ns, member_offset(btf, "upid", "ns"));
+    for (i, (member, strukt)) in NS_MEMBERS.iter().enumerate() {
+        set(&mut l.nsproxy[i], member_offset(btf, "nsproxy", member));
+        set(&mut l.ns_inum[i], path_offset(btf, strukt, &["ns", "inum"]));
+    }
+    l.net_inum = l.ns_inum[4];
+    set(&mut l.netdev_name, member_offset(btf, "net_device", "name"));
+    set(
+        &mut l.netdev_ifindex,
+        member_offset(btf, "net_device", "ifindex"),
+    );
+    set(
+        &mut l.netdev_net,
+        path_offset(btf, "net_device", &["nd_net", "net"]),
+    );
+    set(&mut l.netdev_priv, netdev_priv_offset(btf));
+    set(
+        &mut l.veth_priv_peer,
+        member_offset(veth, "veth_priv", "peer"),
+    );
+    set(
+        &mut l.veth_newlink_dev_arg,
+        param_index(veth, "veth_newlink", "net_device"),
+    );
+}
+
 /// What was resolved, and what was not (and why), for `tracer` to report.
 #[derive(Debug)]
 pub struct Resolved {
@@ -121,26 +281,14 @@ pub struct Resolved {
 
 /// Resolves every offset the programs use. Unresolved ones stay unknown (the
 /// programs then leave the dependent fields empty) and are listed in `problems`.
-pub fn resolve(btf: Option<&Btf>, tracefs: &Path) -> Resolved {
+pub fn resolve(btf: Option<&Btf>, veth_btf: Option<&Btf>, tracefs: &Path) -> Resolved {
     let mut layout = KernelLayout::UNKNOWN;
     let mut problems = Vec::new();
     match btf {
-        Some(btf) => {
-            let task = [
-                ("pid", &mut layout.task_pid),
-                ("tgid", &mut layout.task_tgid),
-                ("real_parent", &mut layout.task_real_parent),
-                ("exit_code", &mut layout.task_exit_code),
-            ];
-            for (member, slot) in task {
-                match member_offset(btf, "task_struct", member) {
-                    Ok(off) => *slot = off,
-                    Err(e) => problems.push(e.to_string()),
-                }
-            }
-        }
+        Some(btf) => resolve_btf(btf, veth_btf.unwrap_or(btf), &mut layout, &mut problems),
         None => problems.push(format!(
-            "no kernel BTF ({VMLINUX_BTF}): ppid, fork and exit codes are not observed"
+            "no kernel BTF ({VMLINUX_BTF}): ppid, fork, exit codes, namespaces and veth \
+             details are not observed"
         )),
     }
     let format_path = tracefs.join("events/task/task_rename/format");
@@ -221,6 +369,80 @@ mod tests {
         assert!(matches!(
             member_offset(&btf, "no_such_struct_xyz", "pid"),
             Err(LayoutError::NoStruct(_))
+        ));
+    }
+
+    #[test]
+    fn member_paths_follow_typedefs_of_anonymous_structs() {
+        let btf = open_kernel_btf().unwrap();
+        // possible_net_t is `typedef struct { struct net *net; } possible_net_t;`
+        let nd_net = member_offset(&btf, "net_device", "nd_net").unwrap();
+        assert_eq!(
+            path_offset(&btf, "net_device", &["nd_net", "net"]).unwrap(),
+            nd_net
+        );
+        let ns = member_offset(&btf, "mnt_namespace", "ns").unwrap();
+        let inum = member_offset(&btf, "ns_common", "inum").unwrap();
+        assert_eq!(
+            path_offset(&btf, "mnt_namespace", &["ns", "inum"]).unwrap(),
+            ns + inum
+        );
+        assert!(matches!(
+            path_offset(&btf, "net_device", &["nd_net", "nope"]),
+            Err(LayoutError::NoMember { .. })
+        ));
+    }
+
+    /// Every offset the programs use resolves on this kernel, and the values hang together.
+    #[test]
+    fn full_layout_resolves_on_running_kernel() {
+        let btf = open_kernel_btf().unwrap();
+        let veth = open_veth_btf(&btf).map(Result::unwrap);
+        let tracefs = Path::new("/nonexistent-tracefs");
+        let r = resolve(Some(&btf), veth.as_ref(), tracefs);
+        // Only the tracefs-derived rename offsets may be missing (no tracefs given here).
+        assert!(
+            r.problems.iter().all(|p| p.contains("nonexistent-tracefs")),
+            "{:?}",
+            r.problems
+        );
+        let l = r.layout;
+        assert!(l.nsproxy.iter().all(|o| *o < 128), "{:?}", l.nsproxy);
+        // nsproxy members are pointers, 8 bytes apart at least.
+        let mut sorted = l.nsproxy;
+        sorted.sort_unstable();
+        assert!(sorted.windows(2).all(|w| w[1] >= w[0] + 8));
+        assert_eq!(
+            l.upid_size, 16,
+            "struct upid {{ int nr; struct pid_namespace *ns; }}"
+        );
+        assert_eq!(l.upid_ns, 8);
+        assert!(l.veth_newlink_dev_arg <= 1, "{}", l.veth_newlink_dev_arg);
+        assert!(l.netdev_priv > l.netdev_name);
+        assert_eq!(l.netdev_name % 8, 0);
+    }
+
+    /// The net_device argument of veth_newlink is found by type, whatever its position.
+    #[test]
+    fn veth_newlink_parameter_is_found_by_type() {
+        let btf = open_kernel_btf().unwrap();
+        let veth = open_veth_btf(&btf).map(Result::unwrap);
+        let btf = veth.as_ref().unwrap_or(&btf);
+        let idx = param_index(btf, "veth_newlink", "net_device").unwrap();
+        // 6.1: (struct net *src_net, struct net_device *dev, ...); newer kernels start with
+        // the device.
+        let net_first = param_index(btf, "veth_newlink", "net").ok();
+        match net_first {
+            Some(0) => assert_eq!(idx, 1),
+            _ => assert_eq!(idx, 0),
+        }
+        assert!(matches!(
+            param_index(btf, "veth_newlink", "no_such_struct"),
+            Err(LayoutError::NoParam { .. })
+        ));
+        assert!(matches!(
+            param_index(btf, "no_such_function_xyz", "net_device"),
+            Err(LayoutError::NoFunc(_))
         ));
     }
 

@@ -8,7 +8,11 @@ use std::{
 
 use anyhow::{bail, Context as _};
 use aya::{
-    programs::{ProgramError, RawTracePoint, TracePoint},
+    maps::Array,
+    programs::{
+        kprobe::KProbeLinkId, raw_trace_point::RawTracePointLinkId, trace_point::TracePointLinkId,
+        KProbe, ProgramError, RawTracePoint, TracePoint,
+    },
     Ebpf, EbpfLoader,
 };
 use tracer_common::DEFAULT_RING_BYTES;
@@ -28,6 +32,10 @@ pub enum Attach {
     TracePoint(&'static str, &'static str),
     /// A raw tracepoint by name.
     RawTracePoint(&'static str),
+    /// A kprobe on a kernel function.
+    KProbe(&'static str),
+    /// A kretprobe on a kernel function.
+    KRetProbe(&'static str),
 }
 
 impl fmt::Display for Attach {
@@ -35,95 +43,214 @@ impl fmt::Display for Attach {
         match self {
             Attach::TracePoint(c, n) => write!(f, "tracepoint {c}:{n}"),
             Attach::RawTracePoint(n) => write!(f, "raw_tracepoint {n}"),
+            Attach::KProbe(n) => write!(f, "kprobe {n}"),
+            Attach::KRetProbe(n) => write!(f, "kretprobe {n}"),
         }
     }
 }
 
-/// One attachment: a program and where it goes.
+/// One program attached somewhere.
 #[derive(Clone, Copy, Debug)]
-pub struct Hook {
+pub struct Attachment {
     pub program: &'static str,
     pub attach: Attach,
-    /// The event kinds this hook contributes to.
-    pub kinds: &'static str,
 }
 
-const fn tp(program: &'static str, name: &'static str, kinds: &'static str) -> Hook {
-    Hook {
+/// Where events of a kind can come from.
+#[derive(Clone, Copy, Debug)]
+pub enum Source {
+    /// Kernel programs; all must attach for the option to be used.
+    Programs(&'static [Attachment]),
+    /// The userspace rtnetlink link monitor (see `netlink_monitor`).
+    RtnetlinkMonitor,
+}
+
+/// One way to observe an event kind.
+#[derive(Clone, Copy, Debug)]
+pub struct HookOption {
+    pub name: &'static str,
+    pub source: Source,
+    /// `tracer_common::config` bits to switch on when this option is used.
+    pub config: u32,
+}
+
+/// Event kinds and the ways to observe them, best first.
+#[derive(Clone, Copy, Debug)]
+pub struct Plan {
+    pub kinds: &'static str,
+    pub options: &'static [HookOption],
+}
+
+const fn tp(program: &'static str, name: &'static str) -> Attachment {
+    Attachment {
         program,
         attach: Attach::TracePoint("syscalls", name),
-        kinds,
     }
 }
 
-/// Every hook, in attach order: exits before entries, so no parked record misses its exit.
-pub const HOOKS: &[Hook] = &[
-    tp("sys_exit_exec", "sys_exit_execve", "exec"),
-    tp("sys_exit_exec", "sys_exit_execveat", "exec"),
-    tp("sys_exit_mount_family", "sys_exit_mount", "mount"),
-    tp("sys_exit_mount_family", "sys_exit_umount", "umount"),
-    tp("sys_exit_mount_family", "sys_exit_pivot_root", "pivot_root"),
-    tp("sys_exit_mount_family", "sys_exit_fsopen", "fsopen"),
-    tp("sys_exit_mount_family", "sys_exit_fsconfig", "fsconfig"),
-    tp("sys_exit_mount_family", "sys_exit_fsmount", "fsmount"),
-    tp("sys_exit_mount_family", "sys_exit_move_mount", "move_mount"),
-    tp("sys_exit_mount_family", "sys_exit_open_tree", "open_tree"),
-    tp(
-        "sys_exit_mount_family",
-        "sys_exit_mount_setattr",
-        "mount_setattr",
-    ),
-    tp("sys_enter_execve", "sys_enter_execve", "exec"),
-    tp("sys_enter_execveat", "sys_enter_execveat", "exec"),
-    tp("sys_enter_mount", "sys_enter_mount", "mount"),
-    tp("sys_enter_umount", "sys_enter_umount", "umount"),
-    tp("sys_enter_pivot_root", "sys_enter_pivot_root", "pivot_root"),
-    tp("sys_enter_fsopen", "sys_enter_fsopen", "fsopen"),
-    tp("sys_enter_fsconfig", "sys_enter_fsconfig", "fsconfig"),
-    tp("sys_enter_fsmount", "sys_enter_fsmount", "fsmount"),
-    tp("sys_enter_move_mount", "sys_enter_move_mount", "move_mount"),
-    tp("sys_enter_open_tree", "sys_enter_open_tree", "open_tree"),
-    tp(
-        "sys_enter_mount_setattr",
-        "sys_enter_mount_setattr",
-        "mount_setattr",
-    ),
-    Hook {
-        program: "sched_process_fork",
-        attach: Attach::RawTracePoint("sched_process_fork"),
+const fn programs(name: &'static str, attachments: &'static [Attachment]) -> HookOption {
+    HookOption {
+        name,
+        source: Source::Programs(attachments),
+        config: 0,
+    }
+}
+
+/// A syscall observed at entry (arguments) and exit (result): exit attaches first, so no
+/// parked record misses its exit.
+macro_rules! syscall {
+    ($kinds:literal, $exit:literal, [$($sys:literal),+]) => {
+        Plan {
+            kinds: $kinds,
+            options: &[programs(
+                concat!("tracepoints syscalls:sys_enter/exit_", $kinds),
+                &[
+                    $(tp($exit, concat!("sys_exit_", $sys)),)+
+                    $(tp(concat!("sys_enter_", $sys), concat!("sys_enter_", $sys)),)+
+                ],
+            )],
+        }
+    };
+}
+
+/// Every event kind and how to observe it. Adding a fallback is adding an option here.
+pub const PLANS: &[Plan] = &[
+    syscall!("exec", "sys_exit_exec", ["execve", "execveat"]),
+    syscall!("mount", "sys_exit_mount_family", ["mount"]),
+    syscall!("umount", "sys_exit_mount_family", ["umount"]),
+    syscall!("pivot_root", "sys_exit_mount_family", ["pivot_root"]),
+    syscall!("fsopen", "sys_exit_mount_family", ["fsopen"]),
+    syscall!("fsconfig", "sys_exit_mount_family", ["fsconfig"]),
+    syscall!("fsmount", "sys_exit_mount_family", ["fsmount"]),
+    syscall!("move_mount", "sys_exit_mount_family", ["move_mount"]),
+    syscall!("open_tree", "sys_exit_mount_family", ["open_tree"]),
+    syscall!("mount_setattr", "sys_exit_mount_family", ["mount_setattr"]),
+    Plan {
         kinds: "fork",
+        options: &[programs(
+            "raw_tracepoint sched_process_fork",
+            &[Attachment {
+                program: "sched_process_fork",
+                attach: Attach::RawTracePoint("sched_process_fork"),
+            }],
+        )],
     },
-    Hook {
-        program: "sched_process_exit",
-        attach: Attach::TracePoint("sched", "sched_process_exit"),
+    Plan {
         kinds: "exit",
+        options: &[programs(
+            "tracepoint sched:sched_process_exit",
+            &[Attachment {
+                program: "sched_process_exit",
+                attach: Attach::TracePoint("sched", "sched_process_exit"),
+            }],
+        )],
     },
-    Hook {
-        program: "task_rename",
-        attach: Attach::TracePoint("task", "task_rename"),
+    Plan {
         kinds: "rename",
+        options: &[programs(
+            "tracepoint task:task_rename",
+            &[Attachment {
+                program: "task_rename",
+                attach: Attach::TracePoint("task", "task_rename"),
+            }],
+        )],
+    },
+    Plan {
+        kinds: "namespaces",
+        options: &[
+            programs(
+                "kretprobe create_new_namespaces",
+                &[
+                    Attachment {
+                        program: "create_new_namespaces_exit",
+                        attach: Attach::KRetProbe("create_new_namespaces"),
+                    },
+                    Attachment {
+                        program: "create_new_namespaces_entry",
+                        attach: Attach::KProbe("create_new_namespaces"),
+                    },
+                ],
+            ),
+            HookOption {
+                name: "tracepoints sys_enter/exit_unshare + sched_process_fork",
+                source: Source::Programs(&[
+                    tp("sys_exit_unshare", "sys_exit_unshare"),
+                    tp("sys_enter_unshare", "sys_enter_unshare"),
+                ]),
+                // Needs the fork plan's raw tracepoint, attached above.
+                config: tracer_common::config::FORK_NAMESPACES,
+            },
+        ],
+    },
+    syscall!("setns", "sys_exit_setns", ["setns"]),
+    Plan {
+        kinds: "veth",
+        options: &[
+            programs(
+                "kretprobe veth_newlink",
+                &[
+                    Attachment {
+                        program: "veth_newlink_exit",
+                        attach: Attach::KRetProbe("veth_newlink"),
+                    },
+                    Attachment {
+                        program: "veth_newlink_entry",
+                        attach: Attach::KProbe("veth_newlink"),
+                    },
+                ],
+            ),
+            HookOption {
+                name: "rtnetlink link monitor (host network namespace)",
+                source: Source::RtnetlinkMonitor,
+                config: 0,
+            },
+        ],
     },
 ];
 
-/// What happened to one hook.
-#[derive(Debug)]
-pub struct HookReport {
-    pub hook: Hook,
-    pub error: Option<String>,
+/// What happened to one option of a plan.
+#[derive(Debug, Clone)]
+pub struct OptionReport {
+    pub option: HookOption,
+    /// Why it cannot be used; `None` when usable.
+    pub unavailable: Option<String>,
+}
+
+/// The outcome of one plan: every option tried, and which one is used.
+#[derive(Debug, Clone)]
+pub struct PlanReport {
+    pub plan: Plan,
+    pub options: Vec<OptionReport>,
+    pub chosen: Option<usize>,
+}
+
+impl PlanReport {
+    pub fn chosen(&self) -> Option<&HookOption> {
+        self.chosen.map(|i| &self.options[i].option)
+    }
 }
 
 /// Loaded and attached programs, with what did and did not attach.
 pub struct Loaded {
     pub ebpf: Ebpf,
-    pub hooks: Vec<HookReport>,
+    pub plans: Vec<PlanReport>,
     /// Things that work in a degraded way (memlock, unresolved offsets).
     pub warnings: Vec<String>,
     pub ring_bytes: u32,
 }
 
 impl Loaded {
-    pub fn attached(&self) -> usize {
-        self.hooks.iter().filter(|h| h.error.is_none()).count()
+    /// Event kinds with a working source, and all kinds.
+    pub fn covered(&self) -> (usize, usize) {
+        let ok = self.plans.iter().filter(|p| p.chosen.is_some()).count();
+        (ok, self.plans.len())
+    }
+
+    /// Whether the userspace rtnetlink monitor was chosen for some kind.
+    pub fn wants_rtnetlink_monitor(&self) -> bool {
+        self.plans
+            .iter()
+            .any(|p| matches!(p.chosen().map(|o| o.source), Some(Source::RtnetlinkMonitor)))
     }
 }
 
@@ -183,7 +310,8 @@ fn raise_memlock() -> Option<String> {
     })
 }
 
-/// Loads the programs with the running kernel's layout and attaches every hook.
+/// Loads the programs with the running kernel's layout and attaches, for every event kind,
+/// the best option that works here.
 pub fn load(ring_bytes: u32) -> anyhow::Result<Loaded> {
     let mut warnings: Vec<String> = raise_memlock().into_iter().collect();
     let tracefs = ensure_tracefs()?;
@@ -194,7 +322,11 @@ pub fn load(ring_bytes: u32) -> anyhow::Result<Loaded> {
             None
         }
     };
-    let resolved = kernel_layout::resolve(btf.as_ref(), &tracefs);
+    let veth_btf = btf
+        .as_ref()
+        .and_then(kernel_layout::open_veth_btf)
+        .and_then(|r| r.map_err(|e| warnings.push(e.to_string())).ok());
+    let resolved = kernel_layout::resolve(btf.as_ref(), veth_btf.as_ref(), &tracefs);
     warnings.extend(
         resolved
             .problems
@@ -209,36 +341,144 @@ pub fn load(ring_bytes: u32) -> anyhow::Result<Loaded> {
         .load(OBJECT)
         .context("loading the eBPF object")?;
 
-    let mut hooks = Vec::with_capacity(HOOKS.len());
-    for hook in HOOKS {
-        let error = attach(&mut ebpf, hook).err().map(|e| error_chain(&e));
-        hooks.push(HookReport { hook: *hook, error });
+    let mut config = 0u32;
+    let mut plans = Vec::with_capacity(PLANS.len());
+    for plan in PLANS {
+        let mut report = PlanReport {
+            plan: *plan,
+            options: Vec::new(),
+            chosen: None,
+        };
+        for option in plan.options {
+            // Once an option is chosen the rest are only listed, never attached.
+            let unavailable = if report.chosen.is_some() {
+                Some("not needed".to_string())
+            } else {
+                try_option(&mut ebpf, option).err()
+            };
+            if unavailable.is_none() {
+                report.chosen = Some(report.options.len());
+                config |= option.config;
+            }
+            report.options.push(OptionReport {
+                option: *option,
+                unavailable,
+            });
+        }
+        plans.push(report);
     }
+    let mut cfg: Array<_, u32> = Array::try_from(ebpf.map_mut("CONFIG").context("no CONFIG map")?)?;
+    cfg.set(0, config, 0).context("writing CONFIG")?;
     Ok(Loaded {
         ebpf,
-        hooks,
+        plans,
         warnings,
         ring_bytes,
     })
 }
 
-fn attach(ebpf: &mut Ebpf, hook: &Hook) -> anyhow::Result<()> {
+/// Attaches every program of an option; on any failure, detaches what it attached and says
+/// why in plain words.
+fn try_option(ebpf: &mut Ebpf, option: &HookOption) -> Result<(), String> {
+    let attachments = match option.source {
+        Source::RtnetlinkMonitor => return crate::netlink_monitor::available(),
+        Source::Programs(a) => a,
+    };
+    let mut done = Vec::new();
+    for a in attachments {
+        if let Some(why) = precheck(a.attach) {
+            detach_all(ebpf, done);
+            return Err(why);
+        }
+        match attach(ebpf, a) {
+            Ok(link) => done.push((a.program, link)),
+            Err(e) => {
+                detach_all(ebpf, done);
+                return Err(format!("{}: {}", a.attach, error_chain(&e)));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reasons known without trying, phrased for users.
+fn precheck(attach: Attach) -> Option<String> {
+    match attach {
+        Attach::KProbe(func) | Attach::KRetProbe(func) => {
+            if !Path::new("/sys/bus/event_source/devices/kprobe").exists() {
+                return Some("kprobes: not in this kernel (no kprobe PMU)".into());
+            }
+            if !kernel_has_function(func) {
+                let hint = if func.starts_with("veth") {
+                    " (is the veth module loaded? `modprobe veth` before starting tracer)"
+                } else {
+                    ""
+                };
+                return Some(format!("function {func} not in this kernel{hint}"));
+            }
+            None
+        }
+        Attach::TracePoint(..) | Attach::RawTracePoint(_) => None,
+    }
+}
+
+fn kernel_has_function(func: &str) -> bool {
+    let Ok(syms) = std::fs::read_to_string("/proc/kallsyms") else {
+        return true; // cannot tell: let the attach decide
+    };
+    syms.lines()
+        .any(|l| l.split_whitespace().nth(2) == Some(func))
+}
+
+enum Link {
+    TracePoint(TracePointLinkId),
+    RawTracePoint(RawTracePointLinkId),
+    KProbe(KProbeLinkId),
+}
+
+fn attach(ebpf: &mut Ebpf, a: &Attachment) -> anyhow::Result<Link> {
     let prog = ebpf
-        .program_mut(hook.program)
-        .with_context(|| format!("program {} is not in the object", hook.program))?;
-    match hook.attach {
+        .program_mut(a.program)
+        .with_context(|| format!("program {} is not in the object", a.program))?;
+    Ok(match a.attach {
         Attach::TracePoint(category, name) => {
             let tp: &mut TracePoint = prog.try_into()?;
             load_once(tp.load())?;
-            tp.attach(category, name)?;
+            Link::TracePoint(tp.attach(category, name)?)
         }
         Attach::RawTracePoint(name) => {
             let tp: &mut RawTracePoint = prog.try_into()?;
             load_once(tp.load())?;
-            tp.attach(name)?;
+            Link::RawTracePoint(tp.attach(name)?)
+        }
+        Attach::KProbe(func) | Attach::KRetProbe(func) => {
+            let kp: &mut KProbe = prog.try_into()?;
+            load_once(kp.load())?;
+            Link::KProbe(kp.attach(func, 0)?)
+        }
+    })
+}
+
+fn detach_all(ebpf: &mut Ebpf, links: Vec<(&'static str, Link)>) {
+    for (program, link) in links {
+        let Some(prog) = ebpf.program_mut(program) else {
+            continue;
+        };
+        let result = match link {
+            Link::TracePoint(id) => <&mut TracePoint>::try_from(prog)
+                .map_err(anyhow::Error::from)
+                .and_then(|p| p.detach(id).map_err(Into::into)),
+            Link::RawTracePoint(id) => <&mut RawTracePoint>::try_from(prog)
+                .map_err(anyhow::Error::from)
+                .and_then(|p| p.detach(id).map_err(Into::into)),
+            Link::KProbe(id) => <&mut KProbe>::try_from(prog)
+                .map_err(anyhow::Error::from)
+                .and_then(|p| p.detach(id).map_err(Into::into)),
+        };
+        if let Err(e) = result {
+            log::warn!("detaching {program}: {e}");
         }
     }
-    Ok(())
 }
 
 /// A program shared by several hooks is loaded by the first one.
@@ -283,42 +523,49 @@ mod tests {
         }
     }
 
+    /// Every event kind has a plan; in each option, exit programs attach before entry ones.
     #[test]
-    fn every_program_has_a_kind_and_exits_attach_first() {
-        let first_enter = HOOKS
-            .iter()
-            .position(|h| h.program.starts_with("sys_enter"))
-            .unwrap();
-        assert!(HOOKS[..first_enter]
-            .iter()
-            .all(|h| h.program.starts_with("sys_exit")));
-        assert!(HOOKS[first_enter..]
-            .iter()
-            .all(|h| !h.program.starts_with("sys_exit")));
+    fn plans_cover_every_kind_and_attach_exits_first() {
         for kind in tracer_common::EventKind::ALL {
             assert!(
-                HOOKS.iter().any(|h| h.kinds == kind.name()),
-                "no hook for {kind:?}"
+                PLANS.iter().any(|p| p.kinds == kind.name()),
+                "no plan for {kind:?}"
             );
         }
-    }
-
-    /// The embedded object holds every program the hook table names.
-    #[test]
-    fn object_has_every_program() {
-        let obj = aya_obj_names();
-        for hook in HOOKS {
-            assert!(obj.iter().any(|n| n == hook.program), "{}", hook.program);
+        for plan in PLANS {
+            for option in plan.options {
+                let Source::Programs(list) = option.source else {
+                    continue;
+                };
+                let first_entry = list
+                    .iter()
+                    .position(|a| a.program.contains("enter") || a.program.ends_with("_entry"));
+                if let Some(i) = first_entry {
+                    assert!(
+                        list[i..]
+                            .iter()
+                            .all(|a| a.program.contains("enter") || a.program.ends_with("_entry")),
+                        "{}: an exit attaches after an entry",
+                        option.name
+                    );
+                    assert!(i > 0, "{}: no exit program", option.name);
+                }
+            }
         }
     }
 
-    fn aya_obj_names() -> Vec<String> {
-        // Symbol names appear verbatim in the ELF string table.
+    /// The embedded object holds every program the plans name.
+    #[test]
+    fn object_has_every_program() {
         let text = String::from_utf8_lossy(OBJECT);
-        HOOKS
-            .iter()
-            .map(|h| h.program.to_string())
-            .filter(|p| text.contains(p.as_str()))
-            .collect()
+        for plan in PLANS {
+            for option in plan.options {
+                if let Source::Programs(list) = option.source {
+                    for a in list {
+                        assert!(text.contains(a.program), "{} not in the object", a.program);
+                    }
+                }
+            }
+        }
     }
 }

@@ -20,6 +20,13 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Show how each event kind is observed on this kernel.
+    ///
+    /// Loads the programs and attaches, for every event kind, the best hook that works here
+    /// (the designed kprobes first, then fallbacks), and prints a table of every hook wanted,
+    /// whether it is available and why not, and which one is used. Exits 0 when every kind
+    /// has a hook, 1 otherwise.
+    Check,
     /// Stream exec, mount-family, fork, exit and rename events live, host-wide.
     ///
     /// Each line: TIME COMMAND PID ACTION CONTENT. ACTION ends in `!` when the syscall failed,
@@ -76,6 +83,14 @@ fn main() -> ExitCode {
         .expect("building the tokio runtime");
     let result = rt.block_on(async {
         match cli.command {
+            Command::Check => match watch::check() {
+                Ok(missing) if missing.is_empty() => Ok(()),
+                Ok(missing) => Err(anyhow::anyhow!(
+                    "not observed on this kernel: {}",
+                    missing.join(", ")
+                )),
+                Err(e) => Err(e),
+            },
             Command::Watch {
                 jsonl,
                 duration,

@@ -20,8 +20,8 @@ use crate::{
     decode::decode,
     event::Event,
     loader::{self, Loaded},
-    privilege,
-    render::{jsonl, stream, summary},
+    netlink_monitor, privilege,
+    render::{jsonl, plan, stream, summary},
     stats::Counters,
 };
 
@@ -106,22 +106,15 @@ impl Sinks {
     }
 }
 
-/// Prints which hooks attached (all of them with `verbose`, failures always).
-fn report_hooks(loaded: &Loaded, verbose: bool) {
+/// Prints how each kind is observed (every kind with `verbose`; kinds without any hook
+/// always).
+fn report_plans(loaded: &Loaded, verbose: bool) {
     for w in &loaded.warnings {
         eprintln!("tracer: warning: {w}");
     }
-    for h in &loaded.hooks {
-        match &h.error {
-            None if verbose => eprintln!(
-                "tracer: attached {:<24} {} ({})",
-                h.hook.program, h.hook.attach, h.hook.kinds
-            ),
-            None => {}
-            Some(e) => eprintln!(
-                "tracer: NOT attached {} {} ({} events not observed through it): {e}",
-                h.hook.program, h.hook.attach, h.hook.kinds
-            ),
+    for (line, p) in plan::lines(&loaded.plans).iter().zip(&loaded.plans) {
+        if verbose || p.chosen.is_none() {
+            eprintln!("tracer: {line}");
         }
     }
 }
@@ -165,16 +158,45 @@ fn drain(ring: &mut RingBuf<MapData>, sinks: &mut Sinks, counters: &mut Counters
     sinks.flush().is_ok()
 }
 
+/// `tracer check`: load, attach the best hook of every kind, print the plan; the kinds left
+/// without any hook, if any, are returned.
+pub fn check() -> anyhow::Result<Vec<&'static str>> {
+    privilege::require_tracing("tracer check")?;
+    let loaded = loader::load(tracer_common::DEFAULT_RING_BYTES)?;
+    for w in &loaded.warnings {
+        eprintln!("tracer: warning: {w}");
+    }
+    println!("{}", plan::table(&loaded.plans));
+    let missing: Vec<&str> = loaded
+        .plans
+        .iter()
+        .filter(|p| p.chosen.is_none())
+        .map(|p| p.plan.kinds)
+        .collect();
+    let (covered, kinds) = loaded.covered();
+    println!("{covered}/{kinds} event kinds observed on this kernel");
+    Ok(missing)
+}
+
 pub async fn watch(opts: WatchOptions) -> anyhow::Result<Counters> {
     let ring_bytes = loader::check_ring_bytes(opts.ring_bytes)?;
     privilege::require_tracing("tracer watch")?;
     let mut sinks = Sinks::open(&opts)?;
     let started = Instant::now();
     let mut loaded = loader::load(ring_bytes)?;
-    report_hooks(&loaded, opts.verbose);
-    if loaded.attached() == 0 {
+    report_plans(&loaded, opts.verbose);
+    if loaded.covered().0 == 0 {
         anyhow::bail!("no hook could be attached; nothing to observe");
     }
+    let mut monitor = if loaded.wants_rtnetlink_monitor() {
+        Some(
+            netlink_monitor::start()
+                .await
+                .context("starting the rtnetlink monitor")?,
+        )
+    } else {
+        None
+    };
 
     let mut logger = match aya_log::EbpfLogger::init(&mut loaded.ebpf) {
         Ok(l) => Some(poll_fd(l).context("polling the eBPF log")?),
@@ -199,10 +221,9 @@ pub async fn watch(opts: WatchOptions) -> anyhow::Result<Counters> {
     };
     tokio::pin!(sleep);
 
+    let (covered, kinds) = loaded.covered();
     eprintln!(
-        "tracer: ready: {}/{} hooks attached, ring buffer {} KiB, loaded in {} ms{}",
-        loaded.attached(),
-        loaded.hooks.len(),
+        "tracer: ready: {covered}/{kinds} event kinds observed, ring buffer {} KiB, loaded in {} ms{}",
         loaded.ring_bytes / 1024,
         started.elapsed().as_millis(),
         if opts.duration.is_none() {
@@ -229,6 +250,17 @@ pub async fn watch(opts: WatchOptions) -> anyhow::Result<Counters> {
                 guard.get_inner_mut().flush();
                 guard.clear_ready();
             }
+            ev = async { monitor.as_mut().expect("guarded").recv().await }, if monitor.is_some() => {
+                match ev {
+                    Some(ev) => {
+                        counters.seen(ev.detail.kind());
+                        if sinks.write(&ev).and_then(|()| sinks.flush()).is_err() {
+                            break;
+                        }
+                    }
+                    None => monitor = None,
+                }
+            }
             _ = sigint.recv() => break,
             _ = sigterm.recv() => break,
             () = &mut sleep => break,
@@ -236,6 +268,12 @@ pub async fn watch(opts: WatchOptions) -> anyhow::Result<Counters> {
     }
     // Whatever was submitted before we stopped is still in the ring: keep it.
     drain(ring.get_mut(), &mut sinks, &mut counters);
+    if let Some(m) = monitor.as_mut() {
+        while let Ok(ev) = m.try_recv() {
+            counters.seen(ev.detail.kind());
+            let _ = sinks.write(&ev);
+        }
+    }
     if let Some(l) = logger.as_mut() {
         l.get_mut().flush();
     }

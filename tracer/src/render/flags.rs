@@ -87,6 +87,25 @@ pub fn mount_attr(v: u64) -> String {
     )
 }
 
+/// `CLONE_*` namespace flags (unshare, clone, setns nstype).
+pub fn clone_flags(v: u64) -> String {
+    let names: Vec<(u64, &str)> = tracer_common::NS_CLONE_FLAGS
+        .iter()
+        .zip([
+            "CLONE_NEWUTS",
+            "CLONE_NEWIPC",
+            "CLONE_NEWNS",
+            "CLONE_NEWPID",
+            "CLONE_NEWNET",
+            "CLONE_NEWCGROUP",
+            "CLONE_NEWTIME",
+        ])
+        .map(|(f, n)| (*f, n))
+        .chain([(0x1000_0000, "CLONE_NEWUSER")])
+        .collect();
+    bits(v, &names)
+}
+
 /// `open_tree` flags.
 pub fn open_tree_flags(v: u64) -> String {
     bits(
@@ -163,6 +182,8 @@ mod tests {
         assert_eq!(mount_attr(0x1 | 0x2), "RDONLY|NOSUID");
         assert_eq!(at_flags(libc::AT_EMPTY_PATH), "AT_EMPTY_PATH");
         assert_eq!(fsconfig_cmd(6), "CMD_CREATE");
+        assert_eq!(clone_flags(0x4002_0000), "CLONE_NEWNS|CLONE_NEWNET");
+        assert_eq!(clone_flags(0), "0");
         assert_eq!(fsconfig_cmd(77), "cmd 77");
         assert_eq!(signal_name(9), "SIGKILL");
         assert_eq!(signal_name(200), "signal 200");

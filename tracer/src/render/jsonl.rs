@@ -24,6 +24,10 @@ mod tests {
             uid: 0,
             comm: "a\nb".into(),
             cgroup_id: 3,
+            mnt_ns: 1,
+            pid_ns: 2,
+            net_ns: 3,
+            hook: "raw_tracepoint:sched_process_fork".into(),
             detail: Detail::Fork { child_pid: 4 },
         };
         let mut out = Vec::new();

@@ -1,6 +1,8 @@
-//! Turning events into text: the live stream, JSON Lines, the end-of-run summary.
+//! Turning events into text: the live stream, JSON Lines, the end-of-run summary, and the
+//! hook plan.
 
 pub mod flags;
 pub mod jsonl;
+pub mod plan;
 pub mod stream;
 pub mod summary;

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use crate::{
-    event::{Detail, Event, SysResult},
+    event::{Detail, Event, NsInodes, SysResult},
     render::flags,
 };
 
@@ -216,6 +216,46 @@ pub fn content(ev: &Event) -> String {
                 let _ = write!(s, " (task {target_pid})");
             }
         }
+        Detail::Namespaces {
+            op,
+            target_pid,
+            new,
+            ns,
+            ..
+        } => {
+            s.push_str(op);
+            if *target_pid != 0 && *target_pid != ev.tgid {
+                let _ = write!(s, " child={target_pid}");
+            }
+            let _ = write!(s, ": new {}", ns_list(new, ns));
+        }
+        Detail::Setns {
+            fd,
+            nstype,
+            joined,
+            ns,
+            ..
+        } => {
+            let _ = write!(s, "fd={fd}, nstype={}", flags::clone_flags(*nstype));
+            if !joined.is_empty() {
+                let _ = write!(s, ": joined {}", ns_list(joined, ns));
+            }
+        }
+        Detail::Veth {
+            name,
+            peer,
+            ifindex,
+            peer_ifindex,
+            netns,
+            peer_netns,
+            ..
+        } => {
+            let peer = if peer.is_empty() { "?" } else { peer };
+            let _ = write!(
+                s,
+                "{name} <-> {peer}  (ifindex {ifindex}/{peer_ifindex}, netns {netns}/{peer_netns})"
+            );
+        }
     }
     if let Some(r) = ev.detail.result() {
         match &r.error {
@@ -236,6 +276,30 @@ pub fn content(ev: &Event) -> String {
     s
 }
 
+/// `mnt:[4026532281] pid:[4026532284]`, as `/proc/PID/ns/*` links read.
+fn ns_list(kinds: &[String], ns: &NsInodes) -> String {
+    if kinds.is_empty() {
+        return "none".into();
+    }
+    kinds
+        .iter()
+        .map(|k| {
+            let inum = match k.as_str() {
+                "uts" => ns.uts,
+                "ipc" => ns.ipc,
+                "mnt" => ns.mnt,
+                "pid" => ns.pid,
+                "net" => ns.net,
+                "cgroup" => ns.cgroup,
+                "time" => ns.time,
+                _ => 0,
+            };
+            format!("{k}:[{inum}]")
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -250,6 +314,10 @@ mod tests {
             uid: 0,
             comm: "runc".into(),
             cgroup_id: 1,
+            mnt_ns: 0,
+            pid_ns: 0,
+            net_ns: 0,
+            hook: String::new(),
             detail,
         }
     }
@@ -312,6 +380,38 @@ mod tests {
             newcomm: "runc:[0:PARENT]".into(),
         });
         assert_eq!(content(&e), "exe -> runc:[0:PARENT]");
+    }
+
+    #[test]
+    fn namespace_and_veth_lines() {
+        let ns = NsInodes::from_array([1, 2, 3, 4, 5, 6, 7]);
+        let e = ev(Detail::Namespaces {
+            op: "clone".into(),
+            flags: 0,
+            target_pid: 11,
+            new: vec!["mnt".into(), "pid".into()],
+            ns,
+            result: SysResult::from_ret(0),
+        });
+        assert_eq!(content(&e), "clone child=11: new mnt:[3] pid:[4]");
+        let e = ev(Detail::Setns {
+            fd: 4,
+            nstype: 0x4000_0000,
+            joined: vec!["net".into()],
+            ns,
+            result: SysResult::from_ret(0),
+        });
+        assert_eq!(content(&e), "fd=4, nstype=CLONE_NEWNET: joined net:[5]");
+        let e = ev(Detail::Veth {
+            name: "A".into(),
+            peer: "B".into(),
+            ifindex: 6,
+            peer_ifindex: 5,
+            netns: 9,
+            peer_netns: 9,
+            result: SysResult::from_ret(0),
+        });
+        assert_eq!(content(&e), "A <-> B  (ifindex 6/5, netns 9/9)");
     }
 
     #[test]

@@ -1,0 +1,245 @@
+//! Namespace creation and joining. Where the kernel has kprobes, the designed hook reports
+//! creation: a kretprobe on `create_new_namespaces`, which both `unshare` and `clone` go
+//! through. Elsewhere, `unshare` is caught at its syscall tracepoints and `clone` at
+//! `sched_process_fork`, by comparing the child's namespaces with its parent's (same facts as
+//! `sys_exit_clone` in the child, plus the parent, without waiting for the child to run).
+//! `setns` is always its own tracepoint pair.
+
+use aya_ebpf::{
+    helpers::bpf_get_current_pid_tgid,
+    macros::{kprobe, kretprobe, tracepoint},
+    programs::{ProbeContext, RetProbeContext, TracePointContext},
+};
+use tracer_common::{config, ns_op, EventKind, Hook, NsEvent, NS_CLONE_FLAGS, NS_KINDS};
+
+use crate::{
+    arg,
+    maps::{CreateNsArgs, CREATE_NS_PENDING, EVENTS, NS_PENDING},
+    record::{
+        config as config_on, count_lost, current_task, fill_header, nsproxy_inums, send,
+        task_nsproxy,
+    },
+    RET,
+};
+
+/// Every `CLONE_NEW*` flag we track.
+const NS_FLAGS: u64 = NS_CLONE_FLAGS[0]
+    | NS_CLONE_FLAGS[1]
+    | NS_CLONE_FLAGS[2]
+    | NS_CLONE_FLAGS[3]
+    | NS_CLONE_FLAGS[4]
+    | NS_CLONE_FLAGS[5]
+    | NS_CLONE_FLAGS[6];
+
+/// Bit i set where namespace kind i differs (and the new one is known).
+#[inline(always)]
+fn changed(before: &[u32; NS_KINDS], after: &[u32; NS_KINDS]) -> u32 {
+    let mut mask = 0;
+    let mut i = 0;
+    while i < NS_KINDS {
+        if after[i] != 0 && after[i] != before[i] {
+            mask |= 1 << i;
+        }
+        i += 1;
+    }
+    mask
+}
+
+/// The `CLONE_NEW*` flags that correspond to a mask of new kinds.
+#[inline(always)]
+fn flags_of(mask: u32) -> u64 {
+    let mut flags = 0;
+    let mut i = 0;
+    while i < NS_KINDS {
+        if mask & (1 << i) != 0 {
+            flags |= NS_CLONE_FLAGS[i];
+        }
+        i += 1;
+    }
+    flags
+}
+
+fn tid() -> u32 {
+    bpf_get_current_pid_tgid() as u32
+}
+
+fn tgid() -> u32 {
+    (bpf_get_current_pid_tgid() >> 32) as u32
+}
+
+/// From `sched_process_fork`: report a child created in new namespaces (fallback path).
+#[inline(always)]
+pub fn on_fork(child: *const u8, child_pid: u32) {
+    if !config_on(config::FORK_NAMESPACES) {
+        return;
+    }
+    let mut parent = [0u32; NS_KINDS];
+    let mut now = [0u32; NS_KINDS];
+    nsproxy_inums(task_nsproxy(current_task()), &mut parent);
+    nsproxy_inums(task_nsproxy(child), &mut now);
+    let mask = changed(&parent, &now);
+    if mask == 0 {
+        return;
+    }
+    let Some(mut entry) = EVENTS.reserve::<NsEvent>(0) else {
+        count_lost(EventKind::Namespaces);
+        return;
+    };
+    let ev = entry.as_mut_ptr();
+    // SAFETY: reserved ring memory of the right size.
+    unsafe {
+        fill_header(
+            &mut (*ev).header,
+            EventKind::Namespaces,
+            Hook::ForkNamespaces,
+        );
+        (*ev).flags = flags_of(mask);
+        (*ev).ret = 0;
+        (*ev).op = ns_op::CLONE;
+        (*ev).target_pid = child_pid;
+        (*ev).new_mask = mask;
+        (*ev).fd = 0;
+        (*ev).inum = now;
+        (*ev)._pad = 0;
+    }
+    entry.submit(0);
+}
+
+/// Parks a record holding the caller's namespaces before the call.
+// By reference: by value the record would be copied again on the 512-byte stack.
+#[allow(clippy::needless_borrows_for_generic_args)]
+fn park(kind: EventKind, hook: Hook, op: u32, flags: u64, fd: i32) {
+    // SAFETY: `NsEvent` is plain data; all-zero is a valid value.
+    let mut ev: NsEvent = unsafe { core::mem::zeroed() };
+    fill_header(&mut ev.header, kind, hook);
+    ev.flags = flags;
+    ev.op = op;
+    ev.fd = fd;
+    ev.target_pid = tgid();
+    nsproxy_inums(task_nsproxy(current_task()), &mut ev.inum);
+    if NS_PENDING.insert(tid(), &ev, 0).is_err() {
+        count_lost(kind);
+    }
+}
+
+/// Adds the result and the namespaces after the call, and sends.
+fn complete(ctx: &TracePointContext) {
+    let tid = tid();
+    let Some(ev) = NS_PENDING.get_ptr_mut(tid) else {
+        return;
+    };
+    // SAFETY: map value pointer, ours until removed.
+    unsafe {
+        (*ev).ret = ctx.read_at::<i64>(RET).unwrap_or(0);
+        let before = (*ev).inum;
+        nsproxy_inums(task_nsproxy(current_task()), &mut (*ev).inum);
+        (*ev).new_mask = changed(&before, &(*ev).inum);
+        if let Some(kind) = EventKind::from_u32((*ev).header.kind) {
+            send(&EVENTS, &*ev, kind);
+        }
+    }
+    let _ = NS_PENDING.remove(tid);
+}
+
+#[tracepoint(category = "syscalls", name = "sys_enter_unshare")]
+pub fn sys_enter_unshare(ctx: TracePointContext) -> u32 {
+    // SAFETY: the syscall tracepoint record layout.
+    let flags = unsafe { ctx.read_at::<u64>(arg(0)).unwrap_or(0) };
+    if flags & NS_FLAGS != 0 {
+        park(
+            EventKind::Namespaces,
+            Hook::Unshare,
+            ns_op::UNSHARE,
+            flags,
+            0,
+        );
+    }
+    0
+}
+
+#[tracepoint(category = "syscalls", name = "sys_exit_unshare")]
+pub fn sys_exit_unshare(ctx: TracePointContext) -> u32 {
+    complete(&ctx);
+    0
+}
+
+#[tracepoint(category = "syscalls", name = "sys_enter_setns")]
+pub fn sys_enter_setns(ctx: TracePointContext) -> u32 {
+    // SAFETY: the syscall tracepoint record layout.
+    let (fd, nstype) = unsafe {
+        (
+            ctx.read_at::<u64>(arg(0)).unwrap_or(0) as i32,
+            ctx.read_at::<u64>(arg(1)).unwrap_or(0),
+        )
+    };
+    park(EventKind::Setns, Hook::Setns, ns_op::SETNS, nstype, fd);
+    0
+}
+
+#[tracepoint(category = "syscalls", name = "sys_exit_setns")]
+pub fn sys_exit_setns(ctx: TracePointContext) -> u32 {
+    complete(&ctx);
+    0
+}
+
+/// `struct nsproxy *create_new_namespaces(unsigned long flags, struct task_struct *tsk, ...)`
+#[kprobe]
+pub fn create_new_namespaces_entry(ctx: ProbeContext) -> u32 {
+    let (Some(flags), Some(task)) = (ctx.arg::<u64>(0), ctx.arg::<u64>(1)) else {
+        return 0;
+    };
+    if CREATE_NS_PENDING
+        .insert(tid(), CreateNsArgs { flags, task }, 0)
+        .is_err()
+    {
+        count_lost(EventKind::Namespaces);
+    }
+    0
+}
+
+#[kretprobe]
+pub fn create_new_namespaces_exit(ctx: RetProbeContext) -> u32 {
+    let tid = tid();
+    // SAFETY: map value read while we hold the only reference.
+    let Some(args) = (unsafe { CREATE_NS_PENDING.get(tid) }).copied() else {
+        return 0;
+    };
+    let _ = CREATE_NS_PENDING.remove(tid);
+    let nsproxy: u64 = ctx.ret();
+    let task = args.task as *const u8;
+    let mut before = [0u32; NS_KINDS];
+    nsproxy_inums(task_nsproxy(task), &mut before);
+    let Some(mut entry) = EVENTS.reserve::<NsEvent>(0) else {
+        count_lost(EventKind::Namespaces);
+        return 0;
+    };
+    let ev = entry.as_mut_ptr();
+    // An ERR_PTR is a small negative errno.
+    let err = nsproxy as i64;
+    let failed = (-4095..0).contains(&err);
+    // SAFETY: reserved ring memory of the right size.
+    unsafe {
+        fill_header(
+            &mut (*ev).header,
+            EventKind::Namespaces,
+            Hook::CreateNewNamespaces,
+        );
+        (*ev).flags = args.flags;
+        (*ev).op = ns_op::CREATE;
+        (*ev).fd = 0;
+        (*ev)._pad = 0;
+        // unshare: the caller itself; clone: the child, whose pid is not allocated yet.
+        (*ev).target_pid = if task == current_task() { tgid() } else { 0 };
+        if failed || nsproxy == 0 {
+            (*ev).ret = if failed { err } else { -12 };
+            (*ev).inum = [0; NS_KINDS];
+            (*ev).new_mask = 0;
+        } else {
+            (*ev).ret = 0;
+            nsproxy_inums(nsproxy as *const u8, &mut (*ev).inum);
+            (*ev).new_mask = changed(&before, &(*ev).inum);
+        }
+    }
+    entry.submit(0);
+    0
+}

@@ -1,0 +1,83 @@
+//! veth creation through the designed hook: kprobe + kretprobe on `veth_newlink`. On return
+//! the device and its peer are registered, so both names, ifindexes and namespaces can be read.
+//! Kernels without kprobes use the loader's rtnetlink monitor instead.
+
+use aya_ebpf::{
+    helpers::bpf_get_current_pid_tgid,
+    macros::{kprobe, kretprobe},
+    programs::{ProbeContext, RetProbeContext},
+};
+use tracer_common::{EventKind, Hook, VethEvent, COMM_LEN, OFFSET_UNKNOWN};
+
+use crate::{
+    maps::{EVENTS, VETH_PENDING},
+    record::{count_lost, fill_header, kptr, kread, layout},
+};
+
+#[kprobe]
+pub fn veth_newlink_entry(ctx: ProbeContext) -> u32 {
+    // Its signature changed (6.1: `(struct net *, struct net_device *dev, ...)`; newer:
+    // `(struct net_device *dev, struct rtnl_newlink_params *, ...)`): the loader finds the
+    // argument in BTF.
+    let dev = match layout!(veth_newlink_dev_arg) {
+        0 => ctx.arg::<u64>(0),
+        1 => ctx.arg::<u64>(1),
+        2 => ctx.arg::<u64>(2),
+        _ => None,
+    };
+    if let Some(dev) = dev {
+        let _ = VETH_PENDING.insert(bpf_get_current_pid_tgid() as u32, dev, 0);
+    }
+    0
+}
+
+/// Name, ifindex and netns inode of a `struct net_device`.
+fn device(dev: *const u8) -> ([u8; COMM_LEN], u32, u32) {
+    let name = kread::<[u8; COMM_LEN]>(dev, layout!(netdev_name)).unwrap_or([0; COMM_LEN]);
+    let ifindex = kread::<u32>(dev, layout!(netdev_ifindex)).unwrap_or(0);
+    let net = kptr(dev, layout!(netdev_net));
+    let netns = kread::<u32>(net, layout!(net_inum)).unwrap_or(0);
+    (name, ifindex, netns)
+}
+
+#[kretprobe]
+pub fn veth_newlink_exit(ctx: RetProbeContext) -> u32 {
+    let tid = bpf_get_current_pid_tgid() as u32;
+    // SAFETY: map value read while we hold the only reference.
+    let Some(dev) = (unsafe { VETH_PENDING.get(tid) }).copied() else {
+        return 0;
+    };
+    let _ = VETH_PENDING.remove(tid);
+    let ret = ctx.ret::<u64>() as i32;
+    let dev = dev as *const u8;
+    let Some(mut entry) = EVENTS.reserve::<VethEvent>(0) else {
+        count_lost(EventKind::Veth);
+        return 0;
+    };
+    let (name, ifindex, netns) = device(dev);
+    let priv_off = layout!(netdev_priv);
+    let peer = if ret == 0 && priv_off != OFFSET_UNKNOWN {
+        kptr(dev.wrapping_add(priv_off as usize), layout!(veth_priv_peer))
+    } else {
+        core::ptr::null()
+    };
+    let (peer_name, peer_ifindex, peer_netns) = if peer.is_null() {
+        ([0; COMM_LEN], 0, 0)
+    } else {
+        device(peer)
+    };
+    let ev = entry.as_mut_ptr();
+    // SAFETY: reserved ring memory of the right size.
+    unsafe {
+        fill_header(&mut (*ev).header, EventKind::Veth, Hook::VethNewlink);
+        (*ev).ret = i64::from(ret);
+        (*ev).ifindex = ifindex;
+        (*ev).peer_ifindex = peer_ifindex;
+        (*ev).netns = netns;
+        (*ev).peer_netns = peer_netns;
+        (*ev).name = name;
+        (*ev).peer = peer_name;
+    }
+    entry.submit(0);
+    0
+}

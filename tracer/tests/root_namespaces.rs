@@ -1,0 +1,292 @@
+//! Root tests: namespace, setns and veth events from the real programs on this kernel (the
+//! fallback hooks here; the kprobe hooks where the kernel has kprobes), checked against what
+//! `/proc/PID/ns/*` and sysfs say.
+
+mod common;
+
+use std::{
+    fs,
+    os::unix::fs::MetadataExt as _,
+    path::Path,
+    process::{Command, Stdio},
+    thread,
+    time::{Duration, Instant},
+};
+
+use common::{require_root, Watch, TRACER};
+use tracer::event::{Detail, Event, NsInodes};
+
+/// Inode of `/proc/PID/ns/KIND`.
+fn ns_inode(pid: u32, kind: &str) -> u32 {
+    fs::metadata(format!("/proc/{pid}/ns/{kind}"))
+        .unwrap_or_else(|e| panic!("/proc/{pid}/ns/{kind}: {e}"))
+        .ino() as u32
+}
+
+/// The first child of `pid`, waiting for it to appear.
+fn child_of(pid: u32) -> u32 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let children =
+            fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+        if let Some(c) = children.split_whitespace().next() {
+            return c.parse().unwrap();
+        }
+        assert!(Instant::now() < deadline, "no child of {pid} appeared");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn kprobes_here() -> bool {
+    Path::new("/sys/bus/event_source/devices/kprobe").exists()
+}
+
+fn namespace_events(events: &[Event]) -> Vec<(&Event, &str, u32, &[String], NsInodes)> {
+    events
+        .iter()
+        .filter_map(|e| match &e.detail {
+            Detail::Namespaces {
+                op,
+                target_pid,
+                new,
+                ns,
+                result,
+                ..
+            } if result.ret == 0 => Some((e, op.as_str(), *target_pid, new.as_slice(), *ns)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn root_unshare_namespaces_match_proc() {
+    let watch = Watch::start(&[]);
+    let mut unshare = Command::new("unshare")
+        .args(["-m", "-u", "-i", "-n", "-p", "-f", "sleep", "5"])
+        .spawn()
+        .unwrap();
+    let unshare_pid = unshare.id();
+    let sleep_pid = child_of(unshare_pid);
+    // Wait for the child to have exec'd sleep, so its namespaces are final.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while fs::read_to_string(format!("/proc/{sleep_pid}/comm")).unwrap_or_default() != "sleep\n" {
+        assert!(Instant::now() < deadline, "sleep never started");
+        thread::sleep(Duration::from_millis(20));
+    }
+    let want = NsInodes {
+        uts: ns_inode(sleep_pid, "uts"),
+        ipc: ns_inode(sleep_pid, "ipc"),
+        mnt: ns_inode(sleep_pid, "mnt"),
+        pid: ns_inode(sleep_pid, "pid"),
+        net: ns_inode(sleep_pid, "net"),
+        cgroup: ns_inode(sleep_pid, "cgroup"),
+        time: ns_inode(sleep_pid, "time"),
+    };
+    let host_mnt = ns_inode(std::process::id(), "mnt");
+    let host_cgroup = ns_inode(std::process::id(), "cgroup");
+    unshare.kill().unwrap();
+    unshare.wait().unwrap();
+    let out = watch.stop();
+
+    let events = namespace_events(&out.events);
+    let mine: Vec<_> = events
+        .iter()
+        .filter(|(e, ..)| e.tgid == unshare_pid)
+        .collect();
+    assert_eq!(mine.len(), 1, "one namespace event from unshare: {mine:?}");
+    let (ev, op, target, new, ns) = mine[0];
+    let expected_op = if kprobes_here() { "create" } else { "unshare" };
+    assert_eq!(*op, expected_op);
+    assert_eq!(*target, unshare_pid);
+    // Only the unshared kinds are new: not cgroup, not time.
+    assert_eq!(*new, ["uts", "ipc", "mnt", "pid", "net"]);
+    assert_eq!(*ns, want, "inodes equal /proc/{sleep_pid}/ns/*");
+    assert_eq!(ns.cgroup, host_cgroup);
+    assert!(ev.hook.contains("unshare") || ev.hook.contains("create_new_namespaces"));
+    // The unshare process itself was still in the host's mount namespace when it called.
+    assert_eq!(ev.mnt_ns, host_mnt);
+
+    // Every event carries its task's namespaces: sleep's exec is inside the new ones.
+    let sleep_exec = out
+        .events
+        .iter()
+        .find(|e| e.tgid == sleep_pid && e.detail.kind() == "exec")
+        .expect("sleep's exec");
+    assert_eq!(
+        (sleep_exec.mnt_ns, sleep_exec.pid_ns, sleep_exec.net_ns),
+        (want.mnt, want.pid, want.net)
+    );
+}
+
+#[test]
+fn root_clone_with_namespace_flags() {
+    use nix::sched::{clone, CloneFlags};
+    let watch = Watch::start(&[]);
+    let mut stack = vec![0u8; 256 * 1024];
+    let flags = CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC;
+    // SAFETY: the child only sleeps and returns; it touches nothing shared.
+    let child = unsafe {
+        clone(
+            Box::new(|| {
+                thread::sleep(Duration::from_millis(500));
+                0
+            }),
+            &mut stack,
+            flags,
+            Some(libc::SIGCHLD),
+        )
+    }
+    .unwrap();
+    let child_pid = child.as_raw() as u32;
+    let (uts, ipc) = (ns_inode(child_pid, "uts"), ns_inode(child_pid, "ipc"));
+    nix::sys::wait::waitpid(child, None).unwrap();
+    let out = watch.stop();
+
+    let events = namespace_events(&out.events);
+    let mine: Vec<_> = events
+        .iter()
+        .filter(|(e, _, target, ..)| *target == child_pid || e.tgid == std::process::id())
+        .collect();
+    assert_eq!(mine.len(), 1, "{mine:?}");
+    let (ev, op, target, new, ns) = mine[0];
+    assert_eq!(ev.tgid, std::process::id(), "reported from the parent");
+    assert_eq!(*new, ["uts", "ipc"]);
+    assert_eq!((ns.uts, ns.ipc), (uts, ipc));
+    if kprobes_here() {
+        assert_eq!(*op, "create");
+    } else {
+        assert_eq!(*op, "clone");
+        assert_eq!(*target, child_pid);
+        assert_eq!(ev.hook, "raw_tracepoint:sched_process_fork");
+    }
+}
+
+#[test]
+fn root_setns_is_seen() {
+    let watch = Watch::start(&[]);
+    let mut holder = Command::new("unshare")
+        .args(["-n", "sleep", "5"])
+        .spawn()
+        .unwrap();
+    let holder_pid = holder.id();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while fs::read_to_string(format!("/proc/{holder_pid}/comm")).unwrap_or_default() != "sleep\n" {
+        assert!(Instant::now() < deadline, "sleep never started");
+        thread::sleep(Duration::from_millis(20));
+    }
+    let netns = ns_inode(holder_pid, "net");
+    let nsenter = Command::new("nsenter")
+        .args(["-t", &holder_pid.to_string(), "-n", "true"])
+        .spawn()
+        .unwrap();
+    let nsenter_pid = nsenter.id();
+    assert!(nsenter.wait_with_output().unwrap().status.success());
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    let out = watch.stop();
+    let setns: Vec<_> = out
+        .events
+        .iter()
+        .filter(|e| e.tgid == nsenter_pid)
+        .filter_map(|e| match &e.detail {
+            Detail::Setns {
+                joined, ns, result, ..
+            } => Some((joined.clone(), ns.net, result.ret, e.hook.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        setns,
+        [(
+            vec!["net".to_string()],
+            netns,
+            0,
+            "tracepoint:syscalls:sys_exit_setns".to_string()
+        )]
+    );
+}
+
+#[test]
+fn root_veth_pair_is_seen() {
+    let watch = Watch::start(&[]);
+    let ip = |args: &[&str]| {
+        let st = Command::new("ip")
+            .args(args)
+            .stderr(Stdio::inherit())
+            .status()
+            .unwrap();
+        assert!(st.success(), "ip {args:?}");
+    };
+    // Clean up a leftover from an interrupted run before starting.
+    let _ = Command::new("ip")
+        .args(["link", "del", "trcvA"])
+        .stderr(Stdio::null())
+        .status();
+    ip(&[
+        "link", "add", "trcvA", "type", "veth", "peer", "name", "trcvB",
+    ]);
+    let index = |n: &str| -> u32 {
+        fs::read_to_string(format!("/sys/class/net/{n}/ifindex"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let (a, b) = (index("trcvA"), index("trcvB"));
+    ip(&["link", "del", "trcvA"]);
+    // The monitor reports asynchronously: give the notification time to arrive.
+    thread::sleep(Duration::from_millis(300));
+    let out = watch.stop();
+    let host_net = ns_inode(std::process::id(), "net");
+    let veths: Vec<_> = out
+        .events
+        .iter()
+        .filter_map(|e| match &e.detail {
+            Detail::Veth {
+                name,
+                peer,
+                ifindex,
+                peer_ifindex,
+                netns,
+                peer_netns,
+                result,
+            } if name.starts_with("trcv") => Some((
+                name.as_str(),
+                peer.as_str(),
+                *ifindex,
+                *peer_ifindex,
+                *netns,
+                *peer_netns,
+                result.ret,
+                e.hook.as_str(),
+            )),
+            _ => None,
+        })
+        .collect();
+    let hook = if kprobes_here() {
+        "kretprobe:veth_newlink"
+    } else {
+        "rtnetlink:RTNLGRP_LINK"
+    };
+    assert_eq!(
+        veths,
+        [("trcvA", "trcvB", a, b, host_net, host_net, 0, hook)]
+    );
+}
+
+#[test]
+fn root_check_reports_every_kind() {
+    require_root();
+    let out = Command::new(TRACER).arg("check").output().unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("16/16 event kinds observed"), "{stdout}");
+    if !kprobes_here() {
+        assert_eq!(
+            stdout.matches("no: kprobes: not in this kernel").count(),
+            2,
+            "namespaces and veth say why their kprobes are not used:\n{stdout}"
+        );
+        assert!(stdout.contains("rtnetlink link monitor"));
+    }
+}
