@@ -286,14 +286,15 @@ pub struct NsEvent {
     pub op: u32,
     /// The process now in the namespaces: the caller, or the new child for `clone`.
     pub target_pid: u32,
-    /// Bit i set: namespace kind i is new (or, for setns, was joined).
-    pub new_mask: u32,
     /// `setns`: the fd argument.
     pub fd: i32,
+    pub _pad: u32,
     /// Inode numbers of the resulting namespaces (`pid` and `time`: for children), in
     /// [`NS_NAMES`] order.
     pub inum: [u32; NS_KINDS],
-    pub _pad: u32,
+    /// The same before the call (the parent's, for `clone`). Which kinds are new is worked
+    /// out in userspace: a comparison per kind in the kernel multiplies verifier states.
+    pub prev: [u32; NS_KINDS],
 }
 
 /// A veth pair was created.
@@ -416,13 +417,6 @@ pub struct RenameEvent {
     pub _pad: u32,
     pub oldcomm: [u8; COMM_LEN],
     pub newcomm: [u8; COMM_LEN],
-}
-
-/// Runtime switches the loader sets after attaching (slot 0 of the `CONFIG` array).
-pub mod config {
-    /// Report namespaces created by clone from `sched_process_fork` (the fallback); off when
-    /// the `create_new_namespaces` kretprobe reports them.
-    pub const FORK_NAMESPACES: u32 = 1 << 0;
 }
 
 /// Marks an offset that could not be resolved on the running kernel.

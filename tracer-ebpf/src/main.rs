@@ -385,12 +385,11 @@ pub fn sys_exit_mount_family(ctx: TracePointContext) -> u32 {
 #[raw_tracepoint(tracepoint = "sched_process_fork")]
 pub fn sched_process_fork(ctx: RawTracePointContext) -> u32 {
     let child: *const u8 = ctx.arg(1);
-    let child_pid = kread::<u32>(child, layout!(task_pid)).unwrap_or(0);
-    let child_tgid = kread::<u32>(child, layout!(task_tgid)).unwrap_or(0);
+    let child_pid = kread::<u32>(child, layout!(task_pid));
+    let child_tgid = kread::<u32>(child, layout!(task_tgid));
     if child_pid != child_tgid {
         return 0; // a new thread
     }
-    namespaces::on_fork(child, child_pid);
     if let Some(mut entry) = EVENTS.reserve::<ForkEvent>(0) {
         let ev = entry.as_mut_ptr();
         // SAFETY: reserved ring memory of the right size.
@@ -412,7 +411,7 @@ pub fn sched_process_exit(_ctx: TracePointContext) -> u32 {
     if pid_tgid as u32 != (pid_tgid >> 32) as u32 {
         return 0; // a thread other than the leader
     }
-    let exit_code = kread::<i32>(current_task(), layout!(task_exit_code)).unwrap_or(0);
+    let exit_code = kread::<i32>(current_task(), layout!(task_exit_code));
     if let Some(mut entry) = EVENTS.reserve::<ExitEvent>(0) {
         let ev = entry.as_mut_ptr();
         // SAFETY: reserved ring memory of the right size.

@@ -2,7 +2,7 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{Array, LruHashMap, PerCpuArray, RingBuf},
+    maps::{LruHashMap, PerCpuArray, RingBuf},
 };
 use tracer_common::{ExecEvent, MountEvent, NsEvent, DEFAULT_RING_BYTES, KIND_SLOTS};
 
@@ -37,13 +37,10 @@ pub static NS_PENDING: LruHashMap<u32, NsEvent> = LruHashMap::with_max_entries(1
 #[map]
 pub static CREATE_NS_PENDING: LruHashMap<u32, CreateNsArgs> = LruHashMap::with_max_entries(1024, 0);
 
-/// The `struct net_device *` given to `veth_newlink`, by thread id.
+/// `veth_newlink`'s first three arguments, by thread id: which one is the device is
+/// chosen on return (indexing the context by a runtime value is refused by the verifier).
 #[map]
-pub static VETH_PENDING: LruHashMap<u32, u64> = LruHashMap::with_max_entries(1024, 0);
-
-/// Switches set by the loader after attaching (`tracer_common::config`).
-#[map]
-pub static CONFIG: Array<u32> = Array::with_max_entries(1, 0);
+pub static VETH_PENDING: LruHashMap<u32, [u64; 3]> = LruHashMap::with_max_entries(1024, 0);
 
 #[repr(C)]
 #[derive(Clone, Copy)]

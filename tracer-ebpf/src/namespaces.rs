@@ -7,22 +7,21 @@
 
 use aya_ebpf::{
     helpers::bpf_get_current_pid_tgid,
-    macros::{kprobe, kretprobe, tracepoint},
-    programs::{ProbeContext, RetProbeContext, TracePointContext},
+    macros::{kprobe, kretprobe, raw_tracepoint, tracepoint},
+    programs::{ProbeContext, RawTracePointContext, RetProbeContext, TracePointContext},
 };
-use tracer_common::{config, ns_op, EventKind, Hook, NsEvent, NS_CLONE_FLAGS, NS_KINDS};
+use tracer_common::{ns_op, EventKind, Hook, NsEvent, NS_CLONE_FLAGS, NS_KINDS};
 
 use crate::{
     arg,
     maps::{CreateNsArgs, CREATE_NS_PENDING, EVENTS, NS_PENDING},
     record::{
-        config as config_on, count_lost, current_task, fill_header, nsproxy_inums, send,
-        task_nsproxy,
+        count_lost, current_task, fill_header, kread, layout, nsproxy_inums, send, task_nsproxy,
     },
     RET,
 };
 
-/// Every `CLONE_NEW*` flag we track.
+/// Every `CLONE_NEW*` flag tracked.
 const NS_FLAGS: u64 = NS_CLONE_FLAGS[0]
     | NS_CLONE_FLAGS[1]
     | NS_CLONE_FLAGS[2]
@@ -31,32 +30,16 @@ const NS_FLAGS: u64 = NS_CLONE_FLAGS[0]
     | NS_CLONE_FLAGS[5]
     | NS_CLONE_FLAGS[6];
 
-/// Bit i set where namespace kind i differs (and the new one is known).
+/// Whether any namespace differs, without a branch per kind (see `NsEvent::prev`).
 #[inline(always)]
-fn changed(before: &[u32; NS_KINDS], after: &[u32; NS_KINDS]) -> u32 {
-    let mut mask = 0;
+fn any_differs(a: &[u32; NS_KINDS], b: &[u32; NS_KINDS]) -> bool {
+    let mut acc = 0;
     let mut i = 0;
     while i < NS_KINDS {
-        if after[i] != 0 && after[i] != before[i] {
-            mask |= 1 << i;
-        }
+        acc |= a[i] ^ b[i];
         i += 1;
     }
-    mask
-}
-
-/// The `CLONE_NEW*` flags that correspond to a mask of new kinds.
-#[inline(always)]
-fn flags_of(mask: u32) -> u64 {
-    let mut flags = 0;
-    let mut i = 0;
-    while i < NS_KINDS {
-        if mask & (1 << i) != 0 {
-            flags |= NS_CLONE_FLAGS[i];
-        }
-        i += 1;
-    }
-    flags
+    acc != 0
 }
 
 fn tid() -> u32 {
@@ -67,23 +50,25 @@ fn tgid() -> u32 {
     (bpf_get_current_pid_tgid() >> 32) as u32
 }
 
-/// From `sched_process_fork`: report a child created in new namespaces (fallback path).
-#[inline(always)]
-pub fn on_fork(child: *const u8, child_pid: u32) {
-    if !config_on(config::FORK_NAMESPACES) {
-        return;
+/// Fallback for clone: a new process whose namespaces differ from its parent's. Attached to
+/// `sched_process_fork` beside the fork program, only where the kretprobe is unavailable.
+#[raw_tracepoint(tracepoint = "sched_process_fork")]
+pub fn sched_process_fork_ns(ctx: RawTracePointContext) -> u32 {
+    let child: *const u8 = ctx.arg(1);
+    let child_pid = kread::<u32>(child, layout!(task_pid));
+    if child_pid != kread::<u32>(child, layout!(task_tgid)) {
+        return 0; // threads share their process's namespaces
     }
     let mut parent = [0u32; NS_KINDS];
     let mut now = [0u32; NS_KINDS];
     nsproxy_inums(task_nsproxy(current_task()), &mut parent);
     nsproxy_inums(task_nsproxy(child), &mut now);
-    let mask = changed(&parent, &now);
-    if mask == 0 {
-        return;
+    if !any_differs(&parent, &now) {
+        return 0;
     }
     let Some(mut entry) = EVENTS.reserve::<NsEvent>(0) else {
         count_lost(EventKind::Namespaces);
-        return;
+        return 0;
     };
     let ev = entry.as_mut_ptr();
     // SAFETY: reserved ring memory of the right size.
@@ -93,16 +78,18 @@ pub fn on_fork(child: *const u8, child_pid: u32) {
             EventKind::Namespaces,
             Hook::ForkNamespaces,
         );
-        (*ev).flags = flags_of(mask);
+        // The clone flags are not visible here; userspace derives them from what changed.
+        (*ev).flags = 0;
         (*ev).ret = 0;
         (*ev).op = ns_op::CLONE;
         (*ev).target_pid = child_pid;
-        (*ev).new_mask = mask;
         (*ev).fd = 0;
-        (*ev).inum = now;
         (*ev)._pad = 0;
+        (*ev).inum = now;
+        (*ev).prev = parent;
     }
     entry.submit(0);
+    0
 }
 
 /// Parks a record holding the caller's namespaces before the call.
@@ -116,7 +103,7 @@ fn park(kind: EventKind, hook: Hook, op: u32, flags: u64, fd: i32) {
     ev.op = op;
     ev.fd = fd;
     ev.target_pid = tgid();
-    nsproxy_inums(task_nsproxy(current_task()), &mut ev.inum);
+    nsproxy_inums(task_nsproxy(current_task()), &mut ev.prev);
     if NS_PENDING.insert(tid(), &ev, 0).is_err() {
         count_lost(kind);
     }
@@ -131,9 +118,7 @@ fn complete(ctx: &TracePointContext) {
     // SAFETY: map value pointer, ours until removed.
     unsafe {
         (*ev).ret = ctx.read_at::<i64>(RET).unwrap_or(0);
-        let before = (*ev).inum;
         nsproxy_inums(task_nsproxy(current_task()), &mut (*ev).inum);
-        (*ev).new_mask = changed(&before, &(*ev).inum);
         if let Some(kind) = EventKind::from_u32((*ev).header.kind) {
             send(&EVENTS, &*ev, kind);
         }
@@ -207,8 +192,6 @@ pub fn create_new_namespaces_exit(ctx: RetProbeContext) -> u32 {
     let _ = CREATE_NS_PENDING.remove(tid);
     let nsproxy: u64 = ctx.ret();
     let task = args.task as *const u8;
-    let mut before = [0u32; NS_KINDS];
-    nsproxy_inums(task_nsproxy(task), &mut before);
     let Some(mut entry) = EVENTS.reserve::<NsEvent>(0) else {
         count_lost(EventKind::Namespaces);
         return 0;
@@ -230,14 +213,13 @@ pub fn create_new_namespaces_exit(ctx: RetProbeContext) -> u32 {
         (*ev)._pad = 0;
         // unshare: the caller itself; clone: the child, whose pid is not allocated yet.
         (*ev).target_pid = if task == current_task() { tgid() } else { 0 };
+        nsproxy_inums(task_nsproxy(task), &mut (*ev).prev);
         if failed || nsproxy == 0 {
             (*ev).ret = if failed { err } else { -12 };
             (*ev).inum = [0; NS_KINDS];
-            (*ev).new_mask = 0;
         } else {
             (*ev).ret = 0;
             nsproxy_inums(nsproxy as *const u8, &mut (*ev).inum);
-            (*ev).new_mask = changed(&before, &(*ev).inum);
         }
     }
     entry.submit(0);

@@ -3,14 +3,14 @@
 use aya_ebpf::{
     helpers::{
         bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_task,
-        bpf_get_current_uid_gid, bpf_probe_read_kernel, bpf_probe_read_user_str_bytes,
-        generated::{bpf_get_current_cgroup_id, bpf_ktime_get_boot_ns},
+        bpf_get_current_uid_gid, bpf_probe_read_user_str_bytes,
+        generated::{bpf_get_current_cgroup_id, bpf_ktime_get_boot_ns, bpf_probe_read_kernel},
     },
     maps::RingBuf,
 };
-use tracer_common::{EventKind, Header, Hook, KernelLayout, NS_KINDS, OFFSET_UNKNOWN};
+use tracer_common::{EventKind, Header, Hook, KernelLayout, NS_KINDS};
 
-use crate::maps::{CONFIG, LOST};
+use crate::maps::LOST;
 
 /// Set by the loader from the running kernel's BTF and tracefs formats.
 #[unsafe(no_mangle)]
@@ -31,20 +31,27 @@ pub const NS_MNT: usize = 2;
 pub const NS_PID: usize = 3;
 pub const NS_NET: usize = 4;
 
-/// Reads a `T` at `offset` bytes into a kernel struct, if the offset is known.
+/// Reads a `T` at `offset` bytes into a kernel struct; zero when it cannot be read (a null
+/// base or an unknown offset make an address the helper refuses). No branch: each branch
+/// here would multiply the states the verifier walks, and old verifiers give up.
 #[inline(always)]
-pub fn kread<T>(base: *const u8, offset: u32) -> Option<T> {
-    if base.is_null() || offset == OFFSET_UNKNOWN {
-        return None;
+pub fn kread<T: Copy + Default>(base: *const u8, offset: u32) -> T {
+    let mut v = T::default();
+    // SAFETY: the helper checks the source address and zeroes `v` on failure.
+    unsafe {
+        bpf_probe_read_kernel(
+            (&raw mut v).cast(),
+            size_of::<T>() as u32,
+            base.wrapping_add(offset as usize).cast(),
+        );
     }
-    // SAFETY: a kernel read through the helper, which fails safely on a bad address.
-    unsafe { bpf_probe_read_kernel(base.wrapping_add(offset as usize).cast::<T>()).ok() }
+    v
 }
 
-/// Reads a kernel pointer at `offset` bytes into a struct (null when unknown).
+/// Reads a kernel pointer at `offset` bytes into a struct (null when unreadable).
 #[inline(always)]
 pub fn kptr(base: *const u8, offset: u32) -> *const u8 {
-    kread::<u64>(base, offset).unwrap_or(0) as *const u8
+    kread::<u64>(base, offset) as *const u8
 }
 
 pub fn current_task() -> *const u8 {
@@ -59,7 +66,7 @@ pub fn nsproxy_inum(nsproxy: *const u8, i: usize) -> u32 {
         return 0;
     }
     let ns = kptr(nsproxy, layout!(nsproxy[i]));
-    kread::<u32>(ns, layout!(ns_inum[i])).unwrap_or(0)
+    kread::<u32>(ns, layout!(ns_inum[i]))
 }
 
 /// All namespace inodes of an `nsproxy`, in `NS_NAMES` order.
@@ -79,14 +86,11 @@ pub fn task_nsproxy(task: *const u8) -> *const u8 {
 /// Inode of the PID namespace the task itself lives in (`task_active_pid_ns`).
 fn active_pid_ns(task: *const u8) -> u32 {
     let pid = kptr(task, layout!(task_thread_pid));
-    let level = kread::<u32>(pid, layout!(pid_level)).unwrap_or(0);
-    let (numbers, size) = (layout!(pid_numbers), layout!(upid_size));
-    if numbers == OFFSET_UNKNOWN || size == OFFSET_UNKNOWN || level > 32 {
-        return 0;
-    }
-    let upid = pid.wrapping_add((numbers + level * size) as usize);
-    let ns = kptr(upid, layout!(upid_ns));
-    kread::<u32>(ns, layout!(ns_inum[NS_PID])).unwrap_or(0)
+    // Levels are at most 32 deep; the mask keeps a garbage read from going far.
+    let level = kread::<u32>(pid, layout!(pid_level)) & 63;
+    let offset = layout!(pid_numbers).wrapping_add(level.wrapping_mul(layout!(upid_size)));
+    let ns = kptr(pid, offset.wrapping_add(layout!(upid_ns)));
+    kread::<u32>(ns, layout!(ns_inum[NS_PID]))
 }
 
 pub fn fill_header(h: &mut Header, kind: EventKind, hook: Hook) {
@@ -105,7 +109,7 @@ pub fn fill_header(h: &mut Header, kind: EventKind, hook: Hook) {
     h.comm = bpf_get_current_comm().unwrap_or([0; 16]);
     let task = current_task();
     let parent = kptr(task, layout!(task_real_parent));
-    h.ppid = kread::<u32>(parent, layout!(task_tgid)).unwrap_or(0);
+    h.ppid = kread::<u32>(parent, layout!(task_tgid));
     let nsproxy = task_nsproxy(task);
     h.mnt_ns = nsproxy_inum(nsproxy, NS_MNT);
     h.net_ns = nsproxy_inum(nsproxy, NS_NET);
@@ -132,11 +136,6 @@ pub fn count_lost(kind: EventKind) {
         // SAFETY: per-CPU slot; no other writer on this CPU while we run.
         unsafe { *n += 1 };
     }
-}
-
-/// Whether a loader-set switch (`tracer_common::config`) is on.
-pub fn config(bit: u32) -> bool {
-    CONFIG.get(0).is_some_and(|v| v & bit != 0)
 }
 
 /// Copies a parked record into the ring, counting a failure as lost.

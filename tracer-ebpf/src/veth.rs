@@ -7,7 +7,7 @@ use aya_ebpf::{
     macros::{kprobe, kretprobe},
     programs::{ProbeContext, RetProbeContext},
 };
-use tracer_common::{EventKind, Hook, VethEvent, COMM_LEN, OFFSET_UNKNOWN};
+use tracer_common::{EventKind, Hook, VethEvent, COMM_LEN};
 
 use crate::{
     maps::{EVENTS, VETH_PENDING},
@@ -17,26 +17,28 @@ use crate::{
 #[kprobe]
 pub fn veth_newlink_entry(ctx: ProbeContext) -> u32 {
     // Its signature changed (6.1: `(struct net *, struct net_device *dev, ...)`; newer:
-    // `(struct net_device *dev, struct rtnl_newlink_params *, ...)`): the loader finds the
-    // argument in BTF.
-    let dev = match layout!(veth_newlink_dev_arg) {
-        0 => ctx.arg::<u64>(0),
-        1 => ctx.arg::<u64>(1),
-        2 => ctx.arg::<u64>(2),
-        _ => None,
-    };
-    if let Some(dev) = dev {
-        let _ = VETH_PENDING.insert(bpf_get_current_pid_tgid() as u32, dev, 0);
+    // `(struct net_device *dev, struct rtnl_newlink_params *, ...)`): keep the first three
+    // arguments; the return probe picks the one BTF says is the device.
+    let args = [
+        ctx.arg::<u64>(0).unwrap_or(0),
+        ctx.arg::<u64>(1).unwrap_or(0),
+        ctx.arg::<u64>(2).unwrap_or(0),
+    ];
+    if VETH_PENDING
+        .insert(bpf_get_current_pid_tgid() as u32, args, 0)
+        .is_err()
+    {
+        count_lost(EventKind::Veth);
     }
     0
 }
 
 /// Name, ifindex and netns inode of a `struct net_device`.
 fn device(dev: *const u8) -> ([u8; COMM_LEN], u32, u32) {
-    let name = kread::<[u8; COMM_LEN]>(dev, layout!(netdev_name)).unwrap_or([0; COMM_LEN]);
-    let ifindex = kread::<u32>(dev, layout!(netdev_ifindex)).unwrap_or(0);
+    let name = kread::<[u8; COMM_LEN]>(dev, layout!(netdev_name));
+    let ifindex = kread::<u32>(dev, layout!(netdev_ifindex));
     let net = kptr(dev, layout!(netdev_net));
-    let netns = kread::<u32>(net, layout!(net_inum)).unwrap_or(0);
+    let netns = kread::<u32>(net, layout!(net_inum));
     (name, ifindex, netns)
 }
 
@@ -44,28 +46,29 @@ fn device(dev: *const u8) -> ([u8; COMM_LEN], u32, u32) {
 pub fn veth_newlink_exit(ctx: RetProbeContext) -> u32 {
     let tid = bpf_get_current_pid_tgid() as u32;
     // SAFETY: map value read while we hold the only reference.
-    let Some(dev) = (unsafe { VETH_PENDING.get(tid) }).copied() else {
+    let Some(args) = (unsafe { VETH_PENDING.get(tid) }).copied() else {
         return 0;
     };
     let _ = VETH_PENDING.remove(tid);
     let ret = ctx.ret::<u64>() as i32;
-    let dev = dev as *const u8;
+    let dev = match layout!(veth_newlink_dev_arg) {
+        0 => args[0],
+        1 => args[1],
+        _ => args[2],
+    } as *const u8;
     let Some(mut entry) = EVENTS.reserve::<VethEvent>(0) else {
         count_lost(EventKind::Veth);
         return 0;
     };
     let (name, ifindex, netns) = device(dev);
     let priv_off = layout!(netdev_priv);
-    let peer = if ret == 0 && priv_off != OFFSET_UNKNOWN {
+    // A failed call leaves no peer; reads through a null or unknown pointer come back zero.
+    let peer = if ret == 0 {
         kptr(dev.wrapping_add(priv_off as usize), layout!(veth_priv_peer))
     } else {
         core::ptr::null()
     };
-    let (peer_name, peer_ifindex, peer_netns) = if peer.is_null() {
-        ([0; COMM_LEN], 0, 0)
-    } else {
-        device(peer)
-    };
+    let (peer_name, peer_ifindex, peer_netns) = device(peer);
     let ev = entry.as_mut_ptr();
     // SAFETY: reserved ring memory of the right size.
     unsafe {

@@ -4,7 +4,7 @@
 
 use tracer_common::{
     exec_flags, ns_op, EventKind, ExecEvent, ExitEvent, ForkEvent, Header, Hook, MountEvent,
-    NsEvent, RenameEvent, VethEvent, ARGV_LEN,
+    NsEvent, RenameEvent, VethEvent, ARGV_LEN, NS_CLONE_FLAGS, NS_KINDS,
 };
 
 use crate::event::{ns_names, split_exit_code, Detail, Event, ExecAt, NsInodes, SysResult};
@@ -140,14 +140,22 @@ fn hook_name(id: u32) -> String {
     Hook::from_u32(id).map_or_else(|| format!("hook {id}"), |h| h.name().to_string())
 }
 
+/// Bit i set where kind i changed to a known namespace.
+fn changed(ev: &NsEvent) -> u32 {
+    (0..NS_KINDS)
+        .filter(|&i| ev.inum[i] != 0 && ev.inum[i] != ev.prev[i])
+        .fold(0, |m, i| m | 1 << i)
+}
+
 fn namespaces(kind: EventKind, ev: &NsEvent) -> Detail {
     let ns = NsInodes::from_array(ev.inum);
     let result = SysResult::from_ret(ev.ret);
+    let mask = changed(ev);
     if kind == EventKind::Setns {
         return Detail::Setns {
             fd: ev.fd,
             nstype: ev.flags,
-            joined: ns_names(ev.new_mask),
+            joined: ns_names(mask),
             ns,
             result,
         };
@@ -159,11 +167,19 @@ fn namespaces(kind: EventKind, ev: &NsEvent) -> Detail {
         ns_op::SETNS => "setns".to_string(),
         n => format!("op {n}"),
     };
+    // The fork-time fallback cannot see the clone flags: they follow from what changed.
+    let flags = if ev.op == ns_op::CLONE && ev.flags == 0 {
+        (0..NS_KINDS)
+            .filter(|i| mask & (1 << i) != 0)
+            .fold(0, |f, i| f | NS_CLONE_FLAGS[i])
+    } else {
+        ev.flags
+    };
     Detail::Namespaces {
         op,
-        flags: ev.flags,
+        flags,
         target_pid: ev.target_pid,
-        new: ns_names(ev.new_mask),
+        new: ns_names(mask),
         ns,
         result,
     }
@@ -542,8 +558,10 @@ mod tests {
         ns.op = ns_op::UNSHARE;
         ns.flags = 0x2002_0000;
         ns.target_pid = 41;
-        ns.new_mask = 0b1100;
         ns.inum = [1, 2, 3, 4, 5, 6, 7];
+        // mnt and pid changed; time became unknown (0), which is not "new".
+        ns.prev = [1, 2, 30, 40, 5, 6, 70];
+        ns.inum[6] = 0;
         let ev = decode(&bytes_of(&ns)).unwrap();
         assert_eq!(ev.hook, "tracepoint:syscalls:sys_exit_unshare");
         assert_eq!(
@@ -553,14 +571,22 @@ mod tests {
                 flags: 0x2002_0000,
                 target_pid: 41,
                 new: vec!["mnt".into(), "pid".into()],
-                ns: NsInodes::from_array([1, 2, 3, 4, 5, 6, 7]),
+                ns: NsInodes::from_array([1, 2, 3, 4, 5, 6, 0]),
                 result: SysResult::from_ret(0),
             }
         );
+        // The fork-time fallback sends no flags: they are derived from what changed.
+        ns.op = ns_op::CLONE;
+        ns.flags = 0;
+        let Detail::Namespaces { op, flags, .. } = decode(&bytes_of(&ns)).unwrap().detail else {
+            panic!("not namespaces")
+        };
+        assert_eq!((op.as_str(), flags), ("clone", 0x2002_0000));
         ns.header.kind = EventKind::Setns as u32;
         ns.fd = 5;
         ns.flags = 0x4000_0000;
-        ns.new_mask = 0b1_0000;
+        ns.prev = ns.inum;
+        ns.prev[4] = 99;
         ns.ret = -22;
         let Detail::Setns {
             fd,

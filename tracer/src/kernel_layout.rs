@@ -272,6 +272,36 @@ fn resolve_btf(btf: &Btf, veth: &Btf, l: &mut KernelLayout, problems: &mut Vec<S
     );
 }
 
+/// Environment variable that deliberately skews resolved offsets (`GROUP:BYTES`, e.g.
+/// `ns_inum:8`): for proving that the kernel tests fail when an offset is wrong.
+pub const SKEW_ENV: &str = "TRACER_LAYOUT_SKEW";
+
+/// Adds `bytes` to every offset of a group. Groups: `ns_inum`, `nsproxy`, `task`, `netdev`.
+pub fn skew(layout: &mut KernelLayout, spec: &str) -> Result<(), String> {
+    let (group, bytes) = spec
+        .split_once(':')
+        .ok_or_else(|| format!("{SKEW_ENV}={spec}: expected GROUP:BYTES"))?;
+    let bytes: u32 = bytes
+        .parse()
+        .map_err(|_| format!("{SKEW_ENV}={spec}: {bytes} is not a byte count"))?;
+    let fields: Vec<&mut u32> = match group {
+        "ns_inum" => layout.ns_inum.iter_mut().collect(),
+        "nsproxy" => layout.nsproxy.iter_mut().collect(),
+        "task" => vec![
+            &mut layout.task_pid,
+            &mut layout.task_tgid,
+            &mut layout.task_real_parent,
+            &mut layout.task_nsproxy,
+        ],
+        "netdev" => vec![&mut layout.netdev_name, &mut layout.netdev_ifindex],
+        _ => return Err(format!("{SKEW_ENV}: unknown group {group}")),
+    };
+    for f in fields {
+        *f = f.wrapping_add(bytes);
+    }
+    Ok(())
+}
+
 /// What was resolved, and what was not (and why), for `tracer` to report.
 #[derive(Debug)]
 pub struct Resolved {
@@ -370,6 +400,17 @@ mod tests {
             member_offset(&btf, "no_such_struct_xyz", "pid"),
             Err(LayoutError::NoStruct(_))
         ));
+    }
+
+    #[test]
+    fn skew_moves_a_group_and_rejects_nonsense() {
+        let mut l = KernelLayout::UNKNOWN;
+        l.ns_inum = [16; NS_KINDS];
+        skew(&mut l, "ns_inum:8").unwrap();
+        assert_eq!(l.ns_inum, [24; NS_KINDS]);
+        assert!(skew(&mut l, "nope:8").is_err());
+        assert!(skew(&mut l, "ns_inum").is_err());
+        assert!(skew(&mut l, "ns_inum:x").is_err());
     }
 
     #[test]

@@ -8,7 +8,6 @@ use std::{
 
 use anyhow::{bail, Context as _};
 use aya::{
-    maps::Array,
     programs::{
         kprobe::KProbeLinkId, raw_trace_point::RawTracePointLinkId, trace_point::TracePointLinkId,
         KProbe, ProgramError, RawTracePoint, TracePoint,
@@ -70,8 +69,6 @@ pub enum Source {
 pub struct HookOption {
     pub name: &'static str,
     pub source: Source,
-    /// `tracer_common::config` bits to switch on when this option is used.
-    pub config: u32,
 }
 
 /// Event kinds and the ways to observe them, best first.
@@ -92,7 +89,6 @@ const fn programs(name: &'static str, attachments: &'static [Attachment]) -> Hoo
     HookOption {
         name,
         source: Source::Programs(attachments),
-        config: 0,
     }
 }
 
@@ -171,15 +167,17 @@ pub const PLANS: &[Plan] = &[
                     },
                 ],
             ),
-            HookOption {
-                name: "tracepoints sys_enter/exit_unshare + sched_process_fork",
-                source: Source::Programs(&[
+            programs(
+                "tracepoints sys_enter/exit_unshare + sched_process_fork",
+                &[
                     tp("sys_exit_unshare", "sys_exit_unshare"),
+                    Attachment {
+                        program: "sched_process_fork_ns",
+                        attach: Attach::RawTracePoint("sched_process_fork"),
+                    },
                     tp("sys_enter_unshare", "sys_enter_unshare"),
-                ]),
-                // Needs the fork plan's raw tracepoint, attached above.
-                config: tracer_common::config::FORK_NAMESPACES,
-            },
+                ],
+            ),
         ],
     },
     syscall!("setns", "sys_exit_setns", ["setns"]),
@@ -202,7 +200,6 @@ pub const PLANS: &[Plan] = &[
             HookOption {
                 name: "rtnetlink link monitor (host network namespace)",
                 source: Source::RtnetlinkMonitor,
-                config: 0,
             },
         ],
     },
@@ -333,7 +330,14 @@ pub fn load(ring_bytes: u32) -> anyhow::Result<Loaded> {
             .iter()
             .map(|p| format!("kernel layout: {p}")),
     );
-    let layout = resolved.layout;
+    let mut layout = resolved.layout;
+    if let Ok(spec) = std::env::var(kernel_layout::SKEW_ENV) {
+        kernel_layout::skew(&mut layout, &spec).map_err(anyhow::Error::msg)?;
+        warnings.push(format!(
+            "kernel layout deliberately skewed ({}={spec}): events will be wrong",
+            kernel_layout::SKEW_ENV
+        ));
+    }
 
     let mut ebpf = EbpfLoader::new()
         .override_global("LAYOUT", &layout, true)
@@ -341,7 +345,6 @@ pub fn load(ring_bytes: u32) -> anyhow::Result<Loaded> {
         .load(OBJECT)
         .context("loading the eBPF object")?;
 
-    let mut config = 0u32;
     let mut plans = Vec::with_capacity(PLANS.len());
     for plan in PLANS {
         let mut report = PlanReport {
@@ -358,7 +361,6 @@ pub fn load(ring_bytes: u32) -> anyhow::Result<Loaded> {
             };
             if unavailable.is_none() {
                 report.chosen = Some(report.options.len());
-                config |= option.config;
             }
             report.options.push(OptionReport {
                 option: *option,
@@ -367,8 +369,6 @@ pub fn load(ring_bytes: u32) -> anyhow::Result<Loaded> {
         }
         plans.push(report);
     }
-    let mut cfg: Array<_, u32> = Array::try_from(ebpf.map_mut("CONFIG").context("no CONFIG map")?)?;
-    cfg.set(0, config, 0).context("writing CONFIG")?;
     Ok(Loaded {
         ebpf,
         plans,
@@ -423,11 +423,37 @@ fn precheck(attach: Attach) -> Option<String> {
 }
 
 fn kernel_has_function(func: &str) -> bool {
-    let Ok(syms) = std::fs::read_to_string("/proc/kallsyms") else {
-        return true; // cannot tell: let the attach decide
-    };
-    syms.lines()
-        .any(|l| l.split_whitespace().nth(2) == Some(func))
+    // Read once: /proc/kallsyms is large and slow to generate.
+    static SYMBOLS: std::sync::OnceLock<Option<std::collections::HashSet<String>>> =
+        std::sync::OnceLock::new();
+    let symbols = SYMBOLS.get_or_init(|| {
+        let text = std::fs::read_to_string("/proc/kallsyms").ok()?;
+        Some(
+            text.lines()
+                .filter_map(|l| l.split_whitespace().nth(2))
+                .filter(|name| kprobe_targets().any(|t| t == *name))
+                .map(str::to_string)
+                .collect(),
+        )
+    });
+    // Cannot tell: let the attach decide.
+    symbols.as_ref().is_none_or(|s| s.contains(func))
+}
+
+/// Every kernel function a plan probes.
+fn kprobe_targets() -> impl Iterator<Item = &'static str> {
+    PLANS
+        .iter()
+        .flat_map(|p| p.options)
+        .filter_map(|o| match o.source {
+            Source::Programs(list) => Some(list),
+            Source::RtnetlinkMonitor => None,
+        })
+        .flatten()
+        .filter_map(|a| match a.attach {
+            Attach::KProbe(f) | Attach::KRetProbe(f) => Some(f),
+            Attach::TracePoint(..) | Attach::RawTracePoint(_) => None,
+        })
 }
 
 enum Link {

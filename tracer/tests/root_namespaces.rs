@@ -225,13 +225,7 @@ fn root_veth_pair_is_seen() {
     ip(&[
         "link", "add", "trcvA", "type", "veth", "peer", "name", "trcvB",
     ]);
-    let index = |n: &str| -> u32 {
-        fs::read_to_string(format!("/sys/class/net/{n}/ifindex"))
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap()
-    };
+    let index = |n: &str| nix::net::if_::if_nametoindex(n).unwrap();
     let (a, b) = (index("trcvA"), index("trcvB"));
     ip(&["link", "del", "trcvA"]);
     // The monitor reports asynchronously: give the notification time to arrive.

@@ -3,6 +3,7 @@
 //! main job.
 
 mod setup;
+mod vm;
 
 use std::{
     path::{Path, PathBuf},
@@ -17,7 +18,9 @@ const USAGE: &str = "usage: cargo xtask <setup|test|demo>
           nightly, a tracefs mount; prints one line per step
   test    setup, then cargo fmt --check, clippy, and every test (unit tests and the root
           tests that load the eBPF programs into this kernel; run as root)
-  demo    setup, build, then stream a short traced workload live (run as root)";
+  demo    setup, build, then stream a short traced workload live (run as root)
+  vm-test boot Debian's stock 6.1 kernel in QEMU and run the kernel tests there, where the
+          designed kprobe hooks exist (part of `test`)";
 
 fn main() -> ExitCode {
     let task = std::env::args().nth(1);
@@ -25,6 +28,7 @@ fn main() -> ExitCode {
         Some("setup") => setup::all(),
         Some("test") => test(),
         Some("demo") => demo(),
+        Some("vm-test") => vm::vm_test(),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())
@@ -51,14 +55,15 @@ fn root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Runs a command in the workspace root, failing with its name if it fails.
+/// Runs a command (in the workspace root unless it names a directory), failing with its
+/// name if it fails.
 fn run(cmd: &mut Command) -> anyhow::Result<()> {
     let shown = format!("{cmd:?}");
     eprintln!("xtask: running {shown}");
-    let status = cmd
-        .current_dir(root())
-        .status()
-        .with_context(|| format!("starting {shown}"))?;
+    if cmd.get_current_dir().is_none() {
+        cmd.current_dir(root());
+    }
+    let status = cmd.status().with_context(|| format!("starting {shown}"))?;
     if !status.success() {
         bail!("{shown} failed ({status})");
     }
@@ -96,6 +101,7 @@ fn test() -> anyhow::Result<()> {
         .args(["--target", "bpfel-unknown-none", "-Z", "build-std=core"])
         .args(["--", "-D", "warnings"]))?;
     run(cargo().args(["test", "--no-fail-fast"]))?;
+    vm::vm_test()?;
     eprintln!("xtask: all tests passed");
     Ok(())
 }

@@ -36,6 +36,21 @@ pub fn all() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What `vm-test` needs besides the build: QEMU, busybox, depmod, cpio, xz.
+pub fn vm_tools() -> anyhow::Result<()> {
+    let mut apt = Apt::default();
+    for package in [
+        "qemu-system-x86",
+        "busybox-static",
+        "kmod",
+        "cpio",
+        "xz-utils",
+    ] {
+        apt.ensure(package)?;
+    }
+    Ok(())
+}
+
 fn step(what: &str, outcome: &str) {
     eprintln!("setup: {what:<14} {outcome}");
 }
