@@ -20,6 +20,51 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Launch a container with the built-in runtime and wait for it.
+    ///
+    /// The container gets new mnt, uts, ipc, pid and net namespaces (and a cgroup namespace),
+    /// an overlay root filesystem, a cgroup with the given limits, a veth on the tracer0
+    /// bridge (--net bridge), Docker's mounts, masked and read-only paths, Docker's default
+    /// capabilities and no_new_privs. Its output passes through; its exit code becomes this
+    /// command's (128+N for a signal); SIGINT and SIGTERM are passed on to it. Everything it
+    /// used is removed afterwards, whatever happens. Needs root.
+    Run {
+        /// Root filesystem directory, used read-only as the overlay's lower layer (default:
+        /// a small skeleton with the host's /usr mounted read-only).
+        #[arg(long, value_name = "DIR")]
+        rootfs: Option<std::path::PathBuf>,
+        /// Container name (default: its id).
+        #[arg(long)]
+        name: Option<String>,
+        /// Hostname inside (default: the first 8 characters of the id).
+        #[arg(long)]
+        hostname: Option<String>,
+        /// Environment variable for the command (repeatable).
+        #[arg(long = "env", short = 'e', value_name = "KEY=VALUE")]
+        env: Vec<String>,
+        /// Working directory inside.
+        #[arg(long, short = 'w')]
+        workdir: Option<String>,
+        /// Network: a veth on the tracer0 bridge, only loopback, or the host's.
+        #[arg(long, value_enum, default_value = "bridge")]
+        net: tracer::runtime::NetMode,
+        /// Memory limit in bytes (suffixes K, M, G).
+        #[arg(long, value_parser = parse_size)]
+        memory: Option<u64>,
+        /// Most processes the container may have.
+        #[arg(long)]
+        pids_limit: Option<u64>,
+        /// Keep the state directory (/run/tracer/ID) for inspection.
+        #[arg(long)]
+        keep: bool,
+        /// The command and its arguments.
+        #[arg(last = true, required = true, value_name = "CMD")]
+        command: Vec<String>,
+    },
+    /// Release what crashed `tracer run`s left behind (mounts, cgroups, veths, addresses).
+    Cleanup,
+    #[command(name = "__init", hide = true)]
+    Init { state_dir: std::path::PathBuf },
     /// Show how each event kind is observed on this kernel.
     ///
     /// Loads the programs and attaches, for every event kind, the best hook that works here
@@ -73,6 +118,15 @@ fn parse_size(s: &str) -> Result<u64, String> {
 }
 
 fn main() -> ExitCode {
+    // The container's init runs before anything else is set up (no threads, no runtime).
+    let mut args = std::env::args_os();
+    if args.nth(1).is_some_and(|a| a == "__init") {
+        let dir = args
+            .next()
+            .map(std::path::PathBuf::from)
+            .unwrap_or_default();
+        tracer::runtime::init::main(&dir);
+    }
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
         .format_timestamp(None)
         .init();
@@ -83,6 +137,41 @@ fn main() -> ExitCode {
         .expect("building the tokio runtime");
     let result = rt.block_on(async {
         match cli.command {
+            Command::Run {
+                rootfs,
+                name,
+                hostname,
+                env,
+                workdir,
+                net,
+                memory,
+                pids_limit,
+                keep,
+                command,
+            } => {
+                tracer::privilege::require_root("tracer run")?;
+                let outcome = tracer::runtime::run(&tracer::runtime::RunOptions {
+                    command,
+                    name,
+                    hostname,
+                    env,
+                    workdir,
+                    net,
+                    memory,
+                    pids_limit,
+                    keep,
+                    rootfs,
+                })
+                .await?;
+                return Ok(outcome.exit_code);
+            }
+            Command::Cleanup => {
+                tracer::privilege::require_root("tracer cleanup")?;
+                let cleaned = tracer::runtime::state::cleanup_stale().await?;
+                eprintln!("tracer: cleaned up {} container(s)", cleaned.len());
+                Ok(())
+            }
+            Command::Init { .. } => unreachable!("handled before the runtime starts"),
             Command::Check => match watch::check() {
                 Ok(missing) if missing.is_empty() => Ok(()),
                 Ok(missing) => Err(anyhow::anyhow!(
@@ -107,12 +196,17 @@ fn main() -> ExitCode {
             .await
             .map(|_| ()),
         }
+        .map(|()| 0)
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(255)),
         Err(e) => {
             eprintln!("tracer: error: {}", tracer::loader::error_chain(&e));
-            ExitCode::FAILURE
+            // A container that could not start: 127 for a missing command, 125 otherwise.
+            let code = e
+                .downcast_ref::<tracer::runtime::SetupFailed>()
+                .map_or(1, |s| s.code);
+            ExitCode::from(u8::try_from(code).unwrap_or(1))
         }
     }
 }

@@ -14,3 +14,13 @@ pub fn require_tracing(what: &str) -> anyhow::Result<()> {
          CAP_PERFMON); run it with sudo"
     )
 }
+
+/// Fails unless running as root (the runtime mounts, clones namespaces, writes cgroups).
+pub fn require_root(what: &str) -> anyhow::Result<()> {
+    if !nix::unistd::geteuid().is_root() {
+        anyhow::bail!(
+            "{what} needs root: it creates namespaces, mounts and cgroups; run it with sudo"
+        );
+    }
+    Ok(())
+}

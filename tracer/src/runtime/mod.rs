@@ -1,0 +1,357 @@
+//! The built-in container runtime behind `tracer run`: a real (minimal) runtime in the sense
+//! of runc. The launch, in order, each step visible to the tracer:
+//! state dir → overlay mount (image) → cgroup → veth on the bridge → clone into new mnt, uts,
+//! ipc, pid, net namespaces → re-exec as init → cgroup join, veth moved in → init: cgroup
+//! namespace, eth0, hostname, rootfs mounts, pivot_root, masked paths, capabilities,
+//! no_new_privs → exec of the command. Everything is released on every path.
+
+pub mod cgroup;
+pub mod config;
+pub mod image;
+pub mod init;
+pub mod network;
+pub mod rootfs;
+pub mod state;
+pub mod syscalls;
+
+use std::{
+    ffi::CString,
+    fs,
+    io::Read as _,
+    os::fd::{AsRawFd as _, OwnedFd},
+    path::{Path, PathBuf},
+};
+
+use anyhow::{bail, Context as _};
+use nix::{
+    sched::CloneFlags,
+    sys::{
+        signal::{kill, Signal},
+        wait::{waitpid, WaitStatus},
+    },
+    unistd::Pid,
+};
+use tokio::signal::unix::{signal, SignalKind};
+
+use self::{
+    cgroup::Limits,
+    config::{ContainerConfig, NetConfig, DOCKER_DEFAULT_CAPS},
+    rootfs::RootfsPlan,
+    state::{State, STATE_ROOT},
+};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum NetMode {
+    /// A veth pair on the tracer0 bridge (10.89.0.0/24), eth0 inside.
+    Bridge,
+    /// Its own network namespace with only loopback.
+    None,
+    /// The host's network namespace.
+    Host,
+}
+
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub command: Vec<String>,
+    pub name: Option<String>,
+    pub hostname: Option<String>,
+    pub env: Vec<String>,
+    pub workdir: Option<String>,
+    pub net: NetMode,
+    pub memory: Option<u64>,
+    pub pids_limit: Option<u64>,
+    pub keep: bool,
+    pub rootfs: Option<PathBuf>,
+}
+
+/// What the launch produced.
+#[derive(Debug)]
+pub struct Outcome {
+    pub id: String,
+    pub name: String,
+    /// The container's init (the command), in the host's pid namespace.
+    pub pid: u32,
+    /// `tracer run`'s exit code: the command's, or 128+N for a signal.
+    pub exit_code: i32,
+}
+
+fn random_id() -> anyhow::Result<String> {
+    let mut bytes = [0u8; 6];
+    fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Runs a container to completion and releases everything it used.
+pub async fn run(opts: &RunOptions) -> anyhow::Result<Outcome> {
+    if opts.command.is_empty() {
+        bail!("no command given (tracer run [OPTIONS] -- CMD [ARGS...])");
+    }
+    if let Some(dir) = &opts.rootfs {
+        // Checked before anything is created: a bad path leaves nothing behind.
+        image::rootfs_dir(dir)?;
+    }
+    for id in state::cleanup_stale().await? {
+        log::warn!("cleaned up after container {id}, whose tracer run had died");
+    }
+    let id = random_id()?;
+    let mut st = State {
+        name: opts.name.clone().unwrap_or_else(|| id.clone()),
+        id,
+        owner_pid: std::process::id(),
+        ..State::default()
+    };
+    st.create()?;
+    let result = launch(opts, &mut st).await;
+    let cleanup = st.release(opts.keep).await;
+    match (result, cleanup) {
+        (Ok(outcome), Ok(())) => Ok(outcome),
+        (Ok(_), Err(e)) => Err(e),
+        (Err(e), Ok(())) => Err(e),
+        (Err(e), Err(c)) => Err(e.context(format!("and then: {c:#}"))),
+    }
+}
+
+async fn launch(opts: &RunOptions, st: &mut State) -> anyhow::Result<Outcome> {
+    let dir = st.dir();
+    let image = match &opts.rootfs {
+        Some(r) => image::rootfs_dir(r)?,
+        None => image::host(&dir.join("image"))?,
+    };
+    // The image: overlay, lower = image layers, upper/work in the state dir.
+    let merged = dir.join("merged");
+    for d in ["upper", "work", "merged"] {
+        fs::create_dir_all(dir.join(d))?;
+    }
+    let lower: Vec<String> = image
+        .lowerdirs
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    let data = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lower.join(":"),
+        dir.join("upper").display(),
+        dir.join("work").display()
+    );
+    nix::mount::mount(
+        Some("overlay"),
+        &merged,
+        Some("overlay"),
+        nix::mount::MsFlags::empty(),
+        Some(data.as_str()),
+    )
+    .context("mounting the overlay rootfs")?;
+    st.overlay = Some(merged.clone());
+    st.save()?;
+
+    st.cgroup.create(
+        &st.id,
+        Limits {
+            memory: opts.memory,
+            pids: opts.pids_limit,
+        },
+    )?;
+    st.save()?;
+
+    let short = &st.id[..8];
+    let network = if opts.net == NetMode::Bridge {
+        let ipam = network::Ipam::new(Path::new(STATE_ROOT));
+        let address = ipam.allocate(&st.id)?;
+        st.address = Some(address);
+        let host_end = format!("tv{short}");
+        let peer = format!("tp{short}");
+        st.veth = Some(host_end.clone());
+        st.save()?;
+        network::create_veth(&host_end, &peer).await?;
+        Some(NetConfig {
+            peer,
+            address,
+            prefix: network::PREFIX,
+            gateway: network::GATEWAY,
+        })
+    } else {
+        None
+    };
+
+    let mut mounts = rootfs::default_mounts();
+    mounts.extend(image.mounts);
+    let hostname = opts.hostname.clone().unwrap_or_else(|| short.to_string());
+    let mut env = vec![
+        format!("PATH={}", image.default_path),
+        format!("HOSTNAME={hostname}"),
+        "HOME=/root".to_string(),
+    ];
+    if std::env::var_os("TERM").is_some() {
+        env.push("TERM=xterm".into());
+    }
+    for e in &opts.env {
+        if !e.contains('=') {
+            bail!("--env {e}: expected KEY=VALUE");
+        }
+        let key = e.split('=').next().unwrap_or_default();
+        env.retain(|old| !old.starts_with(&format!("{key}=")));
+        env.push(e.clone());
+    }
+    let config = ContainerConfig {
+        id: st.id.clone(),
+        args: opts.command.clone(),
+        env,
+        cwd: opts.workdir.clone().unwrap_or_else(|| "/".into()),
+        hostname,
+        rootfs: RootfsPlan {
+            root: merged,
+            mounts,
+            masked: rootfs::MASKED_PATHS.iter().map(|s| s.to_string()).collect(),
+            readonly: rootfs::READONLY_PATHS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            readonly_root: false,
+        },
+        own_netns: opts.net != NetMode::Host,
+        network,
+        capabilities: DOCKER_DEFAULT_CAPS.iter().map(|s| s.to_string()).collect(),
+        no_new_privileges: true,
+    };
+    config.write(&dir)?;
+
+    let mut flags = CloneFlags::CLONE_NEWNS
+        | CloneFlags::CLONE_NEWUTS
+        | CloneFlags::CLONE_NEWIPC
+        | CloneFlags::CLONE_NEWPID;
+    if config.own_netns {
+        flags |= CloneFlags::CLONE_NEWNET;
+    }
+    let (child, sync_w, err_r) = spawn_init(&dir, flags)?;
+    st.init_pid = Some(child.as_raw() as u32);
+    st.save()?;
+
+    let ready = async {
+        st.cgroup.add(child.as_raw() as u32)?;
+        if let (Some(net), Some(_)) = (&config.network, &st.veth) {
+            network::move_to_netns(&net.peer, child.as_raw() as u32).await?;
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    if let Err(e) = ready {
+        let _ = kill(child, Signal::SIGKILL);
+        let _ = waitpid(child, None);
+        return Err(e);
+    }
+    // Go: one byte on the sync pipe.
+    nix::unistd::write(&sync_w, b"g").context("releasing the container")?;
+    drop(sync_w);
+
+    let status = wait_forwarding_signals(child).await?;
+    // The init reports setup failures (and a missing command) on the error pipe.
+    let mut report = String::new();
+    fs::File::from(err_r).read_to_string(&mut report)?;
+    if !report.is_empty() {
+        let code = match status {
+            WaitStatus::Exited(_, c) => c,
+            _ => 125,
+        };
+        let message = match report.strip_prefix(init::NOT_FOUND) {
+            Some(what) => what.to_string(),
+            None => format!("container setup failed: {report}"),
+        };
+        return Err(SetupFailed { code, message }.into());
+    }
+    let exit_code = match status {
+        WaitStatus::Exited(_, code) => code,
+        WaitStatus::Signaled(_, sig, _) => 128 + sig as i32,
+        other => bail!("unexpected wait status {other:?}"),
+    };
+    Ok(Outcome {
+        id: st.id.clone(),
+        name: st.name.clone(),
+        pid: child.as_raw() as u32,
+        exit_code,
+    })
+}
+
+/// The container could not start its command; `code` is the exit code to use (127: command
+/// not found, as shells and Docker do; 125: any other setup failure).
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct SetupFailed {
+    pub code: i32,
+    pub message: String,
+}
+
+/// Clones the init into new namespaces. The child only duplicates two fds and `exec`s this
+/// binary (`/proc/self/exe __init DIR`): nothing else is safe between `clone` and `exec` in a
+/// multi-threaded parent, so every argument is prepared before.
+fn spawn_init(dir: &Path, flags: CloneFlags) -> anyhow::Result<(Pid, OwnedFd, OwnedFd)> {
+    let (sync_r, sync_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    let (err_r, err_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    let exe = CString::new("/proc/self/exe")?;
+    let args = [
+        CString::new("tracer")?,
+        CString::new("__init")?,
+        CString::new(dir.as_os_str().as_encoded_bytes())?,
+    ];
+    let argv: Vec<*const libc::c_char> = args
+        .iter()
+        .map(|a| a.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect();
+    let (sync_fd, err_fd) = (sync_r.as_raw_fd(), err_w.as_raw_fd());
+    let mut stack = vec![0u8; 256 * 1024];
+    let child = {
+        let cb = Box::new(move || {
+            // SAFETY: async-signal-safe calls only, on data prepared before the clone.
+            unsafe {
+                if libc::dup2(sync_fd, init::SYNC_FD) < 0 || libc::dup2(err_fd, init::ERR_FD) < 0 {
+                    return 125;
+                }
+                libc::execv(exe.as_ptr(), argv.as_ptr());
+            }
+            125
+        });
+        // SAFETY: the callback only dup2s and execs (see above).
+        unsafe { nix::sched::clone(cb, &mut stack, flags, Some(libc::SIGCHLD)) }
+            .context("clone into new namespaces")?
+    };
+    drop(sync_r);
+    drop(err_w);
+    Ok((child, sync_w, err_r))
+}
+
+/// Waits for the container, passing SIGINT, SIGTERM, SIGHUP and SIGQUIT on to it. A
+/// container's PID 1 ignores signals it has no handler for (as in Docker), so a second
+/// SIGINT or SIGTERM kills it.
+async fn wait_forwarding_signals(child: Pid) -> anyhow::Result<WaitStatus> {
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut quit = signal(SignalKind::quit())?;
+    let wait = tokio::task::spawn_blocking(move || loop {
+        match waitpid(child, None) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            other => return other,
+        }
+    });
+    tokio::pin!(wait);
+    let mut stops = 0;
+    loop {
+        let sig = tokio::select! {
+            status = &mut wait => return Ok(status??),
+            _ = int.recv() => Signal::SIGINT,
+            _ = term.recv() => Signal::SIGTERM,
+            _ = hup.recv() => Signal::SIGHUP,
+            _ = quit.recv() => Signal::SIGQUIT,
+        };
+        if matches!(sig, Signal::SIGINT | Signal::SIGTERM) {
+            stops += 1;
+            if stops > 1 {
+                eprintln!("tracer: killing the container");
+                let _ = kill(child, Signal::SIGKILL);
+                continue;
+            }
+            eprintln!("tracer: passed {sig} to the container (again to kill it)");
+        }
+        let _ = kill(child, sig);
+    }
+}

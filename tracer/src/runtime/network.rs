@@ -1,0 +1,216 @@
+//! Bridge networking through rtnetlink (no `ip` commands): a bridge made on first use and
+//! kept, one veth pair per container with the host end on the bridge, the other end moved
+//! into the container and configured from inside it as `eth0`.
+
+use std::{
+    fs,
+    io::Write as _,
+    net::{IpAddr, Ipv4Addr},
+    path::{Path, PathBuf},
+};
+
+use anyhow::{bail, Context as _};
+use futures::TryStreamExt as _;
+use rtnetlink::{new_connection, Handle, LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder};
+
+use super::config::NetConfig;
+
+pub const BRIDGE: &str = "tracer0";
+pub const GATEWAY: Ipv4Addr = Ipv4Addr::new(10, 89, 0, 1);
+pub const PREFIX: u8 = 24;
+
+fn connect() -> anyhow::Result<Handle> {
+    let (conn, handle, _) = new_connection().context("opening an rtnetlink socket")?;
+    tokio::spawn(conn);
+    Ok(handle)
+}
+
+async fn index_of(handle: &Handle, name: &str) -> anyhow::Result<Option<u32>> {
+    let mut links = handle.link().get().match_name(name.to_string()).execute();
+    match links.try_next().await {
+        Ok(Some(link)) => Ok(Some(link.header.index)),
+        Ok(None) => Ok(None),
+        // The kernel answers a lookup of a missing name with ENODEV.
+        Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::ENODEV => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("looking up link {name}")),
+    }
+}
+
+/// The bridge's index, creating and addressing it on first use.
+async fn ensure_bridge(handle: &Handle) -> anyhow::Result<u32> {
+    if let Some(index) = index_of(handle, BRIDGE).await? {
+        return Ok(index);
+    }
+    handle
+        .link()
+        .add(LinkBridge::new(BRIDGE).up().build())
+        .execute()
+        .await
+        .or_else(|e| match e {
+            // Another container created it at the same moment.
+            rtnetlink::Error::NetlinkError(ref m) if m.raw_code() == -libc::EEXIST => Ok(()),
+            e => Err(e),
+        })
+        .context("creating bridge")?;
+    let index = index_of(handle, BRIDGE).await?.context("bridge vanished")?;
+    let _ = handle
+        .address()
+        .add(index, IpAddr::V4(GATEWAY), PREFIX)
+        .execute()
+        .await;
+    Ok(index)
+}
+
+/// Addresses are taken by creating a file named after them (atomic with `create_new`).
+pub struct Ipam {
+    dir: PathBuf,
+}
+
+impl Ipam {
+    pub fn new(state_root: &Path) -> Self {
+        Self {
+            dir: state_root.join("ipam"),
+        }
+    }
+
+    pub fn allocate(&self, owner: &str) -> anyhow::Result<Ipv4Addr> {
+        fs::create_dir_all(&self.dir)?;
+        for host in 2..=254u8 {
+            let addr = Ipv4Addr::new(10, 89, 0, host);
+            let path = self.dir.join(addr.to_string());
+            match fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(mut f) => {
+                    f.write_all(owner.as_bytes())?;
+                    return Ok(addr);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e).with_context(|| format!("allocating {addr}")),
+            }
+        }
+        bail!("no free address left in 10.89.0.0/24");
+    }
+
+    pub fn release(&self, addr: Ipv4Addr) {
+        let _ = fs::remove_file(self.dir.join(addr.to_string()));
+    }
+
+    /// Addresses whose owner is not in `alive`.
+    pub fn stale(&self, alive: &dyn Fn(&str) -> bool) -> Vec<Ipv4Addr> {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(Result::ok)
+            .filter(|e| !fs::read_to_string(e.path()).is_ok_and(|owner| alive(&owner)))
+            .filter_map(|e| e.file_name().to_str()?.parse().ok())
+            .collect()
+    }
+}
+
+/// Creates the pair with its host end on the bridge and up.
+pub async fn create_veth(host: &str, peer: &str) -> anyhow::Result<()> {
+    let handle = connect()?;
+    let bridge = ensure_bridge(&handle).await?;
+    handle
+        .link()
+        .add(LinkVeth::new(host, peer).build())
+        .execute()
+        .await
+        .with_context(|| format!("creating veth {host}"))?;
+    let index = index_of(&handle, host).await?.context("veth vanished")?;
+    handle
+        .link()
+        .set(
+            LinkUnspec::new_with_index(index)
+                .controller(bridge)
+                .up()
+                .build(),
+        )
+        .execute()
+        .await
+        .with_context(|| format!("attaching {host} to {BRIDGE}"))
+}
+
+/// Moves a link into the network namespace of `pid`.
+pub async fn move_to_netns(name: &str, pid: u32) -> anyhow::Result<()> {
+    let handle = connect()?;
+    let index = index_of(&handle, name)
+        .await?
+        .with_context(|| format!("no link {name}"))?;
+    handle
+        .link()
+        .set(LinkUnspec::new_with_index(index).setns_by_pid(pid).build())
+        .execute()
+        .await
+        .with_context(|| format!("moving {name} into the container"))
+}
+
+/// Deletes a link if it still exists (it goes away with its namespace otherwise).
+pub async fn delete_link(name: &str) -> anyhow::Result<()> {
+    let handle = connect()?;
+    if let Some(index) = index_of(&handle, name).await? {
+        handle
+            .link()
+            .del(index)
+            .execute()
+            .await
+            .or_else(|e| match e {
+                rtnetlink::Error::NetlinkError(ref m) if m.raw_code() == -libc::ENODEV => Ok(()),
+                e => Err(e),
+            })?;
+    }
+    Ok(())
+}
+
+/// Brings `lo` up (every container with its own network namespace).
+pub async fn loopback_up() -> anyhow::Result<()> {
+    let handle = connect()?;
+    let lo = index_of(&handle, "lo").await?.context("no lo")?;
+    handle
+        .link()
+        .set(LinkUnspec::new_with_index(lo).up().build())
+        .execute()
+        .await
+        .context("bringing lo up")
+}
+
+/// From inside the container: the moved veth end becomes `eth0`, addressed, up, with a
+/// default route through the bridge.
+pub async fn configure_inside(net: &NetConfig) -> anyhow::Result<()> {
+    let handle = connect()?;
+    let index = index_of(&handle, &net.peer)
+        .await?
+        .with_context(|| format!("{} did not arrive in the container", net.peer))?;
+    handle
+        .link()
+        .set(LinkUnspec::new_with_index(index).name("eth0").build())
+        .execute()
+        .await
+        .context("renaming to eth0")?;
+    handle
+        .address()
+        .add(index, IpAddr::V4(net.address), net.prefix)
+        .execute()
+        .await
+        .context("addressing eth0")?;
+    handle
+        .link()
+        .set(LinkUnspec::new_with_index(index).up().build())
+        .execute()
+        .await
+        .context("bringing eth0 up")?;
+    let route = RouteMessageBuilder::<Ipv4Addr>::new()
+        .gateway(net.gateway)
+        .output_interface(index)
+        .build();
+    handle
+        .route()
+        .add(route)
+        .execute()
+        .await
+        .context("adding the default route")
+}

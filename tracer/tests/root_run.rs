@@ -1,0 +1,411 @@
+//! Root tests of the built-in runtime: real containers started by `tracer run` on this
+//! machine (namespaces, overlay, cgroups, veth on the bridge), checked from inside and out.
+
+mod common;
+
+use std::{
+    collections::BTreeSet,
+    fs,
+    os::unix::fs::MetadataExt as _,
+    process::{Command, Output, Stdio},
+    thread,
+    time::{Duration, Instant},
+};
+
+use common::{require_root, TRACER};
+
+/// Tests that compare snapshots of the host hold this exclusively; the others share it.
+static HOST: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+fn shared() -> std::sync::RwLockReadGuard<'static, ()> {
+    HOST.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn exclusive() -> std::sync::RwLockWriteGuard<'static, ()> {
+    HOST.write().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Starts `tracer run -- ARGS` in the background and waits until its container runs
+/// `comm`; returns the tracer and the container's PID 1 (host view).
+// The child is returned to the caller, which waits for it.
+#[allow(clippy::zombie_processes)]
+fn start(args: &[&str], comm: &str) -> (std::process::Child, i32) {
+    require_root();
+    let child = Command::new(TRACER)
+        .arg("run")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let children =
+            fs::read_to_string(format!("/proc/{}/task/{}/children", child.id(), child.id()))
+                .unwrap_or_default();
+        if let Some(p) = children
+            .split_whitespace()
+            .find(|p| fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == comm))
+        {
+            return (child, p.parse().unwrap());
+        }
+        if Instant::now() > deadline {
+            let mut child = child;
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the container never ran {comm}");
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn signal(pid: i32, sig: nix::sys::signal::Signal) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig).unwrap();
+}
+
+fn run(args: &[&str]) -> Output {
+    require_root();
+    Command::new(TRACER)
+        .arg("run")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("spawning tracer run")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// What a container run may leave behind: mounts, links, cgroups, state.
+fn snapshot() -> BTreeSet<String> {
+    let mut s = BTreeSet::new();
+    for line in fs::read_to_string("/proc/self/mountinfo").unwrap().lines() {
+        // Mount point and source, without the ids that change between reads.
+        let f: Vec<&str> = line.split_whitespace().collect();
+        s.insert(format!("mount {} {}", f[4], f.last().unwrap()));
+    }
+    for e in fs::read_dir("/sys/class/net")
+        .unwrap()
+        .filter_map(Result::ok)
+    {
+        s.insert(format!("link {}", e.file_name().to_string_lossy()));
+    }
+    for root in ["memory", "pids", "unified", ""] {
+        let dir = format!("/sys/fs/cgroup/{root}/tracer");
+        if let Ok(entries) = fs::read_dir(&dir) {
+            for e in entries.filter_map(Result::ok).filter(|e| e.path().is_dir()) {
+                s.insert(format!("cgroup {}", e.path().display()));
+            }
+        }
+    }
+    if let Ok(entries) = fs::read_dir("/run/tracer") {
+        for e in entries.filter_map(Result::ok) {
+            s.insert(format!("state {}", e.file_name().to_string_lossy()));
+        }
+    }
+    if let Ok(entries) = fs::read_dir("/run/tracer/ipam") {
+        for e in entries.filter_map(Result::ok) {
+            s.insert(format!("address {}", e.file_name().to_string_lossy()));
+        }
+    }
+    s
+}
+
+/// The bridge, the parent cgroups and /run/tracer/ipam are made on first use and kept, like
+/// Docker's docker0: warm them up before taking a "before" snapshot.
+fn warm_up() {
+    assert!(run(&["--", "true"]).status.success());
+}
+
+#[test]
+fn root_run_echo_exit_codes_and_signals() {
+    let _g = shared();
+    let out = run(&["--net", "none", "--", "echo", "hi"]);
+    assert_eq!(text(&out.stdout), "hi\n");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(run(&["--", "sh", "-c", "exit 7"]).status.code(), Some(7));
+    // Death by a signal maps to 128+N (from outside: a PID 1 ignores its own SIGKILL).
+    let (child, pid1) = start(&["--net", "none", "--", "sleep", "30"], "sleep");
+    signal(pid1, nix::sys::signal::Signal::SIGKILL);
+    assert_eq!(child.wait_with_output().unwrap().status.code(), Some(137));
+    // A PID 1 with a handler sees the forwarded signal itself.
+    let (child, pid1) = start(
+        &[
+            "--net",
+            "none",
+            "--",
+            "sh",
+            "-c",
+            "trap 'exit 143' TERM; while :; do sleep 0.1; done",
+        ],
+        "sh",
+    );
+    // Give the shell time to install its trap.
+    thread::sleep(Duration::from_millis(300));
+    signal(pid1, nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(child.wait_with_output().unwrap().status.code(), Some(143));
+}
+
+#[test]
+fn root_run_is_isolated_like_docker() {
+    let _g = shared();
+    let script = "echo pid=$$; hostname; \
+        for n in cgroup ipc mnt net pid uts user time; do echo ns $n $(stat -L -c %i /proc/self/ns/$n); done; \
+        grep CapEff /proc/self/status; \
+        if echo x > /proc/sys/kernel/hostname 2>/dev/null; then echo procsys=writable; else echo procsys=readonly; fi; \
+        echo timer_list=$(wc -c < /proc/timer_list); \
+        if [ -e /proc/kcore ]; then echo kcore=$(wc -c < /proc/kcore); fi; \
+        ip -4 -o addr show eth0 | awk '{print \"eth0=\" $4}'; \
+        busybox ping -c1 -W3 10.89.0.1 > /dev/null && echo ping=ok; \
+        cat /proc/self/status | grep NoNewPrivs";
+    let out = run(&["--hostname", "trc-iso", "--", "sh", "-c", script]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines[0], "pid=1", "PID 1 is the command");
+    assert_eq!(lines[1], "trc-iso");
+    for line in lines.iter().filter(|l| l.starts_with("ns ")) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let host = fs::metadata(format!("/proc/self/ns/{}", f[1]))
+            .unwrap()
+            .ino();
+        let inside: u64 = f[2].parse().unwrap();
+        if f[1] == "user" || f[1] == "time" {
+            assert_eq!(inside, host, "{} is shared with the host", f[1]);
+        } else {
+            assert_ne!(inside, host, "{} namespace is the host's", f[1]);
+        }
+    }
+    assert!(stdout.contains("CapEff:\t00000000a80425fb"), "{stdout}");
+    assert!(stdout.contains("procsys=readonly"), "{stdout}");
+    assert!(
+        stdout.contains("timer_list=0"),
+        "masked: {stdout}\n{}",
+        text(&out.stderr)
+    );
+    assert!(fs::read_to_string("/proc/timer_list").unwrap().len() > 100);
+    if std::path::Path::new("/proc/kcore").exists() {
+        assert!(stdout.contains("kcore=0"), "{stdout}");
+    }
+    assert!(stdout.contains("eth0=10.89.0."), "{stdout}");
+    assert!(stdout.contains("/24"), "{stdout}");
+    assert!(stdout.contains("ping=ok"), "the bridge answers: {stdout}");
+    assert!(stdout.contains("NoNewPrivs:\t1"), "{stdout}");
+}
+
+#[test]
+fn root_run_net_none_has_no_eth0() {
+    let _g = shared();
+    let out = run(&["--net", "none", "--", "sh", "-c", "ls /sys/class/net"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout).split_whitespace().collect::<Vec<_>>(),
+        ["lo"]
+    );
+}
+
+#[test]
+fn root_run_rootfs_dir_is_used() {
+    let _g = shared();
+    // A minimal root: busybox-static alone.
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    fs::create_dir_all(&bin).unwrap();
+    fs::copy("/usr/bin/busybox", bin.join("busybox")).unwrap();
+    std::os::unix::fs::symlink("busybox", bin.join("sh")).unwrap();
+    std::os::unix::fs::symlink("busybox", bin.join("cat")).unwrap();
+    fs::write(dir.path().join("marker"), "from the rootfs\n").unwrap();
+    let root = dir.path().to_str().unwrap();
+    let out = run(&["--rootfs", root, "--net", "none", "--", "cat", "/marker"]);
+    assert_eq!(
+        text(&out.stdout),
+        "from the rootfs\n",
+        "{}",
+        text(&out.stderr)
+    );
+    // The rootfs is a read-only lower layer: writes land in the container's upper dir.
+    let out = run(&[
+        "--rootfs",
+        root,
+        "--net",
+        "none",
+        "--",
+        "sh",
+        "-c",
+        "echo new > /marker",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        fs::read_to_string(dir.path().join("marker")).unwrap(),
+        "from the rootfs\n"
+    );
+}
+
+#[test]
+fn root_run_errors_are_one_line_and_leave_nothing() {
+    let _g = exclusive();
+    warm_up();
+    let before = snapshot();
+    let out = run(&["--", "no-such-command-xyz"]);
+    assert_eq!(out.status.code(), Some(127));
+    assert_eq!(
+        text(&out.stderr).trim(),
+        "tracer: error: no-such-command-xyz is not in the image"
+    );
+    let out = run(&["--rootfs", "/nonexistent-rootfs", "--", "true"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("/nonexistent-rootfs"), "{stderr}");
+    let out = run(&["--env", "NOEQUALS", "--", "true"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("--env NOEQUALS"));
+    assert_eq!(snapshot(), before);
+}
+
+#[test]
+fn root_run_forwards_sigint_and_cleans_up() {
+    let _g = exclusive();
+    warm_up();
+    let before = snapshot();
+    // A command that handles SIGINT gets it from tracer run.
+    let (child, _) = start(
+        &[
+            "--",
+            "sh",
+            "-c",
+            "trap 'exit 130' INT; while :; do sleep 0.1; done",
+        ],
+        "sh",
+    );
+    thread::sleep(Duration::from_millis(300));
+    signal(child.id() as i32, nix::sys::signal::Signal::SIGINT);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
+    // A PID 1 without a handler ignores it, as in Docker: a second Ctrl-C kills it.
+    let (child, _) = start(&["--", "sleep", "30"], "sleep");
+    signal(child.id() as i32, nix::sys::signal::Signal::SIGINT);
+    thread::sleep(Duration::from_millis(200));
+    signal(child.id() as i32, nix::sys::signal::Signal::SIGINT);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(137), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("again to kill it"));
+    assert_eq!(snapshot(), before);
+}
+
+/// 20 runs, successes and every kind of failure, including a SIGKILL of the container from
+/// outside: the mount table, links, cgroups and state are exactly as before.
+#[test]
+fn root_run_twenty_runs_leave_nothing_behind() {
+    let _g = exclusive();
+    warm_up();
+    let before = snapshot();
+    for i in 0..20 {
+        let code = match i % 5 {
+            0 => run(&["--", "true"]).status.code(),
+            1 => run(&["--net", "none", "--", "sh", "-c", "exit 3"])
+                .status
+                .code(),
+            2 => run(&["--", "missing-command"]).status.code(),
+            3 => run(&[
+                "--memory",
+                "64M",
+                "--pids-limit",
+                "50",
+                "--",
+                "sh",
+                "-c",
+                "exit 137",
+            ])
+            .status
+            .code(),
+            _ => {
+                let (child, pid1) = start(&["--", "sleep", "30"], "sleep");
+                signal(pid1, nix::sys::signal::Signal::SIGKILL);
+                child.wait_with_output().unwrap().status.code()
+            }
+        };
+        let expected = [0, 3, 127, 137, 137][i % 5];
+        assert_eq!(code, Some(expected), "run {i}");
+    }
+    assert_eq!(snapshot(), before);
+}
+
+#[test]
+fn root_run_ten_in_parallel_get_distinct_addresses() {
+    let _g = exclusive();
+    warm_up();
+    let children: Vec<_> = (0..10)
+        .map(|_| {
+            Command::new(TRACER)
+                .args([
+                    "run",
+                    "--",
+                    "sh",
+                    "-c",
+                    // Stay up long enough for all ten to hold an address at once.
+                    "ip -4 -o addr show eth0 | awk '{print $4}'; sleep 3",
+                ])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut addresses = BTreeSet::new();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let addr = text(&out.stdout).trim().to_string();
+        assert!(addr.starts_with("10.89.0."), "{addr}");
+        addresses.insert(addr);
+    }
+    assert_eq!(addresses.len(), 10, "{addresses:?}");
+}
+
+#[test]
+fn root_run_applies_cgroup_limits() {
+    let _g = exclusive();
+    let child = Command::new(TRACER)
+        .args([
+            "run",
+            "--pids-limit",
+            "33",
+            "--memory",
+            "48M",
+            "--",
+            "sleep",
+            "3",
+        ])
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (pids, memory) = loop {
+        let find = |hier: &str, file: &str| -> Option<String> {
+            fs::read_dir(format!("/sys/fs/cgroup/{hier}"))
+                .ok()?
+                .filter_map(Result::ok)
+                .filter(|e| e.path().is_dir())
+                .find_map(|e| fs::read_to_string(e.path().join(file)).ok())
+                .map(|s| s.trim().to_string())
+        };
+        let v1 = std::path::Path::new("/sys/fs/cgroup/pids").exists();
+        let (p, m) = if v1 {
+            (
+                find("pids/tracer", "pids.max"),
+                find("memory/tracer", "memory.limit_in_bytes"),
+            )
+        } else {
+            (find("tracer", "pids.max"), find("tracer", "memory.max"))
+        };
+        if let (Some(p), Some(m)) = (p, m) {
+            break (p, m);
+        }
+        assert!(Instant::now() < deadline, "no container cgroup appeared");
+        thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(pids, "33");
+    assert_eq!(memory, (48u64 << 20).to_string());
+    assert!(child.wait_with_output().unwrap().status.success());
+}
