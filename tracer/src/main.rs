@@ -20,7 +20,10 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Launch a container with the built-in runtime and wait for it.
+    /// Launch a container with the built-in runtime, tracing every step of its launch.
+    ///
+    /// The trace (the events of this run's processes and its veth, in the `watch` format)
+    /// goes to stderr; the container's own output passes through.
     ///
     /// The container gets new mnt, uts, ipc, pid and net namespaces (and a cgroup namespace),
     /// an overlay root filesystem, a cgroup with the given limits, a veth on the tracer0
@@ -57,6 +60,15 @@ enum Command {
         /// Keep the state directory (/run/tracer/ID) for inspection.
         #[arg(long)]
         keep: bool,
+        /// Run without tracing (the runtime alone, e.g. to compare with runc).
+        #[arg(long)]
+        no_trace: bool,
+        /// Do not print the trace on stderr (still written to --jsonl).
+        #[arg(long, short)]
+        quiet: bool,
+        /// Write the run's events as JSON Lines to FILE.
+        #[arg(long, value_name = "FILE")]
+        jsonl: Option<std::path::PathBuf>,
         /// The command and its arguments.
         #[arg(last = true, required = true, value_name = "CMD")]
         command: Vec<String>,
@@ -147,10 +159,14 @@ fn main() -> ExitCode {
                 memory,
                 pids_limit,
                 keep,
+                no_trace,
+                quiet,
+                jsonl,
                 command,
             } => {
                 tracer::privilege::require_root("tracer run")?;
-                let outcome = tracer::runtime::run(&tracer::runtime::RunOptions {
+                let options = tracer::runtime::RunOptions {
+                    id: tracer::runtime::new_id()?,
                     command,
                     name,
                     hostname,
@@ -161,9 +177,13 @@ fn main() -> ExitCode {
                     pids_limit,
                     keep,
                     rootfs,
-                })
-                .await?;
-                return Ok(outcome.exit_code);
+                };
+                let trace = tracer::trace_run::TraceOptions {
+                    enabled: !no_trace,
+                    jsonl,
+                    quiet,
+                };
+                return tracer::trace_run::run(&options, &trace).await;
             }
             Command::Cleanup => {
                 tracer::privilege::require_root("tracer cleanup")?;

@@ -9,19 +9,14 @@ use std::{
 };
 
 use anyhow::Context as _;
-use aya::maps::{MapData, PerCpuArray, RingBuf};
-use tokio::{
-    io::unix::AsyncFd,
-    signal::unix::{signal, SignalKind},
-};
-use tracer_common::EventKind;
+use tokio::signal::unix::{signal, SignalKind};
 
 use crate::{
-    decode::decode,
     event::Event,
     loader::{self, Loaded},
-    netlink_monitor, privilege,
+    privilege,
     render::{jsonl, plan, stream, summary},
+    session::Session,
     stats::Counters,
 };
 
@@ -95,6 +90,14 @@ impl Sinks {
         Ok(())
     }
 
+    /// Writes a batch and flushes it.
+    fn write_all(&mut self, events: impl Iterator<Item = Event>) -> io::Result<()> {
+        for ev in events {
+            self.write(&ev)?;
+        }
+        self.flush()
+    }
+
     fn flush(&mut self) -> io::Result<()> {
         if let Some(out) = &mut self.stream {
             out.flush()?;
@@ -117,45 +120,6 @@ fn report_plans(loaded: &Loaded, verbose: bool) {
             eprintln!("tracer: {line}");
         }
     }
-}
-
-/// Registers a map for readiness polling.
-fn poll_fd<T: std::os::fd::AsRawFd>(map: T) -> io::Result<AsyncFd<T>> {
-    // SAFETY: the map owns its fd, keeps it open and returns the same one for as long as it
-    // lives, and the AsyncFd owns the map.
-    unsafe { AsyncFd::register_with_interest(map, tokio::io::Interest::READABLE) }
-        .map_err(Into::into)
-}
-
-/// Sums the per-CPU lost counters.
-fn read_lost(map: &PerCpuArray<MapData, u64>, counters: &mut Counters) {
-    for kind in EventKind::ALL {
-        if let Ok(values) = map.get(&(kind as u32), 0) {
-            let n: u64 = values.iter().sum();
-            if n > 0 {
-                counters.lost.insert(kind.name(), n);
-            }
-        }
-    }
-}
-
-/// Drains every record currently in the ring. Returns false when output is gone (EPIPE).
-fn drain(ring: &mut RingBuf<MapData>, sinks: &mut Sinks, counters: &mut Counters) -> bool {
-    while let Some(item) = ring.next() {
-        match decode(&item) {
-            Ok(ev) => {
-                counters.seen(ev.detail.kind());
-                if sinks.write(&ev).is_err() {
-                    return false;
-                }
-            }
-            Err(e) => {
-                counters.malformed += 1;
-                log::debug!("malformed record: {e}");
-            }
-        }
-    }
-    sinks.flush().is_ok()
 }
 
 /// `tracer check`: load, attach the best hook of every kind, print the plan; the kinds left
@@ -183,32 +147,8 @@ pub async fn watch(opts: WatchOptions) -> anyhow::Result<Counters> {
     privilege::require_tracing("tracer watch")?;
     let mut sinks = Sinks::open(&opts)?;
     let started = Instant::now();
-    let mut loaded = loader::load(ring_bytes)?;
-    report_plans(&loaded, opts.verbose);
-    if loaded.covered().0 == 0 {
-        anyhow::bail!("no hook could be attached; nothing to observe");
-    }
-    let mut monitor = if loaded.wants_rtnetlink_monitor() {
-        Some(
-            netlink_monitor::start()
-                .await
-                .context("starting the rtnetlink monitor")?,
-        )
-    } else {
-        None
-    };
-
-    let mut logger = match aya_log::EbpfLogger::init(&mut loaded.ebpf) {
-        Ok(l) => Some(poll_fd(l).context("polling the eBPF log")?),
-        Err(e) => {
-            eprintln!("tracer: warning: eBPF program diagnostics unavailable: {e}");
-            None
-        }
-    };
-    let ring = RingBuf::try_from(loaded.ebpf.take_map("EVENTS").context("no EVENTS map")?)?;
-    let lost: PerCpuArray<MapData, u64> =
-        PerCpuArray::try_from(loaded.ebpf.take_map("LOST").context("no LOST map")?)?;
-    let mut ring = poll_fd(ring).context("polling the ring buffer")?;
+    let mut session = Session::open(ring_bytes).await?;
+    report_plans(&session.loaded, opts.verbose);
 
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
@@ -221,10 +161,10 @@ pub async fn watch(opts: WatchOptions) -> anyhow::Result<Counters> {
     };
     tokio::pin!(sleep);
 
-    let (covered, kinds) = loaded.covered();
+    let (covered, kinds) = session.loaded.covered();
     eprintln!(
         "tracer: ready: {covered}/{kinds} event kinds observed, ring buffer {} KiB, loaded in {} ms{}",
-        loaded.ring_bytes / 1024,
+        session.loaded.ring_bytes / 1024,
         started.elapsed().as_millis(),
         if opts.duration.is_none() {
             "; Ctrl-C to stop"
@@ -234,51 +174,23 @@ pub async fn watch(opts: WatchOptions) -> anyhow::Result<Counters> {
     );
 
     let watch_start = Instant::now();
-    let mut counters = Counters::default();
+    let mut batch = Vec::new();
     loop {
         tokio::select! {
-            guard = ring.readable_mut() => {
-                let mut guard = guard?;
-                let open = drain(guard.get_inner_mut(), &mut sinks, &mut counters);
-                guard.clear_ready();
-                if !open {
-                    break;
-                }
-            }
-            guard = async { logger.as_mut().expect("guarded").readable_mut().await }, if logger.is_some() => {
-                let mut guard = guard?;
-                guard.get_inner_mut().flush();
-                guard.clear_ready();
-            }
-            ev = async { monitor.as_mut().expect("guarded").recv().await }, if monitor.is_some() => {
-                match ev {
-                    Some(ev) => {
-                        counters.seen(ev.detail.kind());
-                        if sinks.write(&ev).and_then(|()| sinks.flush()).is_err() {
-                            break;
-                        }
-                    }
-                    None => monitor = None,
-                }
-            }
+            r = session.next_batch(&mut batch) => r?,
             _ = sigint.recv() => break,
             _ = sigterm.recv() => break,
             () = &mut sleep => break,
         }
-    }
-    // Whatever was submitted before we stopped is still in the ring: keep it.
-    drain(ring.get_mut(), &mut sinks, &mut counters);
-    if let Some(m) = monitor.as_mut() {
-        while let Ok(ev) = m.try_recv() {
-            counters.seen(ev.detail.kind());
-            let _ = sinks.write(&ev);
+        // Output gone (a closed pipe): stop as if interrupted.
+        if sinks.write_all(batch.drain(..)).is_err() {
+            break;
         }
     }
-    if let Some(l) = logger.as_mut() {
-        l.get_mut().flush();
-    }
-    read_lost(&lost, &mut counters);
-    let _ = sinks.flush();
+    // Whatever was submitted before we stopped is still in the ring: keep it.
+    session.drain(&mut batch);
+    let _ = sinks.write_all(batch.drain(..));
+    let counters = session.finish();
     eprintln!(
         "{}",
         summary::summary(&counters, watch_start.elapsed().as_secs_f64())

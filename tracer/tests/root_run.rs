@@ -247,18 +247,19 @@ fn root_run_errors_are_one_line_and_leave_nothing() {
     let _g = exclusive();
     warm_up();
     let before = snapshot();
-    let out = run(&["--", "no-such-command-xyz"]);
+    // --quiet: no trace on stderr, so the error is all there is.
+    let out = run(&["--quiet", "--", "no-such-command-xyz"]);
     assert_eq!(out.status.code(), Some(127));
     assert_eq!(
         text(&out.stderr).trim(),
         "tracer: error: no-such-command-xyz is not in the image"
     );
-    let out = run(&["--rootfs", "/nonexistent-rootfs", "--", "true"]);
+    let out = run(&["--quiet", "--rootfs", "/nonexistent-rootfs", "--", "true"]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("/nonexistent-rootfs"), "{stderr}");
-    let out = run(&["--env", "NOEQUALS", "--", "true"]);
+    let out = run(&["--quiet", "--env", "NOEQUALS", "--", "true"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("--env NOEQUALS"));
     assert_eq!(snapshot(), before);
@@ -408,4 +409,99 @@ fn root_run_applies_cgroup_limits() {
     assert_eq!(pids, "33");
     assert_eq!(memory, (48u64 << 20).to_string());
     assert!(child.wait_with_output().unwrap().status.success());
+}
+
+/// Every step of a launch is in the trace, in order: the image mount, the veth, the clone
+/// into new namespaces, the runtime's re-exec, the rootfs mounts, pivot_root, the masked
+/// paths, the command, its exit, and the cleanup.
+#[test]
+fn root_run_trace_shows_every_step() {
+    use tracer::event::{Detail, Event};
+    let _g = shared();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("run.jsonl");
+    let out = run(&[
+        "--quiet",
+        "--jsonl",
+        file.to_str().unwrap(),
+        "--",
+        "echo",
+        "hi",
+    ]);
+    assert_eq!(text(&out.stdout), "hi\n");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let events: Vec<Event> = fs::read_to_string(&file)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let find = |what: &str, f: &dyn Fn(&Event) -> bool| -> usize {
+        events
+            .iter()
+            .position(f)
+            .unwrap_or_else(|| panic!("no {what} in the trace:\n{events:#?}"))
+    };
+    let overlay = find("overlay mount", &|e| {
+        matches!(&e.detail, Detail::Mount { fstype, target, result, .. }
+            if fstype == "overlay" && target.ends_with("/merged") && result.ret == 0)
+    });
+    let veth = find(
+        "veth",
+        &|e| matches!(&e.detail, Detail::Veth { name, .. } if name.starts_with("tv")),
+    );
+    let ns = find("namespaces", &|e| {
+        matches!(&e.detail, Detail::Namespaces { new, .. }
+            if ["mnt", "uts", "ipc", "pid", "net"].iter().all(|k| new.iter().any(|n| n == k)))
+    });
+    let init = find(
+        "runtime re-exec",
+        &|e| matches!(&e.detail, Detail::Exec { argv, .. } if argv.get(1).is_some_and(|a| a == "__init")),
+    );
+    let cgroupns = find(
+        "cgroup namespace",
+        &|e| matches!(&e.detail, Detail::Namespaces { new, .. } if new == &["cgroup"]),
+    );
+    let proc_mount = find(
+        "proc mount",
+        &|e| matches!(&e.detail, Detail::Mount { fstype, .. } if fstype == "proc"),
+    );
+    let pivot = find(
+        "pivot_root",
+        &|e| matches!(&e.detail, Detail::PivotRoot { result, .. } if result.ret == 0),
+    );
+    let mask = find("masked path", &|e| {
+        matches!(&e.detail, Detail::Mount { source, target, .. }
+            if source == "/dev/null" && target.starts_with("/proc/"))
+    });
+    let exec = find(
+        "the command",
+        &|e| matches!(&e.detail, Detail::Exec { argv, result, .. } if argv == &["echo", "hi"] && result.ret == 0),
+    );
+    let pid1 = events[exec].tgid;
+    let exit = find("its exit", &|e| {
+        e.tgid == pid1
+            && matches!(
+                e.detail,
+                Detail::Exit {
+                    exit_code: Some(0),
+                    ..
+                }
+            )
+    });
+    let cleanup = find(
+        "cleanup unmount",
+        &|e| matches!(&e.detail, Detail::Umount { target, .. } if target.ends_with("/merged")),
+    );
+    assert!(
+        overlay < ns && veth < ns,
+        "image and network before the clone"
+    );
+    assert!(ns < init && init < cgroupns && cgroupns < proc_mount);
+    assert!(proc_mount < pivot && pivot < mask && mask < exec && exec < exit && exit < cleanup);
+    // The container's processes carry its namespaces; the runtime's parent does not.
+    assert_ne!(events[exec].mnt_ns, events[overlay].mnt_ns);
+    assert_eq!(
+        events[init].tgid, pid1,
+        "the init becomes the command (PID 1)"
+    );
 }

@@ -52,6 +52,8 @@ pub enum NetMode {
 
 #[derive(Clone, Debug)]
 pub struct RunOptions {
+    /// The container id (see [`new_id`]).
+    pub id: String,
     pub command: Vec<String>,
     pub name: Option<String>,
     pub hostname: Option<String>,
@@ -75,7 +77,8 @@ pub struct Outcome {
     pub exit_code: i32,
 }
 
-fn random_id() -> anyhow::Result<String> {
+/// A fresh container id: 12 hex digits.
+pub fn new_id() -> anyhow::Result<String> {
     let mut bytes = [0u8; 6];
     fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
@@ -93,10 +96,12 @@ pub async fn run(opts: &RunOptions) -> anyhow::Result<Outcome> {
     for id in state::cleanup_stale().await? {
         log::warn!("cleaned up after container {id}, whose tracer run had died");
     }
-    let id = random_id()?;
+    if opts.id.len() < 8 || !opts.id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        bail!("container id {:?} is not 8 or more hex digits", opts.id);
+    }
     let mut st = State {
-        name: opts.name.clone().unwrap_or_else(|| id.clone()),
-        id,
+        name: opts.name.clone().unwrap_or_else(|| opts.id.clone()),
+        id: opts.id.clone(),
         owner_pid: std::process::id(),
         ..State::default()
     };
@@ -153,13 +158,12 @@ async fn launch(opts: &RunOptions, st: &mut State) -> anyhow::Result<Outcome> {
     )?;
     st.save()?;
 
-    let short = &st.id[..8];
+    let short = st.id[..8].to_string();
     let network = if opts.net == NetMode::Bridge {
         let ipam = network::Ipam::new(Path::new(STATE_ROOT));
         let address = ipam.allocate(&st.id)?;
         st.address = Some(address);
-        let host_end = format!("tv{short}");
-        let peer = format!("tp{short}");
+        let [host_end, peer] = network::veth_names(&st.id);
         st.veth = Some(host_end.clone());
         st.save()?;
         network::create_veth(&host_end, &peer).await?;
@@ -175,7 +179,7 @@ async fn launch(opts: &RunOptions, st: &mut State) -> anyhow::Result<Outcome> {
 
     let mut mounts = rootfs::default_mounts();
     mounts.extend(image.mounts);
-    let hostname = opts.hostname.clone().unwrap_or_else(|| short.to_string());
+    let hostname = opts.hostname.clone().unwrap_or(short);
     let mut env = vec![
         format!("PATH={}", image.default_path),
         format!("HOSTNAME={hostname}"),

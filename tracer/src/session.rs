@@ -1,0 +1,143 @@
+//! A tracing session: the loaded programs and every source of events (the ring buffer, the
+//! rtnetlink monitor where it stands in for a kprobe), read as decoded events. `watch` and
+//! `run` both read through it.
+
+use std::io;
+
+use anyhow::Context as _;
+use aya::maps::{MapData, PerCpuArray, RingBuf};
+use tokio::{io::unix::AsyncFd, sync::mpsc};
+use tracer_common::EventKind;
+
+use crate::{
+    decode::decode,
+    event::Event,
+    loader::{self, Loaded},
+    netlink_monitor,
+    stats::Counters,
+};
+
+pub struct Session {
+    pub loaded: Loaded,
+    ring: AsyncFd<RingBuf<MapData>>,
+    lost: PerCpuArray<MapData, u64>,
+    logger: Option<AsyncFd<aya_log::EbpfLogger<&'static dyn log::Log>>>,
+    monitor: Option<mpsc::UnboundedReceiver<Event>>,
+    pub counters: Counters,
+}
+
+/// Registers a map for readiness polling.
+fn poll_fd<T: std::os::fd::AsRawFd>(map: T) -> io::Result<AsyncFd<T>> {
+    // SAFETY: the map owns its fd, keeps it open and returns the same one for as long as it
+    // lives, and the AsyncFd owns the map.
+    unsafe { AsyncFd::register_with_interest(map, tokio::io::Interest::READABLE) }
+        .map_err(Into::into)
+}
+
+impl Session {
+    /// Loads and attaches everything; warnings go to `warn`.
+    pub async fn open(ring_bytes: u32) -> anyhow::Result<Self> {
+        let mut loaded = loader::load(ring_bytes)?;
+        if loaded.covered().0 == 0 {
+            anyhow::bail!("no hook could be attached; nothing to observe");
+        }
+        let monitor = if loaded.wants_rtnetlink_monitor() {
+            Some(
+                netlink_monitor::start()
+                    .await
+                    .context("starting the rtnetlink monitor")?,
+            )
+        } else {
+            None
+        };
+        let logger = match aya_log::EbpfLogger::init(&mut loaded.ebpf) {
+            Ok(l) => Some(poll_fd(l).context("polling the eBPF log")?),
+            Err(e) => {
+                loaded
+                    .warnings
+                    .push(format!("eBPF program diagnostics unavailable: {e}"));
+                None
+            }
+        };
+        let ring = RingBuf::try_from(loaded.ebpf.take_map("EVENTS").context("no EVENTS map")?)?;
+        let lost = PerCpuArray::try_from(loaded.ebpf.take_map("LOST").context("no LOST map")?)?;
+        Ok(Self {
+            loaded,
+            ring: poll_fd(ring).context("polling the ring buffer")?,
+            lost,
+            logger,
+            monitor,
+            counters: Counters::default(),
+        })
+    }
+
+    /// Waits for events and appends what is there to `out`.
+    pub async fn next_batch(&mut self, out: &mut Vec<Event>) -> anyhow::Result<()> {
+        tokio::select! {
+            guard = self.ring.readable_mut() => {
+                let mut guard = guard?;
+                drain_ring(guard.get_inner_mut(), &mut self.counters, out);
+                guard.clear_ready();
+            }
+            guard = async { self.logger.as_mut().expect("guarded").readable_mut().await },
+                if self.logger.is_some() => {
+                let mut guard = guard?;
+                guard.get_inner_mut().flush();
+                guard.clear_ready();
+            }
+            ev = async { self.monitor.as_mut().expect("guarded").recv().await },
+                if self.monitor.is_some() => {
+                match ev {
+                    Some(ev) => {
+                        self.counters.seen(ev.detail.kind());
+                        out.push(ev);
+                    }
+                    None => self.monitor = None,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Everything already submitted, without waiting: for the end of a session.
+    pub fn drain(&mut self, out: &mut Vec<Event>) {
+        drain_ring(self.ring.get_mut(), &mut self.counters, out);
+        if let Some(m) = self.monitor.as_mut() {
+            while let Ok(ev) = m.try_recv() {
+                self.counters.seen(ev.detail.kind());
+                out.push(ev);
+            }
+        }
+        if let Some(l) = self.logger.as_mut() {
+            l.get_mut().flush();
+        }
+    }
+
+    /// Final counters, with the kernel's per-kind lost counts.
+    pub fn finish(&mut self) -> Counters {
+        for kind in EventKind::ALL {
+            if let Ok(values) = self.lost.get(&(kind as u32), 0) {
+                let n: u64 = values.iter().sum();
+                if n > 0 {
+                    self.counters.lost.insert(kind.name(), n);
+                }
+            }
+        }
+        self.counters.clone()
+    }
+}
+
+fn drain_ring(ring: &mut RingBuf<MapData>, counters: &mut Counters, out: &mut Vec<Event>) {
+    while let Some(item) = ring.next() {
+        match decode(&item) {
+            Ok(ev) => {
+                counters.seen(ev.detail.kind());
+                out.push(ev);
+            }
+            Err(e) => {
+                counters.malformed += 1;
+                log::debug!("malformed record: {e}");
+            }
+        }
+    }
+}

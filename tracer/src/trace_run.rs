@@ -1,0 +1,93 @@
+//! `tracer run` with tracing on: the container is launched by the built-in runtime while a
+//! tracing session streams every event of its launch (the run's process tree and its veth)
+//! to stderr, and optionally to a JSON Lines file.
+
+use std::{
+    fs::File,
+    io::{BufWriter, Write as _},
+    path::PathBuf,
+};
+
+use anyhow::Context as _;
+
+use crate::{
+    correlate::ProcessTree,
+    privilege,
+    render::{jsonl, stream},
+    runtime::{self, RunOptions},
+    session::Session,
+};
+
+pub struct TraceOptions {
+    /// Trace at all (`--no-trace` turns it off: the runtime alone, for benchmarking).
+    pub enabled: bool,
+    pub jsonl: Option<PathBuf>,
+    /// Do not print the trace on stderr.
+    pub quiet: bool,
+}
+
+/// Runs the container; returns its exit code.
+pub async fn run(opts: &RunOptions, trace: &TraceOptions) -> anyhow::Result<i32> {
+    if !trace.enabled {
+        return Ok(runtime::run(opts).await?.exit_code);
+    }
+    privilege::require_tracing("tracer run (tracing; --no-trace runs without)")?;
+    let mut out = match &trace.jsonl {
+        Some(path) => Some(BufWriter::new(
+            File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        )),
+        None => None,
+    };
+    let mut session = Session::open(tracer_common::DEFAULT_RING_BYTES).await?;
+    for w in &session.loaded.warnings {
+        log::info!("{w}");
+    }
+    let clock = stream::Clock::now();
+    let mut tree = ProcessTree::new(std::process::id());
+    for link in runtime::network::veth_names(&opts.id) {
+        tree.add_link(link);
+    }
+    if !trace.quiet {
+        eprintln!("{}", stream::HEADER);
+    }
+    let mut emit = |batch: &mut Vec<crate::event::Event>| -> anyhow::Result<()> {
+        for ev in batch.drain(..) {
+            if !tree.accept(&ev) {
+                continue;
+            }
+            if !trace.quiet {
+                eprintln!("{}", stream::line(&clock, &ev));
+            }
+            if let Some(out) = out.as_mut() {
+                jsonl::write_event(out, &ev)?;
+            }
+        }
+        Ok(())
+    };
+    let launch = runtime::run(opts);
+    tokio::pin!(launch);
+    let mut batch = Vec::new();
+    let result = loop {
+        tokio::select! {
+            r = &mut launch => break r,
+            r = session.next_batch(&mut batch) => {
+                r?;
+                emit(&mut batch)?;
+            }
+        }
+    };
+    // Everything up to the cleanup's unmount is already in the ring.
+    session.drain(&mut batch);
+    emit(&mut batch)?;
+    if let Some(out) = out.as_mut() {
+        out.flush()?;
+    }
+    let counters = session.finish();
+    if counters.total_lost() > 0 {
+        eprintln!(
+            "tracer: warning: {} events lost (ring buffer full)",
+            counters.total_lost()
+        );
+    }
+    Ok(result?.exit_code)
+}
