@@ -18,7 +18,8 @@ const USAGE: &str = "usage: cargo xtask <setup|test|demo>
           nightly, a tracefs mount; prints one line per step
   test    setup, then cargo fmt --check, clippy, and every test (unit tests and the root
           tests that load the eBPF programs into this kernel; run as root)
-  demo    setup, build, then stream a short traced workload live (run as root)
+  demo    setup, build, then show how events are observed here (tracer check) and a
+          container launched by the built-in runtime with every step traced (run as root)
   vm-test boot Debian's stock 6.1 kernel in QEMU and run the kernel tests there, where the
           designed kprobe hooks exist (part of `test`)";
 
@@ -111,21 +112,17 @@ fn demo() -> anyhow::Result<()> {
     setup::all()?;
     run(cargo().args(["build", "--release", "--package", "tracer"]))?;
     let tracer = root().join("target/release/tracer");
-    let workload = root().join("scripts/demo-workload.sh");
-    eprintln!(
-        "xtask: streaming events for 5 s while {} runs",
-        workload.display()
-    );
-    let mut watch = Command::new(&tracer)
-        .args(["watch", "--duration", "5"])
-        .spawn()
-        .context("starting tracer")?;
-    // Give the programs time to attach before the workload starts.
-    std::thread::sleep(std::time::Duration::from_millis(1500));
-    run(Command::new("bash").arg(&workload))?;
-    let status = watch.wait()?;
-    if !status.success() {
-        bail!("tracer watch failed ({status})");
-    }
+    eprintln!("\nxtask: how each event kind is observed on this kernel:");
+    run(Command::new(&tracer).arg("check"))?;
+    eprintln!("\nxtask: a container launched by the built-in runtime, every step traced:");
+    run(Command::new(&tracer).args([
+        "run",
+        "--hostname",
+        "demo",
+        "--",
+        "sh",
+        "-c",
+        "echo hello from $(hostname), pid $$, $(ip -4 -o addr show eth0 | awk '{print $4}')",
+    ]))?;
     Ok(())
 }

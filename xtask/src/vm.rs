@@ -5,7 +5,8 @@
 //! host-built tracer and test binaries run in the guest unchanged.
 //!
 //! In the guest: `tracer check`, a short live trace whose namespace and veth events are
-//! printed (with the hook that produced them), the root namespace/veth tests (which expect
+//! printed (with the hook that produced them), a traced `tracer run -- echo` whose namespace
+//! and veth events must come from the kprobes, the root namespace/veth tests (which expect
 //! kprobe-sourced events when kprobes exist), then the same unshare test with a deliberately
 //! skewed offset, which must fail: proof that the test can fail.
 
@@ -23,8 +24,16 @@ use crate::{cargo, root, run};
 
 /// The guest must finish within this (the whole step is budgeted at 5 minutes).
 const GUEST_TIMEOUT: Duration = Duration::from_secs(270);
-/// Modules the guest loads: 9p sharing over virtio-pci, and veth for the veth test.
-const MODULES: &[&str] = &["virtio_pci", "9pnet_virtio", "9p", "veth"];
+/// Modules the guest loads: 9p sharing over virtio-pci, veth for the veth test, and overlay
+/// and bridge for `tracer run`.
+const MODULES: &[&str] = &[
+    "virtio_pci",
+    "9pnet_virtio",
+    "9p",
+    "veth",
+    "overlay",
+    "bridge",
+];
 
 pub fn vm_test() -> anyhow::Result<()> {
     let started = Instant::now();
@@ -48,6 +57,18 @@ pub fn vm_test() -> anyhow::Result<()> {
     };
     if tests != "0" {
         bail!("kernel tests failed inside the guest (exit {tests}); their output is above");
+    }
+    if marker("VMTEST-RUN=").as_deref() != Some("0") {
+        bail!("tracer run failed inside the guest; its output is above");
+    }
+    let run_events: Vec<&str> = output
+        .lines()
+        .filter(|l| l.contains("VMTEST run event:"))
+        .collect();
+    for hook in ["kretprobe:create_new_namespaces", "kretprobe:veth_newlink"] {
+        if !run_events.iter().any(|l| l.contains(hook)) {
+            bail!("tracer run in the guest shows no event from {hook}");
+        }
     }
     // The skewed run must fail, and on the inode check, not for some unrelated reason.
     let negative = marker("VMTEST-NEGATIVE=");
@@ -222,6 +243,7 @@ fn build_initramfs(kernel: &Kernel, test_bin: &Path) -> anyhow::Result<PathBuf> 
 /bb/busybox --install -s /bb
 export PATH=/usr/sbin:/usr/bin:/bb HOME=/root
 mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev; mount -t tmpfs tmp /tmp
+mount -t tmpfs run /run; mount -t cgroup2 cgroup2 /sys/fs/cgroup
 for m in {modules}; do modprobe $m || echo "VMTEST: modprobe $m failed"; done
 share() {{ mkdir -p "$2"; mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,$3 "$1" "$2"; }}
 share usr /usr ro; share etc /etc ro; share work "{work}" rw
@@ -236,7 +258,12 @@ for i in $(seq 60); do grep -q ready /tmp/watch.err && break; sleep 0.2; done
 /usr/bin/unshare -m -u -i -n -p -f /usr/bin/true
 /usr/bin/ip link add vmtA type veth peer name vmtB && /usr/bin/ip link del vmtA
 wait
-grep -E '"kind":"(namespaces|veth)"' /tmp/events.jsonl | sed 's/^/VMTEST event: /' 
+grep -E '"kind":"(namespaces|veth)"' /tmp/events.jsonl | sed 's/^/VMTEST event: /'
+# A container launched by the built-in runtime, traced: its namespaces and veth come from
+# the kprobes here.
+"{tracer}" run --quiet --jsonl /tmp/run.jsonl -- echo hi from the guest container
+echo "VMTEST-RUN=$?"
+grep -E '"kind":"(namespaces|veth)"' /tmp/run.jsonl | sed 's/^/VMTEST run event: /' 
 "{test_bin}" --test-threads=1
 echo "VMTEST-TESTS=$?"
 TRACER_LAYOUT_SKEW=ns_inum:8 "{test_bin}" --test-threads=1 --exact root_unshare_namespaces_match_proc > /tmp/negative.log 2>&1

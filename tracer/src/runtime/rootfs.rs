@@ -196,13 +196,23 @@ fn devices(sys: &dyn Syscall, root: &Path) -> Result<()> {
 }
 
 /// `pivot_root(".", ".")` then detaching the old root from on top, as runc does: no
-/// directory for the old root is needed inside the image.
+/// directory for the old root is needed inside the image. Where the host's root is the
+/// initramfs, pivot_root is refused (EINVAL): then, as runc does there, the new root is moved
+/// over `/` and chrooted into.
 fn pivot(sys: &dyn Syscall, root: &Path) -> Result<()> {
     let dot = Path::new(".");
     sys.chdir(root)?;
-    sys.pivot_root(dot, dot)?;
-    sys.mount(None, dot, None, MsFlags::MS_SLAVE | MsFlags::MS_REC, None)?;
-    sys.umount(dot, MntFlags::MNT_DETACH)?;
+    match sys.pivot_root(dot, dot) {
+        Ok(()) => {
+            sys.mount(None, dot, None, MsFlags::MS_SLAVE | MsFlags::MS_REC, None)?;
+            sys.umount(dot, MntFlags::MNT_DETACH)?;
+        }
+        Err(e) if e.source.raw_os_error() == Some(libc::EINVAL) => {
+            sys.mount(Some("."), Path::new("/"), None, MsFlags::MS_MOVE, None)?;
+            sys.chroot(dot)?;
+        }
+        Err(e) => return Err(e),
+    }
     sys.chdir(Path::new("/"))
 }
 
@@ -309,6 +319,25 @@ mod tests {
             Call::Umount(".".into(), MntFlags::MNT_DETACH)
         );
         assert_eq!(calls[pivot + 3], Call::Chdir("/".into()));
+    }
+
+    /// On an initramfs root pivot_root is refused: the root is moved over / and chrooted.
+    #[test]
+    fn initramfs_root_falls_back_to_move_and_chroot() {
+        let sys = Recorder {
+            pivot_root_fails: true,
+            ..recorder()
+        };
+        setup(&sys, &plan()).unwrap();
+        let calls = sys.calls.borrow();
+        let pivot = position(&calls, |c| matches!(c, Call::PivotRoot(..)));
+        assert!(
+            matches!(&calls[pivot + 1], Call::Mount { source, target, flags, .. }
+            if source == "." && target == "/" && *flags == MsFlags::MS_MOVE)
+        );
+        assert_eq!(calls[pivot + 2], Call::Chroot(".".into()));
+        assert_eq!(calls[pivot + 3], Call::Chdir("/".into()));
+        assert!(!calls.iter().any(|c| matches!(c, Call::Umount(..))));
     }
 
     #[test]

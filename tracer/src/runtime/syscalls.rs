@@ -51,6 +51,7 @@ pub trait Syscall {
     fn umount(&self, target: &Path, flags: MntFlags) -> Result<()>;
     fn pivot_root(&self, new_root: &Path, put_old: &Path) -> Result<()>;
     fn chdir(&self, path: &Path) -> Result<()>;
+    fn chroot(&self, path: &Path) -> Result<()>;
     fn mkdir_all(&self, path: &Path) -> Result<()>;
     /// An empty file (a bind-mount target).
     fn touch(&self, path: &Path) -> Result<()>;
@@ -92,6 +93,10 @@ impl Syscall for Real {
 
     fn chdir(&self, path: &Path) -> Result<()> {
         nix::unistd::chdir(path).map_err(|e| err("chdir", path.display(), e))
+    }
+
+    fn chroot(&self, path: &Path) -> Result<()> {
+        nix::unistd::chroot(path).map_err(|e| err("chroot", path.display(), e))
     }
 
     fn mkdir_all(&self, path: &Path) -> Result<()> {
@@ -144,6 +149,7 @@ pub enum Call {
     Umount(String, MntFlags),
     PivotRoot(String, String),
     Chdir(String),
+    Chroot(String),
     Mkdir(String),
     Touch(String),
     Mknod(String, u64),
@@ -152,12 +158,13 @@ pub enum Call {
 }
 
 /// Records calls instead of making them. Paths in `files` are files, in `dirs` directories;
-/// the rest are missing.
+/// the rest are missing. `pivot_root_fails` makes pivot_root fail as on an initramfs root.
 #[derive(Default)]
 pub struct Recorder {
     pub calls: RefCell<Vec<Call>>,
     pub files: HashSet<String>,
     pub dirs: HashSet<String>,
+    pub pivot_root_fails: bool,
 }
 
 impl Recorder {
@@ -192,10 +199,17 @@ impl Syscall for Recorder {
         self.push(Call::Umount(s(target), flags))
     }
     fn pivot_root(&self, new_root: &Path, put_old: &Path) -> Result<()> {
-        self.push(Call::PivotRoot(s(new_root), s(put_old)))
+        self.push(Call::PivotRoot(s(new_root), s(put_old)))?;
+        if self.pivot_root_fails {
+            return Err(err("pivot_root", s(new_root), nix::errno::Errno::EINVAL));
+        }
+        Ok(())
     }
     fn chdir(&self, path: &Path) -> Result<()> {
         self.push(Call::Chdir(s(path)))
+    }
+    fn chroot(&self, path: &Path) -> Result<()> {
+        self.push(Call::Chroot(s(path)))
     }
     fn mkdir_all(&self, path: &Path) -> Result<()> {
         self.push(Call::Mkdir(s(path)))
