@@ -34,8 +34,14 @@ enum Command {
     Run {
         /// Root filesystem directory, used read-only as the overlay's lower layer (default:
         /// a small skeleton with the host's /usr mounted read-only).
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, value_name = "DIR", conflicts_with = "bundle")]
         rootfs: Option<std::path::PathBuf>,
+        /// An OCI runtime bundle (config.json + rootfs, as `runc spec` makes): its args, env,
+        /// cwd, hostname, mounts, masked and read-only paths, capabilities, rlimits, user and
+        /// namespaces are honoured; fields not applied are named in a warning. CMD, if given,
+        /// replaces the bundle's args.
+        #[arg(long, value_name = "DIR")]
+        bundle: Option<std::path::PathBuf>,
         /// Container name (default: its id).
         #[arg(long)]
         name: Option<String>,
@@ -48,9 +54,10 @@ enum Command {
         /// Working directory inside.
         #[arg(long, short = 'w')]
         workdir: Option<String>,
-        /// Network: a veth on the tracer0 bridge, only loopback, or the host's.
-        #[arg(long, value_enum, default_value = "bridge")]
-        net: tracer::runtime::NetMode,
+        /// Network: a veth on the tracer0 bridge, only loopback, or the host's (default:
+        /// bridge; with --bundle, what its namespaces say).
+        #[arg(long, value_enum)]
+        net: Option<tracer::runtime::NetMode>,
         /// Memory limit in bytes (suffixes K, M, G).
         #[arg(long, value_parser = parse_size)]
         memory: Option<u64>,
@@ -70,7 +77,7 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         jsonl: Option<std::path::PathBuf>,
         /// The command and its arguments.
-        #[arg(last = true, required = true, value_name = "CMD")]
+        #[arg(last = true, required_unless_present = "bundle", value_name = "CMD")]
         command: Vec<String>,
     },
     /// Release what crashed `tracer run`s left behind (mounts, cgroups, veths, addresses).
@@ -151,6 +158,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Run {
                 rootfs,
+                bundle,
                 name,
                 hostname,
                 env,
@@ -168,6 +176,7 @@ fn main() -> ExitCode {
                 let options = tracer::runtime::RunOptions {
                     id: tracer::runtime::new_id()?,
                     command,
+                    bundle,
                     name,
                     hostname,
                     env,

@@ -505,3 +505,69 @@ fn root_run_trace_shows_every_step() {
         "the init becomes the command (PID 1)"
     );
 }
+
+/// A bundle made by `runc spec` on a busybox-static rootfs: `tracer run --bundle` prints
+/// exactly what `runc run` prints on it.
+#[test]
+fn root_run_bundle_runs_like_runc() {
+    let _g = shared();
+    let dir = tempfile::tempdir().unwrap();
+    let rootfs = dir.path().join("rootfs");
+    fs::create_dir_all(rootfs.join("bin")).unwrap();
+    fs::copy("/usr/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+    for applet in [
+        "sh", "echo", "hostname", "id", "grep", "cat", "wc", "ls", "touch", "head",
+    ] {
+        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
+    }
+    let st = Command::new("runc")
+        .arg("spec")
+        .current_dir(dir.path())
+        .status()
+        .expect("runc (cargo xtask setup installs it)");
+    assert!(st.success());
+    let config = dir.path().join("config.json");
+    let mut spec: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&config).unwrap()).unwrap();
+    spec["process"]["terminal"] = false.into();
+    spec["process"]["args"] = serde_json::json!([
+        "sh",
+        "-c",
+        "echo hi; hostname; id -u; grep -E 'CapEff|NoNewPrivs' /proc/self/status; ulimit -n; \
+         ls /sys/class/net; cat /proc/timer_list | wc -c; touch /x 2>&1 | head -1; echo pid=$$"
+    ]);
+    fs::write(&config, serde_json::to_vec_pretty(&spec).unwrap()).unwrap();
+    let runc = Command::new("runc")
+        .args(["run", &format!("trc-cmp-{}", std::process::id())])
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(runc.status.success(), "{}", text(&runc.stderr));
+    let ours = run(&["-q", "--bundle", dir.path().to_str().unwrap()]);
+    assert!(ours.status.success(), "{}", text(&ours.stderr));
+    assert_eq!(text(&ours.stdout), text(&runc.stdout));
+    assert!(
+        text(&runc.stdout).starts_with("hi\nrunc\n0\n"),
+        "{}",
+        text(&runc.stdout)
+    );
+    // Fields the runtime does not apply are named, not silently ignored.
+    assert!(text(&ours.stderr).contains("bundle field not applied: mount /sys/fs/cgroup"));
+}
+
+#[test]
+fn root_run_bad_bundle_is_one_line_and_leaves_nothing() {
+    let _g = exclusive();
+    warm_up();
+    let before = snapshot();
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir(dir.path().join("rootfs")).unwrap();
+    fs::write(dir.path().join("config.json"), "{ not json").unwrap();
+    let out = run(&["-q", "--bundle", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("config.json"), "{stderr}");
+    assert_eq!(snapshot(), before);
+}

@@ -32,6 +32,21 @@ pub struct ContainerConfig {
     /// Capability names (`CAP_CHOWN`, ...) the process keeps.
     pub capabilities: Vec<String>,
     pub no_new_privileges: bool,
+    #[serde(default)]
+    pub rlimits: Vec<Rlimit>,
+    /// User and group the command runs as.
+    #[serde(default)]
+    pub uid: u32,
+    #[serde(default)]
+    pub gid: u32,
+}
+
+/// A resource limit (`RLIMIT_NOFILE`, ...).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Rlimit {
+    pub resource: String,
+    pub soft: u64,
+    pub hard: u64,
 }
 
 pub const CONFIG_FILE: &str = "config.json";

@@ -64,7 +64,17 @@ fn setup(state_dir: &Path) -> anyhow::Result<Infallible> {
     rootfs::setup(&Real, &config.rootfs)?;
     nix::unistd::chdir(config.cwd.as_str()).with_context(|| format!("chdir {}", config.cwd))?;
     let program = resolve(&config)?;
+    for r in &config.rlimits {
+        set_rlimit(r)?;
+    }
     drop_capabilities(&config.capabilities)?;
+    if config.gid != 0 || config.uid != 0 {
+        // Capabilities other than the bounding set are cleared by the kernel on the switch
+        // away from root, as for any non-root process without ambient capabilities.
+        nix::unistd::setgroups(&[]).context("setgroups")?;
+        nix::unistd::setgid(nix::unistd::Gid::from_raw(config.gid)).context("setgid")?;
+        nix::unistd::setuid(nix::unistd::Uid::from_raw(config.uid)).context("setuid")?;
+    }
     if config.no_new_privileges {
         nix::sys::prctl::set_no_new_privs().context("no_new_privs")?;
     }
@@ -80,6 +90,29 @@ fn setup(state_dir: &Path) -> anyhow::Result<Infallible> {
         .collect::<Result<_, _>>()?;
     let e = nix::unistd::execve(&program, &args, &env).unwrap_err();
     bail!("exec {}: {e}", program.to_string_lossy())
+}
+
+fn set_rlimit(r: &super::config::Rlimit) -> anyhow::Result<()> {
+    use nix::sys::resource::{setrlimit, Resource};
+    let resource = match r.resource.as_str() {
+        "RLIMIT_AS" => Resource::RLIMIT_AS,
+        "RLIMIT_CORE" => Resource::RLIMIT_CORE,
+        "RLIMIT_CPU" => Resource::RLIMIT_CPU,
+        "RLIMIT_DATA" => Resource::RLIMIT_DATA,
+        "RLIMIT_FSIZE" => Resource::RLIMIT_FSIZE,
+        "RLIMIT_LOCKS" => Resource::RLIMIT_LOCKS,
+        "RLIMIT_MEMLOCK" => Resource::RLIMIT_MEMLOCK,
+        "RLIMIT_MSGQUEUE" => Resource::RLIMIT_MSGQUEUE,
+        "RLIMIT_NICE" => Resource::RLIMIT_NICE,
+        "RLIMIT_NOFILE" => Resource::RLIMIT_NOFILE,
+        "RLIMIT_NPROC" => Resource::RLIMIT_NPROC,
+        "RLIMIT_RSS" => Resource::RLIMIT_RSS,
+        "RLIMIT_RTPRIO" => Resource::RLIMIT_RTPRIO,
+        "RLIMIT_SIGPENDING" => Resource::RLIMIT_SIGPENDING,
+        "RLIMIT_STACK" => Resource::RLIMIT_STACK,
+        other => bail!("unknown rlimit {other}"),
+    };
+    setrlimit(resource, r.soft, r.hard).with_context(|| format!("setrlimit {}", r.resource))
 }
 
 fn wait_for_parent() -> anyhow::Result<()> {

@@ -5,6 +5,7 @@
 //! namespace, eth0, hostname, rootfs mounts, pivot_root, masked paths, capabilities,
 //! no_new_privs → exec of the command. Everything is released on every path.
 
+pub mod bundle;
 pub mod cgroup;
 pub mod config;
 pub mod image;
@@ -54,12 +55,16 @@ pub enum NetMode {
 pub struct RunOptions {
     /// The container id (see [`new_id`]).
     pub id: String,
+    /// The command; empty with a bundle means the bundle's own.
     pub command: Vec<String>,
+    /// An OCI runtime bundle directory.
+    pub bundle: Option<PathBuf>,
     pub name: Option<String>,
     pub hostname: Option<String>,
     pub env: Vec<String>,
     pub workdir: Option<String>,
-    pub net: NetMode,
+    /// `None`: bridge, or with a bundle what its namespaces say (own netns: loopback only).
+    pub net: Option<NetMode>,
     pub memory: Option<u64>,
     pub pids_limit: Option<u64>,
     pub keep: bool,
@@ -86,13 +91,23 @@ pub fn new_id() -> anyhow::Result<String> {
 
 /// Runs a container to completion and releases everything it used.
 pub async fn run(opts: &RunOptions) -> anyhow::Result<Outcome> {
-    if opts.command.is_empty() {
+    if opts.command.is_empty() && opts.bundle.is_none() {
         bail!("no command given (tracer run [OPTIONS] -- CMD [ARGS...])");
     }
+    // Checked before anything is created: bad input leaves nothing behind.
     if let Some(dir) = &opts.rootfs {
-        // Checked before anything is created: a bad path leaves nothing behind.
         image::rootfs_dir(dir)?;
     }
+    let bundle = match &opts.bundle {
+        Some(dir) => {
+            let b = bundle::load(dir)?;
+            for field in &b.unsupported {
+                eprintln!("tracer: warning: bundle field not applied: {field}");
+            }
+            Some(b)
+        }
+        None => None,
+    };
     for id in state::cleanup_stale().await? {
         log::warn!("cleaned up after container {id}, whose tracer run had died");
     }
@@ -106,7 +121,7 @@ pub async fn run(opts: &RunOptions) -> anyhow::Result<Outcome> {
         ..State::default()
     };
     st.create()?;
-    let result = launch(opts, &mut st).await;
+    let result = launch(opts, bundle.as_ref(), &mut st).await;
     let cleanup = st.release(opts.keep).await;
     match (result, cleanup) {
         (Ok(outcome), Ok(())) => Ok(outcome),
@@ -116,12 +131,22 @@ pub async fn run(opts: &RunOptions) -> anyhow::Result<Outcome> {
     }
 }
 
-async fn launch(opts: &RunOptions, st: &mut State) -> anyhow::Result<Outcome> {
+async fn launch(
+    opts: &RunOptions,
+    bundle: Option<&bundle::Bundle>,
+    st: &mut State,
+) -> anyhow::Result<Outcome> {
     let dir = st.dir();
-    let image = match &opts.rootfs {
-        Some(r) => image::rootfs_dir(r)?,
-        None => image::host(&dir.join("image"))?,
+    let image = match (bundle, &opts.rootfs) {
+        (Some(b), _) => image::rootfs_dir(&b.rootfs)?,
+        (None, Some(r)) => image::rootfs_dir(r)?,
+        (None, None) => image::host(&dir.join("image"))?,
     };
+    let net = opts.net.unwrap_or(match bundle {
+        Some(b) if b.own_netns => NetMode::None,
+        Some(_) => NetMode::Host,
+        None => NetMode::Bridge,
+    });
     // The image: overlay, lower = image layers, upper/work in the state dir.
     let merged = dir.join("merged");
     for d in ["upper", "work", "merged"] {
@@ -159,7 +184,7 @@ async fn launch(opts: &RunOptions, st: &mut State) -> anyhow::Result<Outcome> {
     st.save()?;
 
     let short = st.id[..8].to_string();
-    let network = if opts.net == NetMode::Bridge {
+    let network = if net == NetMode::Bridge {
         let ipam = network::Ipam::new(Path::new(STATE_ROOT));
         let address = ipam.allocate(&st.id)?;
         st.address = Some(address);
@@ -177,17 +202,31 @@ async fn launch(opts: &RunOptions, st: &mut State) -> anyhow::Result<Outcome> {
         None
     };
 
-    let mut mounts = rootfs::default_mounts();
+    // A bundle says exactly what it wants; otherwise Docker's defaults.
+    let mut mounts = match bundle {
+        Some(b) => b.mounts.clone(),
+        None => rootfs::default_mounts(),
+    };
     mounts.extend(image.mounts);
-    let hostname = opts.hostname.clone().unwrap_or(short);
-    let mut env = vec![
-        format!("PATH={}", image.default_path),
-        format!("HOSTNAME={hostname}"),
-        "HOME=/root".to_string(),
-    ];
-    if std::env::var_os("TERM").is_some() {
-        env.push("TERM=xterm".into());
-    }
+    let hostname = opts
+        .hostname
+        .clone()
+        .or_else(|| bundle.and_then(|b| b.hostname.clone()))
+        .unwrap_or(short);
+    let mut env = match bundle {
+        Some(b) => b.env.clone(),
+        None => {
+            let mut env = vec![
+                format!("PATH={}", image.default_path),
+                format!("HOSTNAME={hostname}"),
+                "HOME=/root".to_string(),
+            ];
+            if std::env::var_os("TERM").is_some() {
+                env.push("TERM=xterm".into());
+            }
+            env
+        }
+    };
     for e in &opts.env {
         if !e.contains('=') {
             bail!("--env {e}: expected KEY=VALUE");
@@ -196,26 +235,36 @@ async fn launch(opts: &RunOptions, st: &mut State) -> anyhow::Result<Outcome> {
         env.retain(|old| !old.starts_with(&format!("{key}=")));
         env.push(e.clone());
     }
+    let strings = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     let config = ContainerConfig {
         id: st.id.clone(),
-        args: opts.command.clone(),
+        args: match bundle {
+            Some(b) if opts.command.is_empty() => b.args.clone(),
+            _ => opts.command.clone(),
+        },
         env,
-        cwd: opts.workdir.clone().unwrap_or_else(|| "/".into()),
+        cwd: opts
+            .workdir
+            .clone()
+            .or_else(|| bundle.map(|b| b.cwd.clone()))
+            .unwrap_or_else(|| "/".into()),
         hostname,
         rootfs: RootfsPlan {
             root: merged,
             mounts,
-            masked: rootfs::MASKED_PATHS.iter().map(|s| s.to_string()).collect(),
-            readonly: rootfs::READONLY_PATHS
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
-            readonly_root: false,
+            masked: bundle.map_or_else(|| strings(rootfs::MASKED_PATHS), |b| b.masked.clone()),
+            readonly: bundle
+                .map_or_else(|| strings(rootfs::READONLY_PATHS), |b| b.readonly.clone()),
+            readonly_root: bundle.is_some_and(|b| b.readonly_root),
         },
-        own_netns: opts.net != NetMode::Host,
+        own_netns: net != NetMode::Host,
         network,
-        capabilities: DOCKER_DEFAULT_CAPS.iter().map(|s| s.to_string()).collect(),
-        no_new_privileges: true,
+        capabilities: bundle
+            .map_or_else(|| strings(DOCKER_DEFAULT_CAPS), |b| b.capabilities.clone()),
+        no_new_privileges: bundle.is_none_or(|b| b.no_new_privileges),
+        rlimits: bundle.map(|b| b.rlimits.clone()).unwrap_or_default(),
+        uid: bundle.map_or(0, |b| b.uid),
+        gid: bundle.map_or(0, |b| b.gid),
     };
     config.write(&dir)?;
 
@@ -243,8 +292,8 @@ async fn launch(opts: &RunOptions, st: &mut State) -> anyhow::Result<Outcome> {
         let _ = waitpid(child, None);
         return Err(e);
     }
-    // Go: one byte on the sync pipe.
-    nix::unistd::write(&sync_w, b"g").context("releasing the container")?;
+    // Go: one byte on the sync pipe. If the init already died, its report says why.
+    let _ = nix::unistd::write(&sync_w, b"g");
     drop(sync_w);
 
     let status = wait_forwarding_signals(child).await?;
