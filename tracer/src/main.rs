@@ -18,6 +18,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once per process: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Launch a container with the built-in runtime, tracing every step of its launch.
@@ -34,8 +36,14 @@ enum Command {
     Run {
         /// Root filesystem directory, used read-only as the overlay's lower layer (default:
         /// a small skeleton with the host's /usr mounted read-only).
-        #[arg(long, value_name = "DIR", conflicts_with = "bundle")]
+        #[arg(long, value_name = "DIR", conflicts_with_all = ["bundle", "image"])]
         rootfs: Option<std::path::PathBuf>,
+        /// An OCI image layout (as `skopeo copy ... oci:DIR:TAG` or umoci make): layers are
+        /// unpacked once into /var/lib/tracer/layers and stacked as overlay lower layers; the
+        /// image's entrypoint, cmd, env and working directory apply. CMD, if given, replaces
+        /// entrypoint and cmd.
+        #[arg(long, value_name = "DIR[:TAG]", conflicts_with = "bundle")]
+        image: Option<String>,
         /// An OCI runtime bundle (config.json + rootfs, as `runc spec` makes): its args, env,
         /// cwd, hostname, mounts, masked and read-only paths, capabilities, rlimits, user and
         /// namespaces are honoured; fields not applied are named in a warning. CMD, if given,
@@ -77,7 +85,7 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         jsonl: Option<std::path::PathBuf>,
         /// The command and its arguments.
-        #[arg(last = true, required_unless_present = "bundle", value_name = "CMD")]
+        #[arg(last = true, required_unless_present_any = ["bundle", "image"], value_name = "CMD")]
         command: Vec<String>,
     },
     /// Release what crashed `tracer run`s left behind (mounts, cgroups, veths, addresses).
@@ -158,6 +166,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Run {
                 rootfs,
+                image,
                 bundle,
                 name,
                 hostname,
@@ -177,6 +186,7 @@ fn main() -> ExitCode {
                     id: tracer::runtime::new_id()?,
                     command,
                     bundle,
+                    image,
                     name,
                     hostname,
                     env,

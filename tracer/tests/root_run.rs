@@ -571,3 +571,92 @@ fn root_run_bad_bundle_is_one_line_and_leaves_nothing() {
     assert!(stderr.contains("config.json"), "{stderr}");
     assert_eq!(snapshot(), before);
 }
+
+/// Makes an OCI image layout with umoci: busybox and /etc files in a first layer, a second
+/// layer that deletes one file (a whiteout) and appends to another, and a config.
+fn umoci_image(dir: &std::path::Path) -> String {
+    let layout = dir.join("img");
+    let bundle = dir.join("unpacked");
+    let umoci = |args: &[&str]| {
+        let out = Command::new("umoci")
+            .args(args)
+            .output()
+            .expect("umoci (cargo xtask setup installs it)");
+        assert!(
+            out.status.success(),
+            "umoci {args:?}: {}",
+            text(&out.stderr)
+        );
+    };
+    let image = format!("{}:v1", layout.display());
+    let b = bundle.to_str().unwrap();
+    umoci(&["init", "--layout", layout.to_str().unwrap()]);
+    umoci(&["new", "--image", &image]);
+    umoci(&["unpack", "--image", &image, b]);
+    let rootfs = bundle.join("rootfs");
+    fs::create_dir_all(rootfs.join("bin")).unwrap();
+    fs::create_dir_all(rootfs.join("etc")).unwrap();
+    fs::copy("/usr/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+    for a in ["sh", "cat", "ls", "echo", "pwd"] {
+        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a)).unwrap();
+    }
+    fs::write(rootfs.join("etc/motd"), "layer one\n").unwrap();
+    fs::write(rootfs.join("etc/removed"), "gone\n").unwrap();
+    umoci(&["repack", "--image", &image, b]);
+    fs::remove_dir_all(&bundle).unwrap();
+    umoci(&["unpack", "--image", &image, b]);
+    fs::remove_file(bundle.join("rootfs/etc/removed")).unwrap();
+    fs::write(bundle.join("rootfs/etc/motd"), "layer one\nlayer two\n").unwrap();
+    umoci(&["repack", "--image", &image, b]);
+    umoci(&[
+        "config",
+        "--image",
+        &image,
+        "--config.cmd",
+        "sh",
+        "--config.cmd",
+        "-c",
+        "--config.cmd",
+        "cat /etc/motd; ls /etc; echo cwd=$(pwd) GREETING=$GREETING",
+        "--config.workingdir",
+        "/etc",
+        "--config.env",
+        "GREETING=hello",
+    ]);
+    image
+}
+
+#[test]
+fn root_run_oci_image_layout() {
+    let _g = shared();
+    let dir = tempfile::tempdir().unwrap();
+    let image = umoci_image(dir.path());
+    let out = run(&["-q", "--net", "none", "--image", &image]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "layer one\nlayer two\nmotd\ncwd=/etc GREETING=hello\n",
+        "both layers stacked, the whiteout applied, the image config honoured"
+    );
+    // A command given replaces the image's.
+    let out = run(&[
+        "-q", "--net", "none", "--image", &image, "--", "echo", "mine",
+    ]);
+    assert_eq!(text(&out.stdout), "mine\n");
+}
+
+#[test]
+fn root_run_unknown_image_tag_is_one_line_and_leaves_nothing() {
+    let _g = exclusive();
+    warm_up();
+    let dir = tempfile::tempdir().unwrap();
+    let image = umoci_image(dir.path());
+    let before = snapshot();
+    let bad = image.replace(":v1", ":nope");
+    let out = run(&["-q", "--image", &bad]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("has no tag nope (tags: v1)"), "{stderr}");
+    assert_eq!(snapshot(), before);
+}

@@ -11,6 +11,7 @@ pub mod config;
 pub mod image;
 pub mod init;
 pub mod network;
+pub mod oci_image;
 pub mod rootfs;
 pub mod state;
 pub mod syscalls;
@@ -59,6 +60,8 @@ pub struct RunOptions {
     pub command: Vec<String>,
     /// An OCI runtime bundle directory.
     pub bundle: Option<PathBuf>,
+    /// An OCI image layout, `DIR[:TAG]`.
+    pub image: Option<String>,
     pub name: Option<String>,
     pub hostname: Option<String>,
     pub env: Vec<String>,
@@ -91,7 +94,7 @@ pub fn new_id() -> anyhow::Result<String> {
 
 /// Runs a container to completion and releases everything it used.
 pub async fn run(opts: &RunOptions) -> anyhow::Result<Outcome> {
-    if opts.command.is_empty() && opts.bundle.is_none() {
+    if opts.command.is_empty() && opts.bundle.is_none() && opts.image.is_none() {
         bail!("no command given (tracer run [OPTIONS] -- CMD [ARGS...])");
     }
     // Checked before anything is created: bad input leaves nothing behind.
@@ -108,6 +111,16 @@ pub async fn run(opts: &RunOptions) -> anyhow::Result<Outcome> {
         }
         None => None,
     };
+    let image = match &opts.image {
+        Some(spec) => Some(oci_image::open(spec, Path::new(oci_image::LAYER_CACHE))?),
+        None => None,
+    };
+    if image.as_ref().is_some_and(|i| i.args.is_empty()) && opts.command.is_empty() {
+        bail!(
+            "image {} has no command: give one after --",
+            opts.image.as_deref().unwrap_or_default()
+        );
+    }
     for id in state::cleanup_stale().await? {
         log::warn!("cleaned up after container {id}, whose tracer run had died");
     }
@@ -121,7 +134,7 @@ pub async fn run(opts: &RunOptions) -> anyhow::Result<Outcome> {
         ..State::default()
     };
     st.create()?;
-    let result = launch(opts, bundle.as_ref(), &mut st).await;
+    let result = launch(opts, bundle.as_ref(), image.as_ref(), &mut st).await;
     let cleanup = st.release(opts.keep).await;
     match (result, cleanup) {
         (Ok(outcome), Ok(())) => Ok(outcome),
@@ -134,13 +147,19 @@ pub async fn run(opts: &RunOptions) -> anyhow::Result<Outcome> {
 async fn launch(
     opts: &RunOptions,
     bundle: Option<&bundle::Bundle>,
+    oci: Option<&oci_image::OciImage>,
     st: &mut State,
 ) -> anyhow::Result<Outcome> {
     let dir = st.dir();
-    let image = match (bundle, &opts.rootfs) {
-        (Some(b), _) => image::rootfs_dir(&b.rootfs)?,
-        (None, Some(r)) => image::rootfs_dir(r)?,
-        (None, None) => image::host(&dir.join("image"))?,
+    let image = match (bundle, oci, &opts.rootfs) {
+        (Some(b), _, _) => image::rootfs_dir(&b.rootfs)?,
+        (None, Some(i), _) => image::Image {
+            lowerdirs: i.lowerdirs.clone(),
+            mounts: Vec::new(),
+            default_path: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+        },
+        (None, None, Some(r)) => image::rootfs_dir(r)?,
+        (None, None, None) => image::host(&dir.join("image"))?,
     };
     let net = opts.net.unwrap_or(match bundle {
         Some(b) if b.own_netns => NetMode::None,
@@ -213,9 +232,17 @@ async fn launch(
         .clone()
         .or_else(|| bundle.and_then(|b| b.hostname.clone()))
         .unwrap_or(short);
-    let mut env = match bundle {
-        Some(b) => b.env.clone(),
-        None => {
+    let mut env = match (bundle, oci) {
+        (Some(b), _) => b.env.clone(),
+        (None, Some(i)) => {
+            let mut env = i.env.clone();
+            if !env.iter().any(|e| e.starts_with("PATH=")) {
+                env.push(format!("PATH={}", image.default_path));
+            }
+            env.push(format!("HOSTNAME={hostname}"));
+            env
+        }
+        (None, None) => {
             let mut env = vec![
                 format!("PATH={}", image.default_path),
                 format!("HOSTNAME={hostname}"),
@@ -238,8 +265,9 @@ async fn launch(
     let strings = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     let config = ContainerConfig {
         id: st.id.clone(),
-        args: match bundle {
-            Some(b) if opts.command.is_empty() => b.args.clone(),
+        args: match (bundle, oci) {
+            (Some(b), _) if opts.command.is_empty() => b.args.clone(),
+            (_, Some(i)) if opts.command.is_empty() => i.args.clone(),
             _ => opts.command.clone(),
         },
         env,
@@ -247,6 +275,7 @@ async fn launch(
             .workdir
             .clone()
             .or_else(|| bundle.map(|b| b.cwd.clone()))
+            .or_else(|| oci.and_then(|i| i.workdir.clone()))
             .unwrap_or_else(|| "/".into()),
         hostname,
         rootfs: RootfsPlan {
