@@ -39,7 +39,8 @@ pub fn vm_test() -> anyhow::Result<()> {
     let started = Instant::now();
     crate::setup::vm_tools()?;
     let kernel = fetch_kernel()?;
-    run(cargo().args(["build", "--release", "--package", "tracer"]))?;
+    // The test build's binaries (dependencies are optimized in the dev profile).
+    run(cargo().args(["build", "--package", "tracer"]))?;
     let test_bin = build_test_binary("root_namespaces")?;
     let initramfs = build_initramfs(&kernel, &test_bin)?;
     let (output, code) = boot(&kernel, &initramfs)?;
@@ -180,10 +181,10 @@ fn extract_vmlinux(vmlinuz: &Path, out: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Builds a root test binary in release mode (fast under emulation) and returns its path.
+/// Builds a root test binary (already built by `cargo test`) and returns its path.
 fn build_test_binary(name: &str) -> anyhow::Result<PathBuf> {
     let out = cargo()
-        .args(["test", "--release", "--no-run", "--package", "tracer"])
+        .args(["test", "--no-run", "--package", "tracer"])
         .args(["--test", name, "--message-format=json"])
         .current_dir(root())
         .stderr(Stdio::inherit())
@@ -237,7 +238,7 @@ fn build_initramfs(kernel: &Kernel, test_bin: &Path) -> anyhow::Result<PathBuf> 
         .arg(&kernel.version))?;
 
     let work = root();
-    let tracer = work.join("target/release/tracer");
+    let tracer = work.join("target/debug/tracer");
     let init = format!(
         r#"#!/bb/busybox sh
 /bb/busybox --install -s /bb
