@@ -81,9 +81,12 @@ enum Command {
         /// Do not print the trace on stderr (still written to --jsonl).
         #[arg(long, short)]
         quiet: bool,
-        /// Write the run's events as JSON Lines to FILE.
-        #[arg(long, value_name = "FILE")]
+        /// Write the run's events as JSON Lines to FILE, as they come.
+        #[arg(long, value_name = "FILE", conflicts_with = "no_trace")]
         jsonl: Option<std::path::PathBuf>,
+        /// Export the trace as one versioned JSON document (docs/trace-format.md) to FILE.
+        #[arg(long, value_name = "FILE", conflicts_with = "no_trace")]
+        json: Option<std::path::PathBuf>,
         /// The command and its arguments.
         #[arg(last = true, required_unless_present_any = ["bundle", "image"], value_name = "CMD")]
         command: Vec<String>,
@@ -179,6 +182,7 @@ fn main() -> ExitCode {
                 no_trace,
                 quiet,
                 jsonl,
+                json,
                 command,
             } => {
                 tracer::privilege::require_root("tracer run")?;
@@ -200,6 +204,7 @@ fn main() -> ExitCode {
                 let trace = tracer::trace_run::TraceOptions {
                     enabled: !no_trace,
                     jsonl,
+                    json,
                     quiet,
                 };
                 return tracer::trace_run::run(&options, &trace).await;

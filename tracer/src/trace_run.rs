@@ -13,7 +13,7 @@ use anyhow::Context as _;
 use crate::{
     correlate::ProcessTree,
     privilege,
-    render::{jsonl, stream},
+    render::{document::Document, jsonl, stream},
     runtime::{self, RunOptions},
     session::Session,
 };
@@ -22,6 +22,8 @@ pub struct TraceOptions {
     /// Trace at all (`--no-trace` turns it off: the runtime alone, for benchmarking).
     pub enabled: bool,
     pub jsonl: Option<PathBuf>,
+    /// The versioned trace document (`docs/trace-format.md`).
+    pub json: Option<PathBuf>,
     /// Do not print the trace on stderr.
     pub quiet: bool,
 }
@@ -38,6 +40,14 @@ pub async fn run(opts: &RunOptions, trace: &TraceOptions) -> anyhow::Result<i32>
         )),
         None => None,
     };
+    // Created before the launch: an unwritable path fails before anything starts.
+    let json_file = match &trace.json {
+        Some(path) => {
+            Some(File::create(path).with_context(|| format!("creating {}", path.display()))?)
+        }
+        None => None,
+    };
+    let mut kept = Vec::new();
     let mut session = Session::open(tracer_common::DEFAULT_RING_BYTES).await?;
     for w in &session.loaded.warnings {
         log::info!("{w}");
@@ -61,6 +71,9 @@ pub async fn run(opts: &RunOptions, trace: &TraceOptions) -> anyhow::Result<i32>
             if let Some(out) = out.as_mut() {
                 jsonl::write_event(out, &ev)?;
             }
+            if json_file.is_some() {
+                kept.push(ev);
+            }
         }
         Ok(())
     };
@@ -83,6 +96,10 @@ pub async fn run(opts: &RunOptions, trace: &TraceOptions) -> anyhow::Result<i32>
         out.flush()?;
     }
     let counters = session.finish();
+    if let Some(file) = json_file {
+        let doc = Document::new(&session.loaded.plans, &counters, clock.offset_ns(), kept);
+        serde_json::to_writer(BufWriter::new(file), &doc)?;
+    }
     if counters.total_lost() > 0 {
         eprintln!(
             "tracer: warning: {} events lost (ring buffer full)",

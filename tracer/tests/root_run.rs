@@ -660,3 +660,89 @@ fn root_run_unknown_image_tag_is_one_line_and_leaves_nothing() {
     assert!(stderr.contains("has no tag nope (tags: v1)"), "{stderr}");
     assert_eq!(snapshot(), before);
 }
+
+/// `--json`: one versioned document with the host, the hooks, the counters and the events.
+#[test]
+fn root_run_json_document() {
+    use tracer::render::document::Document;
+    let _g = shared();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("trace.json");
+    let out = run(&["-q", "--json", file.to_str().unwrap(), "--", "echo", "hi"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let doc: Document = serde_json::from_str(&fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!((doc.format.as_str(), doc.version), ("tracer-trace", 1));
+    assert_eq!(
+        doc.host.kernel,
+        nix::sys::utsname::uname()
+            .unwrap()
+            .release()
+            .to_str()
+            .unwrap()
+    );
+    assert!(doc.host.hooks["exec"].is_some());
+    assert!(
+        doc.host.hooks.values().all(Option::is_some),
+        "every kind observed here"
+    );
+    assert!(doc.events.iter().any(|e| matches!(&e.detail,
+        tracer::event::Detail::Exec { argv, .. } if argv == &["echo", "hi"])));
+    assert!(
+        doc.counters.events["exec"] >= 2,
+        "the re-exec and the command"
+    );
+    assert!(doc.counters.lost.is_empty());
+}
+
+/// A `tracer run` killed with SIGKILL leaves its container and resources; `tracer cleanup`
+/// releases all of them.
+#[test]
+fn root_run_crashed_tracer_is_cleaned_up() {
+    let _g = exclusive();
+    warm_up();
+    let before = snapshot();
+    let (mut child, pid1) = start(&["-q", "--", "sleep", "60"], "sleep");
+    signal(child.id() as i32, nix::sys::signal::Signal::SIGKILL);
+    child.wait().unwrap();
+    assert!(
+        fs::metadata(format!("/proc/{pid1}")).is_ok(),
+        "the container outlives its tracer"
+    );
+    assert_ne!(snapshot(), before, "the crash left state behind");
+    let out = Command::new(TRACER).arg("cleanup").output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stderr).trim(),
+        "tracer: cleaned up 1 container(s)"
+    );
+    assert_eq!(snapshot(), before);
+    // Dead: gone, or a zombie until its new parent (after the crash) reaps it.
+    let state = fs::read_to_string(format!("/proc/{pid1}/stat")).unwrap_or_default();
+    let running = state
+        .rsplit_once(')')
+        .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z'));
+    assert!(!running, "the container still runs: {state}");
+}
+
+#[test]
+fn root_run_without_root_is_one_line() {
+    let _g = shared();
+    require_root();
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
+        .args([TRACER, "run", "--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("tracer: error: tracer run needs root"),
+        "{stderr}"
+    );
+}

@@ -1,6 +1,7 @@
 //! Turning events into text: the live stream, JSON Lines, the end-of-run summary, and the
 //! hook plan.
 
+pub mod document;
 pub mod flags;
 pub mod jsonl;
 pub mod plan;

@@ -30,6 +30,11 @@ impl Clock {
         }
     }
 
+    /// `CLOCK_REALTIME - CLOCK_BOOTTIME`, in nanoseconds.
+    pub fn offset_ns(&self) -> i128 {
+        self.offset_ns
+    }
+
     /// Wall-clock nanoseconds since the epoch of a boot-time stamp.
     pub fn wall_ns(&self, boot_ns: u64) -> i128 {
         i128::from(boot_ns) + self.offset_ns

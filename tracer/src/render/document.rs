@@ -1,0 +1,108 @@
+//! The JSON trace document (`--json FILE`): one versioned object with the host, how each
+//! event kind was observed, the counters, and the events. Its schema is `docs/trace-format.md`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{event::Event, loader::PlanReport, stats::Counters};
+
+pub const FORMAT: &str = "tracer-trace";
+pub const VERSION: u32 = 1;
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Document {
+    pub format: String,
+    pub version: u32,
+    pub host: Host,
+    pub counters: DocCounters,
+    pub events: Vec<Event>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Host {
+    /// `uname -r`.
+    pub kernel: String,
+    /// `CLOCK_REALTIME - CLOCK_BOOTTIME` in ns when the trace was taken: adds to `ts_ns`.
+    pub boot_to_wall_ns: i128,
+    /// Per event kind, the hook used (absent: not observed).
+    pub hooks: BTreeMap<String, Option<String>>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DocCounters {
+    pub events: BTreeMap<String, u64>,
+    pub lost: BTreeMap<String, u64>,
+    pub malformed: u64,
+}
+
+impl Document {
+    pub fn new(
+        plans: &[PlanReport],
+        counters: &Counters,
+        boot_to_wall_ns: i128,
+        events: Vec<Event>,
+    ) -> Self {
+        let kernel = nix::sys::utsname::uname()
+            .map(|u| u.release().to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let own = |m: &BTreeMap<&str, u64>| m.iter().map(|(k, v)| ((*k).to_string(), *v)).collect();
+        Self {
+            format: FORMAT.into(),
+            version: VERSION,
+            host: Host {
+                kernel,
+                boot_to_wall_ns,
+                hooks: plans
+                    .iter()
+                    .map(|p| {
+                        (
+                            p.plan.kinds.to_string(),
+                            p.chosen().map(|o| o.name.to_string()),
+                        )
+                    })
+                    .collect(),
+            },
+            counters: DocCounters {
+                events: own(&counters.events),
+                lost: own(&counters.lost),
+                malformed: counters.malformed,
+            },
+            events,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Detail;
+
+    #[test]
+    fn document_round_trips_with_format_and_version() {
+        let mut counters = Counters::default();
+        counters.seen("fork");
+        let ev = Event {
+            ts_ns: 1,
+            pid: 2,
+            tgid: 2,
+            ppid: 1,
+            uid: 0,
+            comm: "sh".into(),
+            cgroup_id: 3,
+            mnt_ns: 4,
+            pid_ns: 5,
+            net_ns: 6,
+            hook: "raw_tracepoint:sched_process_fork".into(),
+            detail: Detail::Fork { child_pid: 7 },
+        };
+        let doc = Document::new(&[], &counters, 42, vec![ev.clone()]);
+        let json = serde_json::to_value(&doc).unwrap();
+        assert_eq!(json["format"], "tracer-trace");
+        assert_eq!(json["version"], 1);
+        assert_eq!(json["counters"]["events"]["fork"], 1);
+        let back: Document = serde_json::from_value(json).unwrap();
+        assert_eq!(back.events, [ev]);
+        assert_eq!(back.host.boot_to_wall_ns, 42);
+    }
+}
