@@ -259,6 +259,27 @@ pub fn split_exit_code(raw: i32) -> (Option<i32>, Option<i32>, bool) {
     }
 }
 
+#[cfg(test)]
+impl Event {
+    /// An event of process `tgid` with every other field zero or empty, for unit tests.
+    pub fn for_test(tgid: u32, detail: Detail) -> Self {
+        Self {
+            ts_ns: 0,
+            pid: tgid,
+            tgid,
+            ppid: 0,
+            uid: 0,
+            comm: String::new(),
+            cgroup_id: 0,
+            mnt_ns: 0,
+            pid_ns: 0,
+            net_ns: 0,
+            hook: String::new(),
+            detail,
+        }
+    }
+}
+
 impl Detail {
     /// The kind name, as in JSON.
     pub fn kind(&self) -> &'static str {

@@ -12,7 +12,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{require_root, TRACER};
+use common::{as_nobody, require_root, TRACER};
 
 /// Tests that compare snapshots of the host hold this exclusively; the others share it.
 static HOST: std::sync::RwLock<()> = std::sync::RwLock::new(());
@@ -727,17 +727,7 @@ fn root_run_crashed_tracer_is_cleaned_up() {
 #[test]
 fn root_run_without_root_is_one_line() {
     let _g = shared();
-    require_root();
-    let out = Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--inh-caps=-all",
-        ])
-        .args([TRACER, "run", "--", "true"])
-        .output()
-        .unwrap();
+    let out = as_nobody(&["run", "--", "true"]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");

@@ -4,7 +4,7 @@ mod common;
 
 use std::process::{Command, Stdio};
 
-use common::{exit_of, require_root, Watch, TRACER};
+use common::{as_nobody, exit_of, require_root, Watch, TRACER};
 use tracer::event::Detail;
 
 #[test]
@@ -214,17 +214,7 @@ fn root_exec_storm_10000_nothing_lost() {
 
 #[test]
 fn root_not_root_gets_one_clear_line() {
-    require_root();
-    let out = Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--inh-caps=-all",
-        ])
-        .args([TRACER, "watch", "--duration", "1"])
-        .output()
-        .unwrap();
+    let out = as_nobody(&["watch", "--duration", "1"]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert_eq!(stderr.lines().count(), 1, "{stderr}");

@@ -52,20 +52,7 @@ mod tests {
     use crate::event::SysResult;
 
     fn ev(tgid: u32, detail: Detail) -> Event {
-        Event {
-            ts_ns: 0,
-            pid: tgid,
-            tgid,
-            ppid: 0,
-            uid: 0,
-            comm: String::new(),
-            cgroup_id: 0,
-            mnt_ns: 0,
-            pid_ns: 0,
-            net_ns: 0,
-            hook: String::new(),
-            detail,
-        }
+        Event::for_test(tgid, detail)
     }
 
     #[test]

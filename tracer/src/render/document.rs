@@ -84,17 +84,14 @@ mod tests {
         counters.seen("fork");
         let ev = Event {
             ts_ns: 1,
-            pid: 2,
-            tgid: 2,
             ppid: 1,
-            uid: 0,
             comm: "sh".into(),
             cgroup_id: 3,
             mnt_ns: 4,
             pid_ns: 5,
             net_ns: 6,
             hook: "raw_tracepoint:sched_process_fork".into(),
-            detail: Detail::Fork { child_pid: 7 },
+            ..Event::for_test(2, Detail::Fork { child_pid: 7 })
         };
         let doc = Document::new(&[], &counters, 42, vec![ev.clone()]);
         let json = serde_json::to_value(&doc).unwrap();

@@ -18,17 +18,14 @@ mod tests {
     fn one_object_per_line() {
         let ev = Event {
             ts_ns: 1,
-            pid: 2,
-            tgid: 2,
             ppid: 1,
-            uid: 0,
             comm: "a\nb".into(),
             cgroup_id: 3,
             mnt_ns: 1,
             pid_ns: 2,
             net_ns: 3,
             hook: "raw_tracepoint:sched_process_fork".into(),
-            detail: Detail::Fork { child_pid: 4 },
+            ..Event::for_test(2, Detail::Fork { child_pid: 4 })
         };
         let mut out = Vec::new();
         write_event(&mut out, &ev).unwrap();

@@ -313,17 +313,10 @@ mod tests {
     fn ev(detail: Detail) -> Event {
         Event {
             ts_ns: 1,
-            pid: 10,
-            tgid: 10,
             ppid: 1,
-            uid: 0,
             comm: "runc".into(),
             cgroup_id: 1,
-            mnt_ns: 0,
-            pid_ns: 0,
-            net_ns: 0,
-            hook: String::new(),
-            detail,
+            ..Event::for_test(10, detail)
         }
     }
 

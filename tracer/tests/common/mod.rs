@@ -16,6 +16,22 @@ use tracer::event::{Detail, Event};
 
 pub const TRACER: &str = env!("CARGO_BIN_EXE_tracer");
 
+/// Runs `tracer ARGS` as nobody, with no capabilities (for the "needs root" errors).
+pub fn as_nobody(args: &[&str]) -> std::process::Output {
+    require_root();
+    Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
+        .arg(TRACER)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
 pub fn require_root() {
     assert!(
         nix::unistd::geteuid().is_root(),
