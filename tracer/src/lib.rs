@@ -6,6 +6,7 @@
 //! without kprobes. [`runtime`] is the built-in container runtime behind `tracer run`, beside
 //! the pipeline rather than inside it.
 
+pub mod cgroup_names;
 pub mod correlate;
 pub mod decode;
 pub mod event;
@@ -14,6 +15,7 @@ pub mod loader;
 pub mod netlink_monitor;
 pub mod privilege;
 pub mod render;
+pub mod report;
 pub mod runtime;
 pub mod session;
 pub mod stats;

@@ -25,7 +25,8 @@ enum Command {
     /// Launch a container with the built-in runtime, tracing every step of its launch.
     ///
     /// The trace (the events of this run's processes and its veth, in the `watch` format)
-    /// goes to stderr; the container's own output passes through.
+    /// goes to stderr, then the lifecycle table (and with --timeline or --explain, every
+    /// phase of the launch); the container's own output passes through.
     ///
     /// The container gets new mnt, uts, ipc, pid and net namespaces (and a cgroup namespace),
     /// an overlay root filesystem, a cgroup with the given limits, a veth on the tracer0
@@ -78,9 +79,11 @@ enum Command {
         /// Run without tracing (the runtime alone, e.g. to compare with runc).
         #[arg(long)]
         no_trace: bool,
-        /// Do not print the trace on stderr (still written to --jsonl).
+        /// Print neither the trace nor the table on stderr (files are still written).
         #[arg(long, short)]
         quiet: bool,
+        #[command(flatten)]
+        views: ViewArgs,
         /// Write the run's events as JSON Lines to FILE, as they come.
         #[arg(long, value_name = "FILE", conflicts_with = "no_trace")]
         jsonl: Option<std::path::PathBuf>,
@@ -102,11 +105,18 @@ enum Command {
     /// whether it is available and why not, and which one is used. Exits 0 when every kind
     /// has a hook, 1 otherwise.
     Check,
-    /// Stream exec, mount-family, fork, exit and rename events live, host-wide.
+    /// Stream container lifecycle events live, host-wide, then show the containers seen.
     ///
-    /// Each line: TIME COMMAND PID ACTION CONTENT. ACTION ends in `!` when the syscall failed,
-    /// and the error is shown at the end of CONTENT. When it stops (Ctrl-C, SIGTERM or
-    /// --duration), a summary goes to stderr: events per kind, lost per kind, malformed.
+    /// Events: exec, the mount family, pivot_root, namespaces, setns, veth, fork, exit and
+    /// rename. Each line: TIME COMMAND PID ACTION CONTENT. ACTION ends in `!` when the syscall
+    /// failed, and the error is shown at the end of CONTENT. By default the stream leaves out
+    /// host processes unrelated to containers (--all shows them); --jsonl and --json always
+    /// hold every event.
+    ///
+    /// Containers are recognised from Docker/containerd (shim), podman (conmon), plain runc
+    /// and crun, and `tracer run`. When it stops (Ctrl-C, SIGTERM or --duration), a summary
+    /// goes to stderr (events, lost and malformed per kind), then the lifecycle table of the
+    /// containers seen (and their timelines with --timeline or --explain).
     Watch {
         /// Also write one JSON object per event to FILE (`-` for stdout, which then replaces
         /// the human-readable stream).
@@ -124,7 +134,65 @@ enum Command {
         /// List every hook attached, not only the ones that failed.
         #[arg(long, short)]
         verbose: bool,
+        /// When it stops, write the versioned trace document (host, hooks, counters, events,
+        /// containers with phases and processes; docs/trace-format.md) to FILE. Read it back
+        /// with `tracer report FILE` (no root needed).
+        #[arg(long, value_name = "FILE")]
+        json: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        views: ViewArgs,
     },
+    /// Show a saved trace: the lifecycle table, timelines, the document, or a Chrome trace.
+    ///
+    /// Reads what `watch --json` or `run --json` wrote (or `--jsonl` lines), works out the
+    /// containers again, and needs no root. A damaged file gives a clear error, or a report
+    /// with warnings (on stderr) when only parts of it are unreadable.
+    Report {
+        /// The trace file (`-` for stdin).
+        file: std::path::PathBuf,
+        /// What to print.
+        #[arg(long, short, value_enum, default_value_t = tracer::report::Format::Table)]
+        format: tracer::report::Format,
+        /// With the timeline: a sentence per phase saying what it does and why.
+        #[arg(long)]
+        explain: bool,
+        /// Also host processes unrelated to any container (timeline, chrome).
+        #[arg(long)]
+        all: bool,
+        /// Write to FILE instead of stdout.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<std::path::PathBuf>,
+    },
+}
+
+/// What is shown about containers.
+#[derive(clap::Args, Debug, Clone, Copy)]
+struct ViewArgs {
+    /// Show everything: the events of host processes unrelated to any container (stream)
+    /// and their activity (timeline).
+    #[arg(long)]
+    all: bool,
+    /// Print each container's timeline: its phases in order, with relative times and the
+    /// event behind each.
+    #[arg(long)]
+    timeline: bool,
+    /// Print the timeline with a plain sentence per phase saying what it does and why.
+    #[arg(long)]
+    explain: bool,
+    /// Do not print the lifecycle table.
+    #[arg(long)]
+    no_table: bool,
+}
+
+impl From<ViewArgs> for watch::Views {
+    fn from(v: ViewArgs) -> Self {
+        Self {
+            all: v.all,
+            timeline: v.timeline,
+            explain: v.explain,
+            no_table: v.no_table,
+        }
+    }
 }
 
 fn parse_seconds(s: &str) -> Result<Duration, String> {
@@ -181,6 +249,7 @@ fn main() -> ExitCode {
                 keep,
                 no_trace,
                 quiet,
+                views,
                 jsonl,
                 json,
                 command,
@@ -206,8 +275,43 @@ fn main() -> ExitCode {
                     jsonl,
                     json,
                     quiet,
+                    views: views.into(),
                 };
                 return tracer::trace_run::run(&options, &trace).await;
+            }
+            Command::Report {
+                file,
+                format,
+                explain,
+                all,
+                output,
+            } => {
+                let loaded = tracer::report::load(&file)?;
+                for w in &loaded.warnings {
+                    eprintln!("tracer: warning: {w}");
+                }
+                let mut out: Box<dyn std::io::Write> = match &output {
+                    Some(path) => Box::new(std::io::BufWriter::new(
+                        std::fs::File::create(path)
+                            .map_err(|e| anyhow::anyhow!("creating {}: {e}", path.display()))?,
+                    )),
+                    None => Box::new(std::io::BufWriter::new(std::io::stdout())),
+                };
+                let opts = tracer::report::ReportOptions {
+                    // --explain is about the timeline.
+                    format: if explain && format == tracer::report::Format::Table {
+                        tracer::report::Format::Timeline
+                    } else {
+                        format
+                    },
+                    explain,
+                    all,
+                    color: output.is_none()
+                        && tracer::render::lifecycle::color_on(&std::io::stdout()),
+                };
+                tracer::report::render(&loaded, &opts, &mut out)?;
+                out.flush()?;
+                Ok(())
             }
             Command::Cleanup => {
                 tracer::privilege::require_root("tracer cleanup")?;
@@ -230,12 +334,16 @@ fn main() -> ExitCode {
                 ring_size,
                 quiet,
                 verbose,
+                json,
+                views,
             } => watch::watch(WatchOptions {
                 jsonl,
                 duration,
                 ring_bytes: ring_size,
                 quiet,
                 verbose,
+                json,
+                views: views.into(),
             })
             .await
             .map(|_| ()),

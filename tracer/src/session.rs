@@ -10,6 +10,7 @@ use tokio::{io::unix::AsyncFd, sync::mpsc};
 use tracer_common::EventKind;
 
 use crate::{
+    cgroup_names::CgroupNames,
     decode::decode,
     event::Event,
     loader::{self, Loaded},
@@ -24,6 +25,8 @@ pub struct Session {
     logger: Option<AsyncFd<aya_log::EbpfLogger<&'static dyn log::Log>>>,
     monitor: Option<mpsc::UnboundedReceiver<Event>>,
     pub counters: Counters,
+    /// Paths of the cgroups the events were in, looked up while they exist.
+    pub cgroups: CgroupNames,
 }
 
 /// Registers a map for readiness polling.
@@ -68,11 +71,19 @@ impl Session {
             logger,
             monitor,
             counters: Counters::default(),
+            cgroups: CgroupNames::new(),
         })
     }
 
     /// Waits for events and appends what is there to `out`.
     pub async fn next_batch(&mut self, out: &mut Vec<Event>) -> anyhow::Result<()> {
+        let start = out.len();
+        self.next_batch_inner(out).await?;
+        self.cgroups.learn(&out[start..]);
+        Ok(())
+    }
+
+    async fn next_batch_inner(&mut self, out: &mut Vec<Event>) -> anyhow::Result<()> {
         tokio::select! {
             guard = self.ring.readable_mut() => {
                 let mut guard = guard?;
@@ -101,6 +112,7 @@ impl Session {
 
     /// Everything already submitted, without waiting: for the end of a session.
     pub fn drain(&mut self, out: &mut Vec<Event>) {
+        let start = out.len();
         drain_ring(self.ring.get_mut(), &mut self.counters, out);
         if let Some(m) = self.monitor.as_mut() {
             while let Ok(ev) = m.try_recv() {
@@ -111,6 +123,7 @@ impl Session {
         if let Some(l) = self.logger.as_mut() {
             l.get_mut().flush();
         }
+        self.cgroups.learn(&out[start..]);
     }
 
     /// Final counters, with the kernel's per-kind lost counts.

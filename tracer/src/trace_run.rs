@@ -13,9 +13,10 @@ use anyhow::Context as _;
 use crate::{
     correlate::ProcessTree,
     privilege,
-    render::{document::Document, jsonl, stream},
+    render::{document::Document, jsonl, lifecycle, stream},
     runtime::{self, RunOptions},
     session::Session,
+    watch::Views,
 };
 
 pub struct TraceOptions {
@@ -24,8 +25,10 @@ pub struct TraceOptions {
     pub jsonl: Option<PathBuf>,
     /// The versioned trace document (`docs/trace-format.md`).
     pub json: Option<PathBuf>,
-    /// Do not print the trace on stderr.
+    /// Print neither the trace nor the views on stderr.
     pub quiet: bool,
+    /// What to print about the container afterwards.
+    pub views: Views,
 }
 
 /// Runs the container; returns its exit code.
@@ -57,7 +60,8 @@ pub async fn run(opts: &RunOptions, trace: &TraceOptions) -> anyhow::Result<i32>
     for link in runtime::network::veth_names(&opts.id) {
         tree.add_link(link);
     }
-    if !trace.quiet {
+    // With --explain the timeline tells the story; the raw stream would repeat it.
+    if !trace.quiet && !trace.views.explain {
         eprintln!("{}", stream::HEADER);
     }
     let mut emit = |batch: &mut Vec<crate::event::Event>| -> anyhow::Result<()> {
@@ -65,15 +69,13 @@ pub async fn run(opts: &RunOptions, trace: &TraceOptions) -> anyhow::Result<i32>
             if !tree.accept(&ev) {
                 continue;
             }
-            if !trace.quiet {
+            if !trace.quiet && !trace.views.explain {
                 eprintln!("{}", stream::line(&clock, &ev));
             }
             if let Some(out) = out.as_mut() {
                 jsonl::write_event(out, &ev)?;
             }
-            if json_file.is_some() {
-                kept.push(ev);
-            }
+            kept.push(ev);
         }
         Ok(())
     };
@@ -96,9 +98,29 @@ pub async fn run(opts: &RunOptions, trace: &TraceOptions) -> anyhow::Result<i32>
         out.flush()?;
     }
     let counters = session.finish();
+    let mut doc = Document::new(
+        &session.loaded.plans,
+        &counters,
+        clock.offset_ns(),
+        std::mem::take(&mut session.cgroups).into_map(),
+        kept,
+    );
+    // This process execs nothing, so only it knows the name it gave.
+    for c in doc.containers.iter_mut().filter(|c| c.id == opts.id) {
+        c.name = opts.name.clone();
+    }
     if let Some(file) = json_file {
-        let doc = Document::new(&session.loaded.plans, &counters, clock.offset_ns(), kept);
         serde_json::to_writer(BufWriter::new(file), &doc)?;
+    }
+    if !trace.quiet {
+        eprint!(
+            "{}",
+            trace.views.render(
+                &doc.containers,
+                &clock,
+                lifecycle::color_on(&std::io::stderr())
+            )
+        );
     }
     if counters.total_lost() > 0 {
         eprintln!(

@@ -12,10 +12,13 @@ use anyhow::Context as _;
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::{
+    correlate::{engine::Engine, Container, Context},
     event::Event,
     loader::{self, Loaded},
     privilege,
-    render::{jsonl, plan, stream, summary},
+    render::{
+        document::Document, document::HostNs, jsonl, lifecycle, plan, stream, summary, timeline,
+    },
     session::Session,
     stats::Counters,
 };
@@ -46,6 +49,44 @@ pub struct WatchOptions {
     /// No human-readable stream (the summary is still printed).
     pub quiet: bool,
     pub verbose: bool,
+    /// The versioned trace document (`docs/trace-format.md`), written when it stops.
+    pub json: Option<PathBuf>,
+    /// What to print about containers when it stops.
+    pub views: Views,
+}
+
+/// The correlated views printed at the end of `watch` and `run`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Views {
+    /// Also the events of host processes unrelated to containers (stream) and the host's
+    /// activity (timeline).
+    pub all: bool,
+    /// The per-container timeline.
+    pub timeline: bool,
+    /// A sentence per phase saying what it does (implies the timeline).
+    pub explain: bool,
+    /// No lifecycle table.
+    pub no_table: bool,
+}
+
+impl Views {
+    /// Renders the end-of-session views.
+    pub fn render(&self, containers: &[Container], clock: &stream::Clock, color: bool) -> String {
+        let mut out = String::new();
+        if self.timeline || self.explain {
+            out.push_str(&timeline::render(containers, self.explain));
+        }
+        if !self.no_table {
+            out.push_str(&lifecycle::table(
+                containers,
+                clock,
+                lifecycle::width(),
+                color,
+            ));
+            out.push('\n');
+        }
+        out
+    }
 }
 
 /// Where rendered events go.
@@ -80,8 +121,8 @@ impl Sinks {
         })
     }
 
-    fn write(&mut self, ev: &Event) -> io::Result<()> {
-        if let Some(out) = &mut self.stream {
+    fn write(&mut self, ev: &Event, related: bool) -> io::Result<()> {
+        if let Some(out) = &mut self.stream.as_mut().filter(|_| related) {
             writeln!(out, "{}", stream::line(&self.clock, ev))?;
         }
         if let Some(out) = &mut self.jsonl {
@@ -90,10 +131,22 @@ impl Sinks {
         Ok(())
     }
 
-    /// Writes a batch and flushes it.
-    fn write_all(&mut self, events: impl Iterator<Item = Event>) -> io::Result<()> {
-        for ev in events {
-            self.write(&ev)?;
+    /// Writes a batch (in time order, correlated as it goes) and flushes it.
+    fn write_all(
+        &mut self,
+        batch: &mut Vec<Event>,
+        engine: &mut Engine,
+        all: bool,
+        kept: Option<&mut Vec<Event>>,
+    ) -> io::Result<()> {
+        batch.sort_by_key(|e| e.ts_ns);
+        for ev in batch.iter() {
+            let related = engine.feed(ev);
+            self.write(ev, related || all)?;
+        }
+        match kept {
+            Some(kept) => kept.append(batch),
+            None => batch.clear(),
         }
         self.flush()
     }
@@ -146,6 +199,13 @@ pub async fn watch(opts: WatchOptions) -> anyhow::Result<Counters> {
     let ring_bytes = loader::check_ring_bytes(opts.ring_bytes)?;
     privilege::require_tracing("tracer watch")?;
     let mut sinks = Sinks::open(&opts)?;
+    // Created first: an unwritable path fails before anything is loaded.
+    let json_file = match &opts.json {
+        Some(path) => {
+            Some(File::create(path).with_context(|| format!("creating {}", path.display()))?)
+        }
+        None => None,
+    };
     let started = Instant::now();
     let mut session = Session::open(ring_bytes).await?;
     report_plans(&session.loaded, opts.verbose);
@@ -175,6 +235,13 @@ pub async fn watch(opts: WatchOptions) -> anyhow::Result<Counters> {
 
     let watch_start = Instant::now();
     let mut batch = Vec::new();
+    let no_cgroups = Default::default();
+    let mut engine = Engine::new(&Context {
+        host: HostNs::own(),
+        cgroups: &no_cgroups,
+    });
+    let mut kept = Vec::new();
+    let mut keep = json_file.is_some().then_some(&mut kept);
     loop {
         tokio::select! {
             r = session.next_batch(&mut batch) => r?,
@@ -182,18 +249,49 @@ pub async fn watch(opts: WatchOptions) -> anyhow::Result<Counters> {
             _ = sigterm.recv() => break,
             () = &mut sleep => break,
         }
+        engine.learn_cgroups(&session.cgroups);
         // Output gone (a closed pipe): stop as if interrupted.
-        if sinks.write_all(batch.drain(..)).is_err() {
+        if sinks
+            .write_all(&mut batch, &mut engine, opts.views.all, keep.as_deref_mut())
+            .is_err()
+        {
             break;
         }
     }
     // Whatever was submitted before we stopped is still in the ring: keep it.
     session.drain(&mut batch);
-    let _ = sinks.write_all(batch.drain(..));
+    engine.learn_cgroups(&session.cgroups);
+    let _ = sinks.write_all(&mut batch, &mut engine, opts.views.all, keep);
     let counters = session.finish();
+    let containers = match json_file {
+        Some(file) => {
+            let doc = Document::new(
+                &session.loaded.plans,
+                &counters,
+                sinks.clock.offset_ns(),
+                std::mem::take(&mut session.cgroups).into_map(),
+                kept,
+            );
+            let mut w = BufWriter::new(file);
+            serde_json::to_writer(&mut w, &doc)?;
+            w.flush()?;
+            doc.containers
+        }
+        None => engine.finish(),
+    };
     eprintln!(
         "{}",
         summary::summary(&counters, watch_start.elapsed().as_secs_f64())
     );
+    let views = opts.views.render(
+        &containers,
+        &sinks.clock,
+        lifecycle::color_on(&io::stdout()),
+    );
+    if opts.jsonl == Some(JsonlTarget::Stdout) {
+        eprint!("{views}");
+    } else {
+        print!("{views}");
+    }
     Ok(counters)
 }

@@ -1,92 +1,59 @@
-//! Correlation: which raw events belong together. So far, the process tree of one
-//! `tracer run`, grown from fork events, plus the veth pair it creates.
+//! Correlation: raw events into containers. [`identify`] reads command lines and paths,
+//! [`engine`] follows processes through fork/exec/exit and assigns events to containers and
+//! phases, [`model`] is the result. [`ProcessTree`] follows one `tracer run`'s processes.
 
-use std::collections::HashSet;
+use std::collections::BTreeMap;
 
-use crate::event::{Detail, Event};
+pub mod engine;
+pub mod identify;
+pub mod model;
+mod process_tree;
 
-/// The processes descending from a root (the `tracer run` process), and named links.
-#[derive(Debug)]
-pub struct ProcessTree {
-    root: u32,
-    pids: HashSet<u32>,
-    links: HashSet<String>,
+pub use model::{Container, Phase, PhaseKind, Process, Role};
+pub use process_tree::ProcessTree;
+
+use crate::{event::Event, render::document::HostNs};
+
+/// What correlation knows besides the events.
+#[derive(Clone, Copy, Debug)]
+pub struct Context<'a> {
+    /// The host's namespaces (0: unknown, then guessed from the events).
+    pub host: HostNs,
+    /// Cgroup id → path.
+    pub cgroups: &'a BTreeMap<u64, String>,
 }
 
-impl ProcessTree {
-    pub fn new(root: u32) -> Self {
-        Self {
-            root,
-            pids: HashSet::from([root]),
-            links: HashSet::new(),
-        }
-    }
-
-    /// A network link that belongs to the tree, whoever reports creating it (the rtnetlink
-    /// monitor cannot name the creator).
-    pub fn add_link(&mut self, name: String) {
-        self.links.insert(name);
-    }
-
-    /// Whether `ev` belongs to the tree; a fork by a member makes the child a member.
-    pub fn accept(&mut self, ev: &Event) -> bool {
-        let member = self.pids.contains(&ev.tgid);
-        match &ev.detail {
-            Detail::Fork { child_pid } if member => {
-                self.pids.insert(*child_pid);
-                true
-            }
-            Detail::Veth { name, peer, .. } => {
-                member || self.links.contains(name) || self.links.contains(peer)
-            }
-            // The root's own thread pool naming its threads says nothing about the run.
-            Detail::Rename { .. } if ev.tgid == self.root => false,
-            _ => member,
-        }
-    }
+/// The containers in `events` (in any order), by creation time.
+pub fn containers(events: &[Event], ctx: &Context) -> Vec<Container> {
+    correlate(events, ctx).0
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::event::SysResult;
-
-    fn ev(tgid: u32, detail: Detail) -> Event {
-        Event::for_test(tgid, detail)
+/// The containers, and for each event (by index in `events`) the container it belongs
+/// to (an index into the containers).
+pub fn correlate(events: &[Event], ctx: &Context) -> (Vec<Container>, Vec<Option<usize>>) {
+    let mut order: Vec<usize> = (0..events.len()).collect();
+    order.sort_by_key(|&i| events[i].ts_ns);
+    let mut ctx = *ctx;
+    if ctx.host.mnt == 0 {
+        ctx.host = guess_host(events);
     }
-
-    #[test]
-    fn tree_grows_from_forks_and_ignores_strangers() {
-        let mut t = ProcessTree::new(10);
-        let exit = || Detail::Exit {
-            exit_code: Some(0),
-            signal: None,
-            core_dumped: false,
-        };
-        assert!(!t.accept(&ev(11, exit())), "not forked from the root yet");
-        assert!(t.accept(&ev(10, Detail::Fork { child_pid: 11 })));
-        assert!(t.accept(&ev(11, Detail::Fork { child_pid: 12 })));
-        assert!(t.accept(&ev(12, exit())));
-        assert!(!t.accept(&ev(99, Detail::Fork { child_pid: 100 })));
-        let rename = || Detail::Rename {
-            target_pid: 10,
-            oldcomm: "tracer".into(),
-            newcomm: "tokio-rt-worker".into(),
-        };
-        assert!(!t.accept(&ev(10, rename())));
-        assert!(t.accept(&ev(11, rename())));
-        assert!(!t.accept(&ev(100, exit())));
-        let veth = |name: &str| Detail::Veth {
-            name: name.into(),
-            peer: "x".into(),
-            ifindex: 1,
-            peer_ifindex: 2,
-            netns: 0,
-            peer_netns: 0,
-            result: SysResult::from_ret(0),
-        };
-        t.add_link("tvabc".into());
-        assert!(t.accept(&ev(0, veth("tvabc"))));
-        assert!(!t.accept(&ev(0, veth("other"))));
+    let mut engine = engine::Engine::new(&ctx);
+    let mut owners = vec![None; events.len()];
+    for i in order {
+        owners[i] = engine.feed_owned(&events[i]).1;
     }
+    (engine.finish(), owners)
+}
+
+/// The host's namespaces when the trace does not say (version 1): the most common ones.
+fn guess_host(events: &[Event]) -> HostNs {
+    let mut counts: std::collections::HashMap<(u32, u32, u32), usize> = Default::default();
+    for e in events.iter().filter(|e| e.mnt_ns != 0) {
+        *counts.entry((e.mnt_ns, e.pid_ns, e.net_ns)).or_default() += 1;
+    }
+    let ((mnt, pid, net), _) = counts
+        .into_iter()
+        .max_by_key(|(k, n)| (*n, *k))
+        .unwrap_or_default();
+    HostNs { mnt, pid, net }
 }

@@ -5,10 +5,18 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{event::Event, loader::PlanReport, stats::Counters};
+use crate::{
+    correlate::{self, Container},
+    event::Event,
+    loader::PlanReport,
+    stats::Counters,
+};
 
 pub const FORMAT: &str = "tracer-trace";
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
+/// The oldest version `tracer report` still reads (1: no containers, cgroups or host
+/// namespaces; they are worked out again from the events).
+pub const OLDEST_VERSION: u32 = 1;
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Document {
@@ -16,10 +24,16 @@ pub struct Document {
     pub version: u32,
     pub host: Host,
     pub counters: DocCounters,
+    /// Cgroup id → path in the cgroup2 hierarchy, for the ids the events carry.
+    #[serde(default)]
+    pub cgroups: BTreeMap<u64, String>,
     pub events: Vec<Event>,
+    /// The containers the events make up (`correlate`).
+    #[serde(default)]
+    pub containers: Vec<Container>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Host {
     /// `uname -r`.
     pub kernel: String,
@@ -27,9 +41,33 @@ pub struct Host {
     pub boot_to_wall_ns: i128,
     /// Per event kind, the hook used (absent: not observed).
     pub hooks: BTreeMap<String, Option<String>>,
+    /// The tracer's own namespaces: the host's (0: unknown).
+    #[serde(default)]
+    pub ns: HostNs,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostNs {
+    pub mnt: u32,
+    pub pid: u32,
+    pub net: u32,
+}
+
+impl HostNs {
+    pub fn own() -> Self {
+        let ino = |kind: &str| {
+            std::fs::metadata(format!("/proc/self/ns/{kind}"))
+                .map_or(0, |m| std::os::unix::fs::MetadataExt::ino(&m) as u32)
+        };
+        Self {
+            mnt: ino("mnt"),
+            pid: ino("pid"),
+            net: ino("net"),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct DocCounters {
     pub events: BTreeMap<String, u64>,
     pub lost: BTreeMap<String, u64>,
@@ -37,10 +75,12 @@ pub struct DocCounters {
 }
 
 impl Document {
+    /// The document of a finished session; its containers are correlated from `events`.
     pub fn new(
         plans: &[PlanReport],
         counters: &Counters,
         boot_to_wall_ns: i128,
+        cgroups: BTreeMap<u64, String>,
         events: Vec<Event>,
     ) -> Self {
         let kernel = nix::sys::utsname::uname()
@@ -62,13 +102,30 @@ impl Document {
                         )
                     })
                     .collect(),
+                ns: HostNs::own(),
             },
             counters: DocCounters {
                 events: own(&counters.events),
                 lost: own(&counters.lost),
                 malformed: counters.malformed,
             },
+            cgroups,
             events,
+            containers: Vec::new(),
+        }
+        .correlated()
+    }
+
+    /// Works out the containers from the events.
+    pub fn correlated(mut self) -> Self {
+        self.containers = correlate::containers(&self.events, &self.context());
+        self
+    }
+
+    pub fn context(&self) -> correlate::Context<'_> {
+        correlate::Context {
+            host: self.host.ns,
+            cgroups: &self.cgroups,
         }
     }
 }
@@ -93,10 +150,10 @@ mod tests {
             hook: "raw_tracepoint:sched_process_fork".into(),
             ..Event::for_test(2, Detail::Fork { child_pid: 7 })
         };
-        let doc = Document::new(&[], &counters, 42, vec![ev.clone()]);
+        let doc = Document::new(&[], &counters, 42, BTreeMap::new(), vec![ev.clone()]);
         let json = serde_json::to_value(&doc).unwrap();
         assert_eq!(json["format"], "tracer-trace");
-        assert_eq!(json["version"], 1);
+        assert_eq!(json["version"], 2);
         assert_eq!(json["counters"]["events"]["fork"], 1);
         let back: Document = serde_json::from_value(json).unwrap();
         assert_eq!(back.events, [ev]);

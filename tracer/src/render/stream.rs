@@ -30,6 +30,11 @@ impl Clock {
         }
     }
 
+    /// The clock of a saved trace.
+    pub fn from_offset(offset_ns: i128) -> Self {
+        Self { offset_ns }
+    }
+
     /// `CLOCK_REALTIME - CLOCK_BOOTTIME`, in nanoseconds.
     pub fn offset_ns(&self) -> i128 {
         self.offset_ns

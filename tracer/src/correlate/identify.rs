@@ -1,0 +1,298 @@
+//! What a command line says about containers: `containerd-shim-runc-v2 -namespace moby -id
+//! ID`, `runc --root R create --bundle B ID`, `conmon --cid ID --name N`, `tracer run`, and
+//! the paths runtimes put ids in.
+
+/// A command line that names (or serves) a container.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Call {
+    /// containerd's shim for one container; `engine` from its `-namespace` (`moby`: Docker).
+    Shim { id: String, engine: &'static str },
+    /// podman's monitor for one container.
+    Conmon { id: String, name: Option<String> },
+    /// runc or crun with a subcommand and the container id.
+    Runtime {
+        runtime: &'static str,
+        sub: Sub,
+        id: String,
+    },
+    /// `tracer run` (its container id appears in its first mount).
+    TracerRun { name: Option<String> },
+    /// A runtime hook.
+    Hook,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sub {
+    Create,
+    Run,
+    Start,
+    Delete,
+    Exec,
+    Kill,
+    Other,
+}
+
+/// Runtime options that take a value as the next argument (runc and crun).
+const VALUE_OPTS: &[&str] = &[
+    "--root",
+    "--log",
+    "--log-format",
+    "--criu",
+    "--rootless",
+    "--cgroup-manager",
+    "--bundle",
+    "-b",
+    "--console-socket",
+    "--pid-file",
+    "--preserve-fds",
+    "--process",
+    "-p",
+    "--cwd",
+    "--env",
+    "-e",
+    "--user",
+    "-u",
+    "--cap",
+    "-c",
+    "--process-label",
+    "--apparmor",
+    "--cgroup",
+    "--additional-gids",
+    "-g",
+    "--signal",
+    "-s",
+];
+
+fn basename(s: &str) -> &str {
+    s.rsplit('/').next().unwrap_or(s)
+}
+
+/// The value following `-id`/`--id` style options (also `--opt=value`).
+fn opt_value<'a>(argv: &'a [String], names: &[&str]) -> Option<&'a str> {
+    let mut it = argv.iter();
+    while let Some(a) = it.next() {
+        if names.contains(&a.as_str()) {
+            return it.next().map(String::as_str);
+        }
+        for n in names {
+            if let Some(v) = a.strip_prefix(n).and_then(|r| r.strip_prefix('=')) {
+                return Some(v);
+            }
+        }
+    }
+    None
+}
+
+/// Recognises a command line (`filename` is what was executed, `argv` its arguments).
+pub fn classify(filename: &str, argv: &[String]) -> Option<Call> {
+    let prog = basename(argv.first().map_or(filename, String::as_str));
+    let file = basename(filename);
+    if prog.starts_with("containerd-shim") || file.starts_with("containerd-shim") {
+        let id = opt_value(argv, &["-id", "--id"])?;
+        let engine = match opt_value(argv, &["-namespace", "--namespace"]) {
+            Some("moby") => "docker",
+            _ => "containerd",
+        };
+        return Some(Call::Shim {
+            id: id.to_string(),
+            engine,
+        });
+    }
+    if prog == "conmon" || file == "conmon" {
+        let id = opt_value(argv, &["--cid", "-c"])?;
+        return Some(Call::Conmon {
+            id: id.to_string(),
+            name: opt_value(argv, &["--name", "-n"]).map(str::to_string),
+        });
+    }
+    if prog == "libnetwork-setkey" || prog.ends_with("-hook") {
+        return Some(Call::Hook);
+    }
+    let runtime = match (prog, file) {
+        ("runc", _) | (_, "runc") => "runc",
+        ("crun", _) | (_, "crun") => "crun",
+        ("tracer", _) | (_, "tracer") => {
+            return (argv.get(1).map(String::as_str) == Some("run")).then(|| Call::TracerRun {
+                name: opt_value(argv, &["--name"])
+                    .filter(|_| {
+                        // Only options before `--` belong to tracer.
+                        let end = argv.iter().position(|a| a == "--").unwrap_or(argv.len());
+                        argv[..end].iter().any(|a| a.starts_with("--name"))
+                    })
+                    .map(str::to_string),
+            });
+        }
+        _ => return None,
+    };
+    // Skip global options, find the subcommand, then its first positional argument.
+    let mut it = argv.iter().skip(1);
+    let mut sub = None;
+    while let Some(a) = it.next() {
+        if a.starts_with('-') {
+            if VALUE_OPTS.contains(&a.as_str()) {
+                it.next();
+            }
+            continue;
+        }
+        if sub.is_none() {
+            sub = Some(match a.as_str() {
+                "create" => Sub::Create,
+                "run" => Sub::Run,
+                "start" => Sub::Start,
+                "delete" => Sub::Delete,
+                "exec" => Sub::Exec,
+                "kill" => Sub::Kill,
+                // `runc init` is the runtime's own helper: it inherits its parent's container.
+                "init" | "spec" | "list" | "features" | "checkpoint" | "restore" => return None,
+                _ => Sub::Other,
+            });
+            continue;
+        }
+        return Some(Call::Runtime {
+            runtime,
+            sub: sub?,
+            id: a.clone(),
+        });
+    }
+    None
+}
+
+/// A built-in runtime container's id from a path under its state directory
+/// (`/run/tracer/<id>/merged`).
+pub fn tracer_state_id(path: &str) -> Option<&str> {
+    let rest = path
+        .strip_prefix(crate::runtime::state::STATE_ROOT)?
+        .strip_prefix('/')?;
+    let id = rest.split('/').next()?;
+    (!id.is_empty() && id.bytes().all(|b| b.is_ascii_hexdigit())).then_some(id)
+}
+
+/// A container id in a cgroup path, with the engine it implies: `/docker/<64 hex>`,
+/// `docker-<id>.scope`, `libpod-<id>.scope`, `/machine.slice/libpod-<id>`.
+pub fn cgroup_container(path: &str) -> Option<(&'static str, &str)> {
+    for part in path.rsplit('/') {
+        let part = part.strip_suffix(".scope").unwrap_or(part);
+        for (prefix, engine) in [("libpod-", "podman"), ("docker-", "docker"), ("", "docker")] {
+            if let Some(id) = part.strip_prefix(prefix) {
+                if id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    let engine = if prefix.is_empty() && !path.contains("docker") {
+                        "containerd"
+                    } else {
+                        engine
+                    };
+                    return Some((engine, id));
+                }
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(s: &str) -> Vec<String> {
+        s.split(' ').map(str::to_string).collect()
+    }
+
+    const ID: &str = "3f1ae2b5c7d94e0a8b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a";
+
+    #[test]
+    fn docker_shim_and_runc() {
+        let shim = argv(&format!(
+            "/usr/bin/containerd-shim-runc-v2 -namespace moby -address /run/containerd/containerd.sock -publish-binary /usr/bin/containerd -id {ID} start"
+        ));
+        assert_eq!(
+            classify(&shim[0], &shim),
+            Some(Call::Shim {
+                id: ID.into(),
+                engine: "docker"
+            })
+        );
+        let create = argv(&format!(
+            "runc --root /var/run/docker/runtime-runc/moby --log /run/containerd/io.containerd.runtime.v2.task/moby/{ID}/log.json --log-format json create --bundle /run/containerd/io.containerd.runtime.v2.task/moby/{ID} --pid-file /run/x/init.pid {ID}"
+        ));
+        assert_eq!(
+            classify("/usr/sbin/runc", &create),
+            Some(Call::Runtime {
+                runtime: "runc",
+                sub: Sub::Create,
+                id: ID.into()
+            })
+        );
+        let kill = argv(&format!("runc --root /r kill --all {ID} 15"));
+        assert!(
+            matches!(classify("/usr/sbin/runc", &kill), Some(Call::Runtime { sub: Sub::Kill, id, .. }) if id == ID)
+        );
+        assert_eq!(classify("/proc/self/exe", &argv("runc init")), None);
+    }
+
+    #[test]
+    fn plain_runtimes_conmon_and_tracer() {
+        assert_eq!(
+            classify("/usr/bin/crun", &argv("crun run -b /tmp/bundle c1")),
+            Some(Call::Runtime {
+                runtime: "crun",
+                sub: Sub::Run,
+                id: "c1".into()
+            })
+        );
+        assert_eq!(
+            classify(
+                "/usr/bin/conmon",
+                &argv(&format!(
+                    "/usr/bin/conmon --api-version 1 -c {ID} -u {ID} -r /usr/sbin/runc -n web"
+                ))
+            ),
+            Some(Call::Conmon {
+                id: ID.into(),
+                name: Some("web".into())
+            })
+        );
+        assert_eq!(
+            classify(
+                "/usr/local/bin/tracer",
+                &argv("tracer run --name web -- echo --name x")
+            ),
+            Some(Call::TracerRun {
+                name: Some("web".into())
+            })
+        );
+        assert_eq!(
+            classify(
+                "/usr/local/bin/tracer",
+                &argv("tracer run -- echo --name x")
+            ),
+            Some(Call::TracerRun { name: None })
+        );
+        assert_eq!(classify("/usr/bin/tracer", &argv("tracer watch")), None);
+        assert_eq!(classify("/bin/ls", &argv("ls -l")), None);
+        assert_eq!(
+            classify(
+                "/usr/bin/containerd-shim-runc-v2",
+                &argv("containerd-shim-runc-v2 -v")
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn ids_in_paths() {
+        assert_eq!(
+            tracer_state_id("/run/tracer/0a1b2c3d4e5f/merged"),
+            Some("0a1b2c3d4e5f")
+        );
+        assert_eq!(tracer_state_id("/run/tracer/layers"), None);
+        assert_eq!(tracer_state_id("/run/other/0a1b"), None);
+        assert_eq!(
+            cgroup_container(&format!("/docker/{ID}")),
+            Some(("docker", ID))
+        );
+        assert_eq!(
+            cgroup_container(&format!("/machine.slice/libpod-{ID}.scope/container")),
+            Some(("podman", ID))
+        );
+        assert_eq!(cgroup_container("/user.slice"), None);
+    }
+}

@@ -1,0 +1,228 @@
+//! The timeline of each container: its phases in order, with times relative to its first
+//! event, how long each took, and the event behind it. `--explain` adds what each phase
+//! does and why, in plain words.
+
+use std::{collections::BTreeMap, fmt::Write as _};
+
+use crate::{
+    correlate::{Container, Phase, PhaseKind},
+    event::{Detail, Event},
+    render::lifecycle::{exit_text, ms, truncate},
+};
+
+/// Longest key event shown.
+const KEY_CHARS: usize = 110;
+
+pub fn render(containers: &[Container], explain: bool) -> String {
+    let mut out = String::new();
+    if containers.is_empty() {
+        return out;
+    }
+    for c in containers {
+        let _ = writeln!(
+            out,
+            "\ncontainer {}{} ({}) {}: exit {}, found by {}",
+            c.short_id(),
+            c.name
+                .as_ref()
+                .map(|n| format!(" \"{n}\""))
+                .unwrap_or_default(),
+            c.runtime_label(),
+            truncate(&c.command.join(" "), 60),
+            exit_text(c),
+            c.found_by,
+        );
+        for p in &c.phases {
+            let _ = writeln!(
+                out,
+                "  {:>10}  {:<15} {:>9}  {}",
+                format!("+{}", ms(p.start_ns.saturating_sub(c.created_ns))),
+                p.kind.name(),
+                ms(p.end_ns - p.start_ns),
+                truncate(&p.key, KEY_CHARS),
+            );
+            if explain {
+                let _ = writeln!(out, "{}", wrap(&sentence(c, p), 76, "      "));
+            }
+        }
+    }
+    out.push('\n');
+    out
+}
+
+/// What host processes unrelated to any container did (`--all`): per process, its events.
+pub fn host_activity(events: &[Event], owners: &[Option<usize>]) -> String {
+    let mut procs: BTreeMap<u32, (String, usize, String)> = BTreeMap::new();
+    for (ev, _) in events.iter().zip(owners).filter(|(_, o)| o.is_none()) {
+        let entry = procs
+            .entry(ev.tgid)
+            .or_insert_with(|| (ev.comm.clone(), 0, String::new()));
+        entry.1 += 1;
+        if let Detail::Exec { argv, .. } = &ev.detail {
+            entry.0 = ev.comm.clone();
+            entry.2 = argv.join(" ");
+        }
+    }
+    let mut out = format!(
+        "\nhost activity (no container): {} processes\n",
+        procs.len()
+    );
+    for (pid, (comm, n, argv)) in &procs {
+        let _ = writeln!(
+            out,
+            "  {pid:>8}  {:<16} {n:>6} events  {}",
+            truncate(comm, 16),
+            truncate(argv, 80)
+        );
+    }
+    out
+}
+
+/// Word-wraps `text` to `width` columns, each line starting with `indent`.
+fn wrap(text: &str, width: usize, indent: &str) -> String {
+    let mut lines = vec![indent.to_string()];
+    for word in text.split_whitespace() {
+        let line = lines.last_mut().expect("one line");
+        if line.len() > indent.len() && line.chars().count() + 1 + word.chars().count() > width {
+            lines.push(format!("{indent}{word}"));
+        } else {
+            if line.len() > indent.len() {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
+    }
+    lines.join("\n")
+}
+
+/// What a phase does and why, for this container.
+pub fn sentence(c: &Container, p: &Phase) -> String {
+    let rt = c.runtime.as_str();
+    let who = match c.engine.as_deref() {
+        Some("docker") => "dockerd",
+        Some("podman") => "podman",
+        Some(e) => e,
+        None if rt == "tracer" => "tracer run",
+        None => rt,
+    };
+    let kinds = if c.new_namespaces.is_empty() {
+        "new".to_string()
+    } else {
+        c.new_namespaces.join(", ")
+    };
+    match p.kind {
+        PhaseKind::ImageMount => format!(
+            "{who} stacks the image's read-only layers under a fresh writable layer with an \
+             overlay mount: that merged directory becomes the container's root filesystem, \
+             and the image itself is never modified."
+        ),
+        PhaseKind::Shim => format!(
+            "{} starts: it stays beside the container for its whole life, holding its output \
+             and collecting its exit status, so the engine itself can restart without \
+             killing it.",
+            p.comm
+        ),
+        PhaseKind::RuntimeInit => match rt {
+            "runc" => "runc forks `runc init`, which re-executes itself from a sealed copy of \
+                       the runc binary (so the container can never overwrite the host's runc) \
+                       and joins the container's cgroup."
+                .into(),
+            "crun" => "crun re-executes itself from a sealed copy of its binary (so the \
+                       container can never overwrite it) and prepares the cgroup."
+                .into(),
+            "tracer" => "tracer run creates the cgroup and state directory, then clones the \
+                         container's first process and re-executes itself in it as init."
+                .into(),
+            _ => format!("{rt} prepares the container's processes and cgroup."),
+        },
+        PhaseKind::Namespaces => {
+            let op = if p.key.contains("unshare") {
+                "unshare()"
+            } else if p.key.contains("setns") {
+                "setns()"
+            } else {
+                "clone() with CLONE_NEW* flags"
+            };
+            format!(
+                "{} calls {op}: the container gets its own {kinds} namespaces, so it sees only \
+                 its own processes, mounts, hostname, IPC objects and network devices.",
+                p.comm
+            )
+        }
+        PhaseKind::Network => format!(
+            "A veth pair is created: one end stays on the host, attached to the bridge, the \
+             other is moved into the container's network namespace to become its eth0{}.",
+            if c.engine.is_some() {
+                "; the engine keeps that namespace alive with a bind mount under /run"
+            } else {
+                ""
+            }
+        ),
+        PhaseKind::RootfsMounts => format!(
+            "Inside its new mount namespace, {} mounts what a Linux program expects into the \
+             future root: /proc, /sys, a small /dev with devpts, mqueue and shm, the cgroup \
+             files, and bind mounts such as /etc/hostname and /etc/resolv.conf.",
+            p.comm
+        ),
+        PhaseKind::PivotRoot => "pivot_root() swaps the prepared directory in as the root of \
+                                 the mount namespace, and the old root is unmounted: the \
+                                 host's files are no longer reachable from inside."
+            .into(),
+        PhaseKind::MaskPaths => "Sensitive kernel files are masked (/dev/null or an empty \
+                                 read-only tmpfs mounted over them) and others remounted \
+                                 read-only, so the container can neither read host secrets \
+                                 nor reconfigure the kernel."
+            .into(),
+        PhaseKind::Start => format!(
+            "The engine runs `{rt} start`: the created container has been waiting, fully set \
+             up, and is now told to run its command."
+        ),
+        PhaseKind::UserExec => format!(
+            "The runtime's init process execs the user's command ({}); it becomes PID 1 of the \
+             container, with the runtime's code gone from memory.",
+            truncate(&c.command.join(" "), 60)
+        ),
+        PhaseKind::Exec => "Another process joins the running container's namespaces with \
+                            setns() and runs a command there (docker exec, runc exec): a \
+                            second way in, sharing everything with PID 1."
+            .into(),
+        PhaseKind::Kill => format!(
+            "`{rt} kill` signals the container's init (docker stop sends SIGTERM, then SIGKILL \
+             when the grace period ends)."
+        ),
+        PhaseKind::Exit => format!(
+            "PID 1 of the container exits ({}); the kernel then kills every other process \
+             left in its PID namespace.",
+            match (c.exit_code, c.signal) {
+                (Some(code), _) => format!("status {code}"),
+                (None, Some(sig)) => format!("killed by signal {sig}"),
+                _ => "status unknown".into(),
+            }
+        ),
+        PhaseKind::Delete => format!(
+            "`{rt} delete` removes what the runtime kept for the container: its state \
+             directory and cgroup."
+        ),
+        PhaseKind::Unmount => "The container's root filesystem and its other mounts are \
+                               unmounted; the writable layer goes away with a --rm container."
+            .into(),
+        PhaseKind::NetworkCleanup => "The network namespace's bind mount is removed, the \
+                                      namespace is freed and its veth pair disappears with it."
+            .into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wraps_at_width() {
+        let w = wrap(&"word ".repeat(50), 30, "  ");
+        assert!(
+            w.lines().all(|l| l.len() <= 30 && l.starts_with("  ")),
+            "{w}"
+        );
+        assert_eq!(w.split_whitespace().count(), 50);
+    }
+}
