@@ -112,7 +112,8 @@ pub async fn run(opts: &RunOptions, trace: &TraceOptions) -> anyhow::Result<i32>
     if let Some(file) = json_file {
         serde_json::to_writer(BufWriter::new(file), &doc)?;
     }
-    if !trace.quiet {
+    // A launch that failed is one error line, nothing more.
+    if !trace.quiet && result.is_ok() {
         eprint!(
             "{}",
             trace.views.render(

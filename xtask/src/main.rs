@@ -18,8 +18,9 @@ const USAGE: &str = "usage: cargo xtask <setup|test|demo>
           nightly, a tracefs mount; prints one line per step
   test    setup, then cargo fmt --check, clippy, and every test (unit tests and the root
           tests that load the eBPF programs into this kernel; run as root)
-  demo    setup, build, then show how events are observed here (tracer check) and a
-          container launched by the built-in runtime with every step traced (run as root)
+  demo    setup, build, then show how events are observed here (tracer check), and launch
+          a container with the built-in runtime: each phase of its launch explained
+          (tracer run --explain) and its lifecycle table (run as root)
   vm-test boot Debian's stock 6.1 kernel in QEMU and run the kernel tests there, where the
           designed kprobe hooks exist (part of `test`)";
 
@@ -114,9 +115,13 @@ fn demo() -> anyhow::Result<()> {
     let tracer = root().join("target/release/tracer");
     eprintln!("\nxtask: how each event kind is observed on this kernel:");
     run(Command::new(&tracer).arg("check"))?;
-    eprintln!("\nxtask: a container launched by the built-in runtime, every step traced:");
+    eprintln!(
+        "\nxtask: a container launched by the built-in runtime; its launch, step by step, \
+         then its lifecycle:"
+    );
     run(Command::new(&tracer).args([
         "run",
+        "--explain",
         "--hostname",
         "demo",
         "--",

@@ -398,11 +398,11 @@ impl Engine {
                 newcomm,
                 ..
             } => {
-                let target = if *target_pid == ev.pid {
-                    tgid
-                } else {
-                    *target_pid
-                };
+                // Threads naming themselves (tokio workers) do not rename the process.
+                let target = *target_pid;
+                if target != tgid {
+                    return self.container_of(tgid).is_some();
+                }
                 let Some(p) = self.procs.get_mut(&target) else {
                     return false;
                 };
