@@ -671,7 +671,23 @@ fn root_run_json_document() {
     let out = run(&["-q", "--json", file.to_str().unwrap(), "--", "echo", "hi"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let doc: Document = serde_json::from_str(&fs::read_to_string(&file).unwrap()).unwrap();
-    assert_eq!((doc.format.as_str(), doc.version), ("tracer-trace", 1));
+    assert_eq!((doc.format.as_str(), doc.version), ("tracer-trace", 2));
+    assert_ne!(doc.host.ns.mnt, 0, "the host's namespaces");
+    assert_eq!(doc.containers.len(), 1, "{:#?}", doc.containers);
+    let c = &doc.containers[0];
+    assert_eq!((c.runtime.as_str(), c.exit_code), ("tracer", Some(0)));
+    assert_eq!(c.command, ["echo", "hi"]);
+    let phases: Vec<&str> = c.phases.iter().map(|p| p.kind.name()).collect();
+    for p in [
+        "image mount",
+        "namespaces",
+        "rootfs mounts",
+        "pivot_root",
+        "user command",
+        "exit",
+    ] {
+        assert!(phases.contains(&p), "{p} in {phases:?}");
+    }
     assert_eq!(
         doc.host.kernel,
         nix::sys::utsname::uname()
@@ -692,6 +708,23 @@ fn root_run_json_document() {
         "the re-exec and the command"
     );
     assert!(doc.counters.lost.is_empty());
+
+    // --explain: the timeline with a sentence per phase, then the lifecycle table.
+    let out = run(&["--net", "none", "--explain", "--", "true"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("pivot_root() swaps the prepared directory"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("CONTAINER") && stderr.contains("LATENCY"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("ACTION"),
+        "no raw stream with --explain: {stderr}"
+    );
 }
 
 /// A `tracer run` killed with SIGKILL leaves its container and resources; `tracer cleanup`
