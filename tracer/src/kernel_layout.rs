@@ -52,18 +52,27 @@ pub fn open_kernel_btf() -> Result<Btf, LayoutError> {
 pub fn open_veth_btf(base: &Btf) -> Option<Result<Btf, LayoutError>> {
     let path = Path::new(VETH_BTF);
     path.exists().then(|| {
-        Btf::from_split_file(path, base).map_err(|source| LayoutError::Btf {
+        let err = |source| LayoutError::Btf {
             path: VETH_BTF.into(),
             source,
-        })
+        };
+        let bytes = std::fs::read(path).map_err(|e| err(e.into()))?;
+        Btf::from_split_bytes(&bytes, base).map_err(err)
     })
 }
 
 pub fn open_btf(path: impl AsRef<Path>) -> Result<Btf, LayoutError> {
     let path = path.as_ref();
-    Btf::from_file(path).map_err(|source| LayoutError::Btf {
+    let err = |source| LayoutError::Btf {
         path: path.display().to_string(),
         source,
+    };
+    // Mapped, only the few types looked up are parsed (~2 ms instead of ~150 ms for the
+    // whole vmlinux BTF). Older kernels cannot map sysfs BTF: read it in one go then
+    // (parsing through a buffered file costs a seek syscall per type).
+    Btf::from_file_with_backend(path, btf_rs::Backend::Mmap).or_else(|_| {
+        let bytes = std::fs::read(path).map_err(|e| err(e.into()))?;
+        Btf::from_bytes(&bytes).map_err(err)
     })
 }
 

@@ -9,7 +9,9 @@ use std::{
 use anyhow::{bail, Context as _};
 use aya::{
     programs::{
-        kprobe::KProbeLinkId, raw_trace_point::RawTracePointLinkId, trace_point::TracePointLinkId,
+        kprobe::{KProbeLink, KProbeLinkId},
+        raw_trace_point::{RawTracePointLink, RawTracePointLinkId},
+        trace_point::{TracePointLink, TracePointLinkId},
         KProbe, ProgramError, RawTracePoint, TracePoint,
     },
     Ebpf, EbpfLoader,
@@ -234,6 +236,17 @@ pub struct Loaded {
     /// Things that work in a degraded way (memlock, unresolved offsets).
     pub warnings: Vec<String>,
     pub ring_bytes: u32,
+    /// Every attachment, detached together on drop.
+    links: Vec<(&'static str, Link)>,
+}
+
+impl Drop for Loaded {
+    fn drop(&mut self) {
+        let links = std::mem::take(&mut self.links);
+        if links.is_empty() || !detach_after_exit() {
+            detach_in_parallel(&mut self.ebpf, links);
+        }
+    }
 }
 
 impl Loaded {
@@ -346,6 +359,7 @@ pub fn load(ring_bytes: u32) -> anyhow::Result<Loaded> {
         .context("loading the eBPF object")?;
 
     let mut plans = Vec::with_capacity(PLANS.len());
+    let mut links = Vec::new();
     for plan in PLANS {
         let mut report = PlanReport {
             plan: *plan,
@@ -357,7 +371,13 @@ pub fn load(ring_bytes: u32) -> anyhow::Result<Loaded> {
             let unavailable = if report.chosen.is_some() {
                 Some("not needed".to_string())
             } else {
-                try_option(&mut ebpf, option).err()
+                match try_option(&mut ebpf, option) {
+                    Ok(attached) => {
+                        links.extend(attached);
+                        None
+                    }
+                    Err(why) => Some(why),
+                }
             };
             if unavailable.is_none() {
                 report.chosen = Some(report.options.len());
@@ -374,14 +394,18 @@ pub fn load(ring_bytes: u32) -> anyhow::Result<Loaded> {
         plans,
         warnings,
         ring_bytes,
+        links,
     })
 }
 
 /// Attaches every program of an option; on any failure, detaches what it attached and says
 /// why in plain words.
-fn try_option(ebpf: &mut Ebpf, option: &HookOption) -> Result<(), String> {
+fn try_option(
+    ebpf: &mut Ebpf,
+    option: &HookOption,
+) -> Result<Vec<(&'static str, Link)>, String> {
     let attachments = match option.source {
-        Source::RtnetlinkMonitor => return crate::netlink_monitor::available(),
+        Source::RtnetlinkMonitor => return crate::netlink_monitor::available().map(|()| Vec::new()),
         Source::Programs(a) => a,
     };
     let mut done = Vec::new();
@@ -398,7 +422,7 @@ fn try_option(ebpf: &mut Ebpf, option: &HookOption) -> Result<(), String> {
             }
         }
     }
-    Ok(())
+    Ok(done)
 }
 
 /// Reasons known without trying, phrased for users.
@@ -503,6 +527,115 @@ fn detach_all(ebpf: &mut Ebpf, links: Vec<(&'static str, Link)>) {
         };
         if let Err(e) = result {
             log::warn!("detaching {program}: {e}");
+        }
+    }
+}
+
+/// Detaches every link at once. Each detach waits for an RCU grace period in the kernel
+/// (about 70 ms here), so one after another 30 of them took 2 s at every exit; dropped
+/// from parallel threads the waits overlap.
+fn detach_in_parallel(ebpf: &mut Ebpf, links: Vec<(&'static str, Link)>) {
+    // Taken out of their programs, to be dropped anywhere.
+    let mut owned: Vec<Box<dyn Send>> = Vec::with_capacity(links.len());
+    for (program, link) in links {
+        let Some(prog) = ebpf.program_mut(program) else {
+            continue;
+        };
+        let taken = match link {
+            Link::TracePoint(id) => <&mut TracePoint>::try_from(prog)
+                .and_then(|p| p.take_link(id))
+                .map(|l: TracePointLink| Box::new(l) as Box<dyn Send>),
+            Link::RawTracePoint(id) => <&mut RawTracePoint>::try_from(prog)
+                .and_then(|p| p.take_link(id))
+                .map(|l: RawTracePointLink| Box::new(l) as Box<dyn Send>),
+            Link::KProbe(id) => <&mut KProbe>::try_from(prog)
+                .and_then(|p| p.take_link(id))
+                .map(|l: KProbeLink| Box::new(l) as Box<dyn Send>),
+        };
+        match taken {
+            Ok(link) => owned.push(link),
+            // Left to the program's own drop.
+            Err(e) => log::warn!("detaching {program}: {e}"),
+        }
+    }
+    std::thread::scope(|s| {
+        for link in owned {
+            s.spawn(move || drop(link));
+        }
+    });
+}
+
+/// Each detach of a tracepoint or kprobe waits in the kernel for RCU grace periods (40 to
+/// 70 ms here), under a lock, so 30 of them keep the process from exiting for 1 to 2 s
+/// however they are closed. Instead a helper process shares the attachments (perf event
+/// and BPF link files) and only lets go of them once this process has exited: ours close
+/// without waiting, and the kernel does the slow part in the helper. The programs go on
+/// running into a ring buffer nobody reads until the helper is done (about a second).
+/// Returns false if no helper could be started (the caller then detaches itself).
+fn detach_after_exit() -> bool {
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return false;
+    };
+    let mut keep: Vec<i32> = dir
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let fd: i32 = e.file_name().to_str()?.parse().ok()?;
+            let target = std::fs::read_link(e.path()).ok()?;
+            let target = target.to_str()?;
+            (target == "anon_inode:[perf_event]" || target == "anon_inode:bpf_link").then_some(fd)
+        })
+        .collect();
+    if keep.is_empty() {
+        return false;
+    }
+    // The helper waits for the read end to see end-of-file: the write end stays open here
+    // until this process exits.
+    let mut pipe = [0; 2];
+    // SAFETY: pipe writes two fds into the array.
+    if unsafe { libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return false;
+    }
+    keep.push(pipe[0]);
+    keep.sort_unstable();
+    // Everything else is closed in the helper (this process's pipes, sockets, terminal):
+    // computed now, since after fork only async-signal-safe calls are allowed.
+    let mut ranges = Vec::with_capacity(keep.len() + 1);
+    let mut next = 0u32;
+    for &fd in &keep {
+        if fd as u32 > next {
+            ranges.push((next, fd as u32 - 1));
+        }
+        next = fd as u32 + 1;
+    }
+    ranges.push((next, u32::MAX));
+    // SAFETY: between fork and _exit the children only call fork, close_range, read and
+    // _exit, all async-signal-safe; the grandchild is reaped by init.
+    unsafe {
+        match libc::fork() {
+            -1 => {
+                libc::close(pipe[0]);
+                libc::close(pipe[1]);
+                false
+            }
+            0 => {
+                if libc::fork() == 0 {
+                    for &(first, last) in &ranges {
+                        libc::syscall(libc::SYS_close_range, first, last, 0);
+                    }
+                    let mut byte = 0u8;
+                    while libc::read(pipe[0], (&raw mut byte).cast(), 1) < 0
+                        && *libc::__errno_location() == libc::EINTR
+                    {}
+                    libc::_exit(0);
+                }
+                libc::_exit(0);
+            }
+            child => {
+                libc::waitpid(child, std::ptr::null_mut(), 0);
+                libc::close(pipe[0]);
+                // pipe[1] is left open on purpose: it closes when this process exits.
+                true
+            }
         }
     }
 }

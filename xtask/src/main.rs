@@ -2,6 +2,7 @@
 //! each step checks first and says what it did); `test` runs every check; `demo` runs the
 //! main job.
 
+mod bench;
 mod setup;
 mod vm;
 
@@ -12,7 +13,7 @@ use std::{
 
 use anyhow::{bail, Context as _};
 
-const USAGE: &str = "usage: cargo xtask <setup|test|demo>
+const USAGE: &str = "usage: cargo xtask <setup|test|demo|vm-test|bench>
 
   setup   install what is missing: llvm-22-dev, bpf-linker 0.13.0 (LLVM 22), rust-src for
           nightly, a tracefs mount; prints one line per step
@@ -22,7 +23,8 @@ const USAGE: &str = "usage: cargo xtask <setup|test|demo>
           a container with the built-in runtime: each phase of its launch explained
           (tracer run --explain) and its lifecycle table (run as root)
   vm-test boot Debian's stock 6.1 kernel in QEMU and run the kernel tests there, where the
-          designed kprobe hooks exist (part of `test`)";
+          designed kprobe hooks exist (part of `test`)
+";
 
 fn main() -> ExitCode {
     let task = std::env::args().nth(1);
@@ -31,12 +33,13 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("demo") => demo(),
         Some("vm-test") => vm::vm_test(),
+        Some("bench") => bench::bench(&std::env::args().skip(2).collect::<Vec<_>>()),
         Some("-h" | "--help" | "help") => {
-            println!("{USAGE}");
+            println!("{USAGE}{}", bench::USAGE);
             Ok(())
         }
         _ => {
-            eprintln!("{USAGE}");
+            eprintln!("{USAGE}{}", bench::USAGE);
             return ExitCode::from(2);
         }
     };

@@ -51,6 +51,23 @@ pub fn vm_tools() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What `bench` measures against: the peers (bpftrace, libbpf-tools' execsnoop, runc, crun),
+/// the containers' rootfs (busybox-static) and the JSON reader used as a reference.
+pub fn bench_tools() -> anyhow::Result<()> {
+    let mut apt = Apt::default();
+    for package in [
+        "bpftrace",
+        "libbpf-tools",
+        "runc",
+        "crun",
+        "busybox-static",
+        "python3",
+    ] {
+        apt.ensure(package)?;
+    }
+    Ok(())
+}
+
 fn step(what: &str, outcome: &str) {
     eprintln!("setup: {what:<14} {outcome}");
 }
