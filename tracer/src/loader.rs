@@ -400,12 +400,11 @@ pub fn load(ring_bytes: u32) -> anyhow::Result<Loaded> {
 
 /// Attaches every program of an option; on any failure, detaches what it attached and says
 /// why in plain words.
-fn try_option(
-    ebpf: &mut Ebpf,
-    option: &HookOption,
-) -> Result<Vec<(&'static str, Link)>, String> {
+fn try_option(ebpf: &mut Ebpf, option: &HookOption) -> Result<Vec<(&'static str, Link)>, String> {
     let attachments = match option.source {
-        Source::RtnetlinkMonitor => return crate::netlink_monitor::available().map(|()| Vec::new()),
+        Source::RtnetlinkMonitor => {
+            return crate::netlink_monitor::available().map(|()| Vec::new())
+        }
         Source::Programs(a) => a,
     };
     let mut done = Vec::new();

@@ -286,16 +286,16 @@ fn main() -> ExitCode {
                 all,
                 output,
             } => {
-                let loaded = tracer::report::load(&file)?;
-                for w in &loaded.warnings {
-                    eprintln!("tracer: warning: {w}");
-                }
                 let mut out: Box<dyn std::io::Write> = match &output {
-                    Some(path) => Box::new(std::io::BufWriter::new(
+                    Some(path) => Box::new(std::io::BufWriter::with_capacity(
+                        1 << 16,
                         std::fs::File::create(path)
                             .map_err(|e| anyhow::anyhow!("creating {}: {e}", path.display()))?,
                     )),
-                    None => Box::new(std::io::BufWriter::new(std::io::stdout())),
+                    None => Box::new(std::io::BufWriter::with_capacity(
+                        1 << 16,
+                        std::io::stdout(),
+                    )),
                 };
                 let opts = tracer::report::ReportOptions {
                     // --explain is about the timeline.
@@ -309,9 +309,23 @@ fn main() -> ExitCode {
                     color: output.is_none()
                         && tracer::render::lifecycle::color_on(&std::io::stdout()),
                 };
-                tracer::report::render(&loaded, &opts, &mut out)?;
-                out.flush()?;
-                Ok(())
+                let result = tracer::report::report_path(&file, &opts, &mut out)
+                    .and_then(|summary| Ok(out.flush().map(|()| summary)?));
+                match result {
+                    Ok(summary) => {
+                        for w in &summary.warnings {
+                            eprintln!("tracer: warning: {w}");
+                        }
+                        Ok(())
+                    }
+                    Err(e) => {
+                        // The output is written as the trace is read: no half report.
+                        if let Some(path) = &output {
+                            let _ = std::fs::remove_file(path);
+                        }
+                        Err(e)
+                    }
+                }
             }
             Command::Cleanup => {
                 tracer::privilege::require_root("tracer cleanup")?;

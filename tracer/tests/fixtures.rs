@@ -4,18 +4,21 @@
 
 use std::path::Path;
 
-use tracer::{
-    correlate::{self, Container},
-    report,
-};
+use tracer::{correlate::Container, report};
 
 fn containers(name: &str) -> Vec<Container> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../fixtures")
         .join(format!("{name}.json"));
-    let loaded = report::load(&path).unwrap();
-    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
-    correlate::containers(&loaded.doc.events, &loaded.doc.context())
+    let opts = report::ReportOptions {
+        format: report::Format::Table,
+        explain: false,
+        all: false,
+        color: false,
+    };
+    let summary = report::report_path(&path, &opts, &mut std::io::sink()).unwrap();
+    assert!(summary.warnings.is_empty(), "{:?}", summary.warnings);
+    summary.containers
 }
 
 fn only(name: &str) -> Container {
@@ -270,7 +273,6 @@ fn every_format_renders() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../fixtures")
             .join(format!("{name}.json"));
-        let loaded = report::load(&path).unwrap();
         for format in [
             report::Format::Table,
             report::Format::Timeline,
@@ -284,7 +286,7 @@ fn every_format_renders() {
                 all: false,
                 color: false,
             };
-            report::render(&loaded, &opts, &mut out).unwrap();
+            report::report_path(&path, &opts, &mut out).unwrap();
             let text = String::from_utf8(out).unwrap();
             match format {
                 report::Format::Chrome => {

@@ -1178,7 +1178,10 @@ fn report(sizes: &Sizes, md: &mut String, verdicts: &mut Vec<Verdict>) -> anyhow
         }
         let _ = fs::remove_file(&out);
         let mb = u.max_rss_kb as f64 / 1024.0;
-        let _ = writeln!(md, "| tracer report --format {format} | {wall:.2} | {mb:.0} |");
+        let _ = writeln!(
+            md,
+            "| tracer report --format {format} | {wall:.2} | {mb:.0} |"
+        );
         measured.push((format, wall, mb));
     }
     let t = Instant::now();

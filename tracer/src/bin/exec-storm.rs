@@ -52,9 +52,7 @@ fn main() -> ExitCode {
                 })
             })
             .collect();
-        workers
-            .into_iter()
-            .any(|w| w.join().unwrap_or(true))
+        workers.into_iter().any(|w| w.join().unwrap_or(true))
     });
     if failed {
         return ExitCode::FAILURE;

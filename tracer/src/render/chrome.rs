@@ -1,7 +1,10 @@
 //! The Chrome Trace Event format (Perfetto, chrome://tracing): one track per container
-//! with a slice per phase, and an instant per event on a thread per process.
+//! with a slice per phase, and an instant per event on a thread per process. Written as
+//! the events come, so a trace of millions of events is never held in memory.
 
-use serde_json::{json, Value};
+use std::io::{self, Write};
+
+use serde_json::json;
 
 use crate::{correlate::Container, event::Event, render::stream};
 
@@ -9,53 +12,107 @@ fn us(ns: u64) -> f64 {
     ns as f64 / 1000.0
 }
 
-/// The trace: `owners[i]` is the container of `events[i]`; events of no container are
-/// included (on a "host" track) only with `all`.
-pub fn trace(
-    containers: &[Container],
-    events: &[Event],
-    owners: &[Option<usize>],
+/// Container `i`'s track (0 is the host's).
+fn track(i: usize) -> usize {
+    i + 1
+}
+
+/// One event's instant (a struct, not `json!`: there is one per event).
+#[derive(serde::Serialize)]
+struct Instant<'a> {
+    name: &'a str,
+    cat: &'static str,
+    ph: &'static str,
+    s: &'static str,
+    ts: f64,
+    pid: usize,
+    tid: u32,
+    args: InstantArgs<'a>,
+}
+
+#[derive(serde::Serialize)]
+struct InstantArgs<'a> {
+    comm: &'a str,
+    content: String,
+}
+
+pub struct Writer<W: Write> {
+    out: W,
+    /// Events of no container go on a "host" track.
     all: bool,
-) -> Value {
-    let mut out = Vec::new();
-    let track = |i: usize| i + 1;
-    for (i, c) in containers.iter().enumerate() {
-        let label = format!(
-            "{} {} {}",
-            c.name.as_deref().unwrap_or(c.short_id()),
-            c.runtime_label(),
-            c.command.join(" ")
-        );
-        out.push(json!({"name": "process_name", "ph": "M", "pid": track(i),
-            "args": {"name": label}}));
-        out.push(
-            json!({"name": "thread_name", "ph": "M", "pid": track(i), "tid": 0,
-            "args": {"name": "phases"}}),
-        );
-        for p in &c.phases {
-            out.push(json!({
-                "name": p.kind.name(), "cat": "phase", "ph": "X",
-                "ts": us(p.start_ns), "dur": us(p.end_ns - p.start_ns).max(1.0),
-                "pid": track(i), "tid": 0,
-                "args": {"event": p.key, "events": p.events},
-            }));
-        }
-    }
-    if all {
-        out.push(json!({"name": "process_name", "ph": "M", "pid": 0,
-            "args": {"name": "host (no container)"}}));
-    }
-    for (ev, owner) in events.iter().zip(owners) {
-        let pid = match owner {
-            Some(c) => track(*c),
-            None if all => 0,
-            None => continue,
+    first: bool,
+}
+
+impl<W: Write> Writer<W> {
+    pub fn begin(mut out: W, all: bool) -> io::Result<Self> {
+        out.write_all(br#"{"displayTimeUnit":"ms","traceEvents":["#)?;
+        let mut w = Self {
+            out,
+            all,
+            first: true,
         };
-        out.push(json!({
-            "name": ev.detail.kind(), "cat": "event", "ph": "i", "s": "t",
-            "ts": us(ev.ts_ns), "pid": pid, "tid": ev.tgid,
-            "args": {"comm": ev.comm, "content": stream::content(ev)},
-        }));
+        if all {
+            w.item(&json!({"name": "process_name", "ph": "M", "pid": 0,
+                "args": {"name": "host (no container)"}}))?;
+        }
+        Ok(w)
     }
-    json!({"traceEvents": out, "displayTimeUnit": "ms"})
+
+    fn item(&mut self, v: &impl serde::Serialize) -> io::Result<()> {
+        if !std::mem::take(&mut self.first) {
+            self.out.write_all(b",")?;
+        }
+        serde_json::to_writer(&mut self.out, v)?;
+        Ok(())
+    }
+
+    /// An instant for the event, on its container's track (`owner`).
+    pub fn event(&mut self, ev: &Event, owner: Option<usize>) -> io::Result<()> {
+        let pid = match owner {
+            Some(c) => track(c),
+            None if self.all => 0,
+            None => return Ok(()),
+        };
+        self.item(&Instant {
+            name: ev.detail.kind(),
+            cat: "event",
+            ph: "i",
+            s: "t",
+            ts: us(ev.ts_ns),
+            pid,
+            tid: ev.tgid,
+            args: InstantArgs {
+                comm: &ev.comm,
+                content: stream::content(ev),
+            },
+        })
+    }
+
+    /// The containers' tracks and phase slices; ends the trace.
+    pub fn finish(mut self, containers: &[Container]) -> io::Result<W> {
+        for (i, c) in containers.iter().enumerate() {
+            let label = format!(
+                "{} {} {}",
+                c.name.as_deref().unwrap_or(c.short_id()),
+                c.runtime_label(),
+                c.command.join(" ")
+            );
+            self.item(&json!({"name": "process_name", "ph": "M", "pid": track(i),
+                "args": {"name": label}}))?;
+            self.item(
+                &json!({"name": "thread_name", "ph": "M", "pid": track(i), "tid": 0,
+                "args": {"name": "phases"}}),
+            )?;
+            for p in &c.phases {
+                self.item(&json!({
+                    "name": p.kind.name(), "cat": "phase", "ph": "X",
+                    "ts": us(p.start_ns), "dur": us(p.end_ns - p.start_ns).max(1.0),
+                    "pid": track(i), "tid": 0,
+                    "args": {"event": p.key, "events": p.events},
+                }))?;
+            }
+        }
+        self.out.write_all(b"]}\n")?;
+        Ok(self.out)
+    }
 }

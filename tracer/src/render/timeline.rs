@@ -50,11 +50,18 @@ pub fn render(containers: &[Container], explain: bool) -> String {
     out
 }
 
-/// What host processes unrelated to any container did (`--all`): per process, its events.
-pub fn host_activity(events: &[Event], owners: &[Option<usize>]) -> String {
-    let mut procs: BTreeMap<u32, (String, usize, String)> = BTreeMap::new();
-    for (ev, _) in events.iter().zip(owners).filter(|(_, o)| o.is_none()) {
-        let entry = procs
+/// The host processes of no container, gathered one event at a time (`--all`).
+#[derive(Default)]
+pub struct HostActivity {
+    /// tgid → (comm, events, argv).
+    procs: BTreeMap<u32, (String, usize, String)>,
+}
+
+impl HostActivity {
+    /// Counts an event of no container.
+    pub fn add(&mut self, ev: &Event) {
+        let entry = self
+            .procs
             .entry(ev.tgid)
             .or_insert_with(|| (ev.comm.clone(), 0, String::new()));
         entry.1 += 1;
@@ -63,19 +70,22 @@ pub fn host_activity(events: &[Event], owners: &[Option<usize>]) -> String {
             entry.2 = argv.join(" ");
         }
     }
-    let mut out = format!(
-        "\nhost activity (no container): {} processes\n",
-        procs.len()
-    );
-    for (pid, (comm, n, argv)) in &procs {
-        let _ = writeln!(
-            out,
-            "  {pid:>8}  {:<16} {n:>6} events  {}",
-            truncate(comm, 16),
-            truncate(argv, 80)
+
+    pub fn render(&self) -> String {
+        let mut out = format!(
+            "\nhost activity (no container): {} processes\n",
+            self.procs.len()
         );
+        for (pid, (comm, n, argv)) in &self.procs {
+            let _ = writeln!(
+                out,
+                "  {pid:>8}  {:<16} {n:>6} events  {}",
+                truncate(comm, 16),
+                truncate(argv, 80)
+            );
+        }
+        out
     }
-    out
 }
 
 /// Word-wraps `text` to `width` columns, each line starting with `indent`.

@@ -115,13 +115,21 @@ pub fn generate(fixture: &Path, events: u64, out: &Path) -> anyhow::Result<(u64,
         .max()
         .context("fixture host namespaces")?
         + 256;
-    let first = recorded.first().and_then(|e| e["ts_ns"].as_u64()).unwrap_or(0);
-    let last = recorded.last().and_then(|e| e["ts_ns"].as_u64()).unwrap_or(0);
+    let first = recorded
+        .first()
+        .and_then(|e| e["ts_ns"].as_u64())
+        .unwrap_or(0);
+    let last = recorded
+        .last()
+        .and_then(|e| e["ts_ns"].as_u64())
+        .unwrap_or(0);
     let span = last - first + 10_000_000;
 
     let mut counts: BTreeMap<String, u64> = BTreeMap::new();
     for i in 0..events {
-        let kind = recorded[(i % per_copy) as usize]["kind"].as_str().unwrap_or("?");
+        let kind = recorded[(i % per_copy) as usize]["kind"]
+            .as_str()
+            .unwrap_or("?");
         *counts.entry(kind.to_string()).or_default() += 1;
     }
     let mut all_cgroups = cgroup_paths.clone();
