@@ -324,6 +324,27 @@ impl Peer {
         bail!("not ready after {limit:?}: {}", self.tail())
     }
 
+    /// Waits until the process holds `n` perf events (one per attached tracepoint or
+    /// probe): when bpftrace has attached everything. Its BEGIN probe is no signal: it
+    /// fires before the other probes are attached.
+    fn wait_perf_events(&self, n: usize, limit: Duration) -> anyhow::Result<Duration> {
+        let dir = format!("/proc/{}/fd", self.child.id());
+        while self.started.elapsed() < limit {
+            let count = fs::read_dir(&dir)
+                .map(|d| {
+                    d.filter_map(|e| fs::read_link(e.ok()?.path()).ok())
+                        .filter(|t| t.as_os_str() == "anon_inode:[perf_event]")
+                        .count()
+                })
+                .unwrap_or(0);
+            if count >= n {
+                return Ok(self.started.elapsed());
+            }
+            thread::sleep(Duration::from_millis(1));
+        }
+        bail!("not attached after {limit:?}: {}", self.tail())
+    }
+
     /// Waits until the output stops growing (the tool has caught up), at most `limit`.
     fn drain(&self, progress: impl Fn() -> u64, limit: Duration) {
         let start = Instant::now();
@@ -535,7 +556,12 @@ fn start_tool(
             storm,
         )?,
     };
-    peer.wait_ready(Duration::from_secs(60))?;
+    if tool == Tool::Bpftrace {
+        // Two tracepoints and BEGIN.
+        peer.wait_perf_events(3, Duration::from_secs(60))?;
+    } else {
+        peer.wait_ready(Duration::from_secs(60))?;
+    }
     Ok(Some(peer))
 }
 
@@ -900,7 +926,11 @@ fn ready(sizes: &Sizes, md: &mut String, verdicts: &mut Vec<Verdict>) -> anyhow:
             },
             &storm,
         )?;
-        bpftrace.push(b.wait_ready(Duration::from_secs(60))?.as_secs_f64());
+        // 30 tracepoints and BEGIN.
+        bpftrace.push(
+            b.wait_perf_events(31, Duration::from_secs(60))?
+                .as_secs_f64(),
+        );
         b.stop()?;
         let e = Peer::spawn(
             &mut execsnoop(),
@@ -918,8 +948,8 @@ fn ready(sizes: &Sizes, md: &mut String, verdicts: &mut Vec<Verdict>) -> anyhow:
         md,
         "## 3. Time to ready\n\nFrom process start to every program attached: the tracer's \
          `ready` line (16 event kinds, 30 programs), bpftrace with the same 30 tracepoints \
-         (its BEGIN probe fires once all are attached), and execsnoop (2 programs) for scale; \
-         {} runs each, interleaved.\n\n| tool | median s | min s | max s |\n|---|---|---|---|",
+         (attached when it holds their 30 perf events and BEGIN's), and execsnoop (2 \
+         programs, its header line) for scale; {} runs each, interleaved.\n\n| tool | median s | min s | max s |\n|---|---|---|---|",
         sizes.ready_runs
     );
     let mut medians = Vec::new();

@@ -25,7 +25,6 @@ struct Instant<'a> {
     ph: &'static str,
     s: &'static str,
     ts: f64,
-    pid: usize,
     tid: u32,
     args: InstantArgs<'a>,
 }
@@ -34,6 +33,28 @@ struct Instant<'a> {
 struct InstantArgs<'a> {
     comm: &'a str,
     content: String,
+}
+
+/// An event's instant, all but its track: `{...,"pid":` (the container it belongs to is
+/// known only once it is correlated, the rest can be written anywhere beforehand).
+pub fn instant(ev: &Event, out: &mut Vec<u8>) {
+    let _ = serde_json::to_writer(
+        &mut *out,
+        &Instant {
+            name: ev.detail.kind(),
+            cat: "event",
+            ph: "i",
+            s: "t",
+            ts: us(ev.ts_ns),
+            tid: ev.tgid,
+            args: InstantArgs {
+                comm: &ev.comm,
+                content: stream::content(ev),
+            },
+        },
+    );
+    out.pop();
+    out.extend_from_slice(br#","pid":"#);
 }
 
 pub struct Writer<W: Write> {
@@ -66,26 +87,19 @@ impl<W: Write> Writer<W> {
         Ok(())
     }
 
-    /// An instant for the event, on its container's track (`owner`).
-    pub fn event(&mut self, ev: &Event, owner: Option<usize>) -> io::Result<()> {
+    /// The instant of an event rendered by [`instant`], on its container's track
+    /// (`owner`).
+    pub fn rendered(&mut self, instant: &[u8], owner: Option<usize>) -> io::Result<()> {
         let pid = match owner {
             Some(c) => track(c),
             None if self.all => 0,
             None => return Ok(()),
         };
-        self.item(&Instant {
-            name: ev.detail.kind(),
-            cat: "event",
-            ph: "i",
-            s: "t",
-            ts: us(ev.ts_ns),
-            pid,
-            tid: ev.tgid,
-            args: InstantArgs {
-                comm: &ev.comm,
-                content: stream::content(ev),
-            },
-        })
+        if !std::mem::take(&mut self.first) {
+            self.out.write_all(b",")?;
+        }
+        self.out.write_all(instant)?;
+        write!(self.out, "{pid}}}")
     }
 
     /// The containers' tracks and phase slices; ends the trace.

@@ -117,6 +117,8 @@ struct Pending {
     ts: u64,
     seq: u64,
     ev: Event,
+    /// The event as the format writes it (rendered by a parser thread).
+    text: Vec<u8>,
 }
 
 impl PartialEq for Pending {
@@ -144,8 +146,8 @@ struct Pipeline<'o> {
     host: Option<Host>,
     counters: Option<DocCounters>,
     cgroups: BTreeMap<u64, String>,
-    /// Events read before the context is known.
-    waiting: Vec<Event>,
+    /// Events read before the context is known (with their rendered text).
+    waiting: Vec<(Event, Vec<u8>)>,
     engine: Option<Engine>,
     sink: Option<Sink<'o>>,
     out: Option<&'o mut dyn Write>,
@@ -193,7 +195,7 @@ impl<'o> Pipeline<'o> {
         self.first_error.get_or_insert(error);
     }
 
-    fn push(&mut self, ev: Event) -> io::Result<()> {
+    fn push(&mut self, ev: Event, text: Vec<u8>) -> io::Result<()> {
         self.events += 1;
         if let Some(n) = self.kinds.get_mut(ev.detail.kind()) {
             *n += 1;
@@ -205,7 +207,7 @@ impl<'o> Pipeline<'o> {
             .max(self.max_ts.saturating_sub(ev.ts_ns));
         self.max_ts = self.max_ts.max(ev.ts_ns);
         if self.engine.is_none() {
-            self.waiting.push(ev);
+            self.waiting.push((ev, text));
             let known = self.host.as_ref().is_some_and(|h| h.ns.mnt != 0);
             if known || self.waiting.len() >= GUESS_EVENTS {
                 self.start()?;
@@ -216,6 +218,7 @@ impl<'o> Pipeline<'o> {
             ts: ev.ts_ns,
             seq: self.seq,
             ev,
+            text,
         }));
         self.seq += 1;
         while let Some(Reverse(p)) = self.window.peek() {
@@ -223,7 +226,7 @@ impl<'o> Pipeline<'o> {
                 break;
             }
             let Reverse(p) = self.window.pop().expect("peeked");
-            self.feed(&p.ev)?;
+            self.feed(&p)?;
         }
         Ok(())
     }
@@ -232,7 +235,10 @@ impl<'o> Pipeline<'o> {
     fn start(&mut self) -> io::Result<()> {
         let host = match &self.host {
             Some(h) if h.ns.mnt != 0 => h.ns,
-            _ => guess_host(&self.waiting),
+            _ => {
+                let events: Vec<Event> = self.waiting.iter().map(|(e, _)| e.clone()).collect();
+                guess_host(&events)
+            }
         };
         self.engine = Some(Engine::new(&Context {
             host,
@@ -267,18 +273,20 @@ impl<'o> Pipeline<'o> {
             )?),
         });
         // Old enough to be placed: everything read so far goes through the window.
-        for ev in std::mem::take(&mut self.waiting) {
+        for (ev, text) in std::mem::take(&mut self.waiting) {
             self.window.push(Reverse(Pending {
                 ts: ev.ts_ns,
                 seq: self.seq,
                 ev,
+                text,
             }));
             self.seq += 1;
         }
         Ok(())
     }
 
-    fn feed(&mut self, ev: &Event) -> io::Result<()> {
+    fn feed(&mut self, p: &Pending) -> io::Result<()> {
+        let ev = &p.ev;
         if ev.ts_ns < self.last_fed {
             self.late += 1;
         }
@@ -296,9 +304,9 @@ impl<'o> Pipeline<'o> {
                 if !std::mem::take(first) {
                     out.write_all(b",")?;
                 }
-                serde_json::to_writer(&mut **out, ev)?;
+                out.write_all(&p.text)?;
             }
-            Sink::Chrome(w) => w.event(ev, owner)?,
+            Sink::Chrome(w) => w.rendered(&p.text, owner)?,
         }
         Ok(())
     }
@@ -309,7 +317,7 @@ impl<'o> Pipeline<'o> {
             self.start()?;
         }
         while let Some(Reverse(p)) = self.window.pop() {
-            self.feed(&p.ev)?;
+            self.feed(&p)?;
         }
         let containers = self.engine.take().expect("started").finish();
         let counters = self.counters.take().unwrap_or_else(|| DocCounters {
@@ -400,12 +408,21 @@ impl<'o> Pipeline<'o> {
     }
 }
 
-/// The document, read field by field; the events go into the pipeline one by one.
-fn read_document<R: Read>(sc: &mut Scanner<R>, p: &mut Pipeline) -> anyhow::Result<()> {
-    fn field<T: serde::de::DeserializeOwned>(bytes: &[u8], key: &str) -> anyhow::Result<T> {
-        serde_json::from_slice(bytes)
-            .map_err(|e| anyhow::anyhow!("not a valid tracer trace: {key}: {e}"))
-    }
+/// What the document is made of, as the scanner finds it.
+enum Item<'a> {
+    /// A top-level field other than the events: its name and whole value.
+    Field(&'a str, &'a [u8]),
+    /// The events array begins.
+    Events,
+    /// One element of the events array.
+    Event(&'a [u8]),
+}
+
+/// Splits the document into its fields and its events' elements.
+fn read_document<R: Read>(
+    sc: &mut Scanner<R>,
+    on: &mut dyn FnMut(Item) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     sc.expect(b'{', "an object")?;
     if sc.peek()? == Some(b'}') {
         sc.one_of(b"}", "'}'")?;
@@ -414,23 +431,24 @@ fn read_document<R: Read>(sc: &mut Scanner<R>, p: &mut Pipeline) -> anyhow::Resu
             if sc.peek()? != Some(b'"') {
                 return Err(sc.error("a field name").into());
             }
-            let key: String = field(sc.value()?, "field name")?;
+            let key: String = serde_json::from_slice(sc.value()?)
+                .map_err(|e| anyhow::anyhow!("not valid JSON: a field name: {e}"))?;
             sc.expect(b':', "':'")?;
-            match key.as_str() {
-                "format" => p.format = Some(field(sc.value()?, "format")?),
-                "version" => p.version = Some(field(sc.value()?, "version")?),
-                "host" => p.host = Some(field(sc.value()?, "host")?),
-                "counters" => p.counters = Some(field(sc.value()?, "counters")?),
-                "cgroups" => p.cgroups = field(sc.value()?, "cgroups")?,
-                "events" => {
-                    // A wrong format or version is refused before its events are read.
-                    check_known(p.format.as_deref(), p.version)?;
-                    read_events(sc, p)?;
+            if key == "events" {
+                on(Item::Events)?;
+                sc.expect(b'[', "the events array")?;
+                if sc.peek()? == Some(b']') {
+                    sc.one_of(b"]", "']'")?;
+                } else {
+                    loop {
+                        on(Item::Event(sc.value()?))?;
+                        if sc.one_of(b",]", "',' or ']'")? == b']' {
+                            break;
+                        }
+                    }
                 }
-                // Containers are worked out again; anything else is not ours.
-                _ => {
-                    sc.value()?;
-                }
+            } else {
+                on(Item::Field(&key, sc.value()?))?;
             }
             if sc.one_of(b",}", "',' or '}'")? == b'}' {
                 break;
@@ -440,30 +458,227 @@ fn read_document<R: Read>(sc: &mut Scanner<R>, p: &mut Pipeline) -> anyhow::Resu
     if sc.peek()?.is_some() {
         return Err(sc.error("the end of the trace").into());
     }
-    check_header(p.format.as_deref(), p.version)
+    Ok(())
 }
 
-/// The events array: an element that is not an event is counted and skipped.
-fn read_events<R: Read>(sc: &mut Scanner<R>, p: &mut Pipeline) -> anyhow::Result<()> {
-    sc.expect(b'[', "the events array")?;
-    if sc.peek()? == Some(b']') {
-        sc.one_of(b"]", "']'")?;
-        return Ok(());
-    }
-    loop {
-        match serde_json::from_slice::<Event>(sc.value()?) {
-            Ok(ev) => p.push(ev)?,
-            Err(e) => p.skip(e.to_string()),
+impl Pipeline<'_> {
+    /// A top-level field of the document.
+    fn field(&mut self, key: &str, value: &[u8]) -> anyhow::Result<()> {
+        fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8], key: &str) -> anyhow::Result<T> {
+            serde_json::from_slice(bytes)
+                .map_err(|e| anyhow::anyhow!("not a valid tracer trace: {key}: {e}"))
         }
-        if sc.one_of(b",]", "',' or ']'")? == b']' {
+        match key {
+            "format" => self.format = Some(parse(value, key)?),
+            "version" => self.version = Some(parse(value, key)?),
+            "host" => self.host = Some(parse(value, key)?),
+            "counters" => self.counters = Some(parse(value, key)?),
+            "cgroups" => self.cgroups = parse(value, key)?,
+            // Containers are worked out again; anything else is not ours.
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn parsed(&mut self, batch: Parsed) -> io::Result<()> {
+        let mut texts = batch.texts.into_iter();
+        for ev in batch.events {
+            let text = texts.next().unwrap_or_default();
+            match ev {
+                Ok(ev) => self.push(ev, text)?,
+                Err(e) => self.skip(e),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Events handed to the parser threads, many at a time.
+#[derive(Default)]
+struct Batch {
+    bytes: Vec<u8>,
+    /// Where each event ends in `bytes`.
+    ends: Vec<usize>,
+    /// The input line of each (JSON Lines: for errors).
+    lines: Vec<usize>,
+}
+
+/// A batch parsed, each event also rendered the way the output format writes it.
+struct Parsed {
+    events: Vec<Result<Event, String>>,
+    texts: Vec<Vec<u8>>,
+}
+
+const BATCH_EVENTS: usize = 1024;
+/// Batches read ahead of the correlation, at most.
+const IN_FLIGHT: usize = 16;
+
+impl Batch {
+    fn parse(&self, format: Format) -> Parsed {
+        let mut start = 0;
+        let mut texts = Vec::new();
+        let events =
+            self.ends
+                .iter()
+                .enumerate()
+                .map(|(i, &end)| {
+                    let r = serde_json::from_slice::<Event>(&self.bytes[start..end]).map_err(|e| {
+                        match self.lines.get(i) {
+                            Some(line) => format!("line {line}: {e}"),
+                            None => e.to_string(),
+                        }
+                    });
+                    start = end;
+                    let mut text = Vec::new();
+                    if let Ok(ev) = &r {
+                        match format {
+                            Format::Json => {
+                                let _ = serde_json::to_writer(&mut text, ev);
+                            }
+                            Format::Chrome => chrome::instant(ev, &mut text),
+                            Format::Table | Format::Timeline => {}
+                        }
+                    }
+                    texts.push(text);
+                    r
+                })
+                .collect();
+        Parsed { events, texts }
+    }
+}
+
+/// What the reader thread finds, in input order.
+enum Found {
+    Field(String, Vec<u8>),
+    /// The events array begins.
+    Events,
+    Parsed(Parsed),
+    /// The input is read (or could not be).
+    End(anyhow::Result<()>),
+}
+
+/// The reader thread: splits the input into fields and batches of events; the batches go
+/// to the parser threads, everything is numbered so it is taken back in input order.
+struct Reader {
+    work: std::sync::mpsc::SyncSender<(u64, Batch)>,
+    found: std::sync::mpsc::Sender<(u64, Found)>,
+    /// One token per batch not yet taken back: bounds memory when output is the slow part.
+    tokens: std::sync::mpsc::SyncSender<()>,
+    seq: u64,
+    batch: Batch,
+}
+
+impl Reader {
+    fn found(&mut self, f: Found) -> anyhow::Result<()> {
+        self.found
+            .send((self.seq, f))
+            .map_err(|_| anyhow::anyhow!("report stopped"))?;
+        self.seq += 1;
+        Ok(())
+    }
+
+    fn event(&mut self, bytes: &[u8], line: Option<usize>) -> anyhow::Result<()> {
+        self.batch.bytes.extend_from_slice(bytes);
+        self.batch.ends.push(self.batch.bytes.len());
+        self.batch.lines.extend(line);
+        if self.batch.ends.len() == BATCH_EVENTS {
+            self.send()?;
+        }
+        Ok(())
+    }
+
+    fn send(&mut self) -> anyhow::Result<()> {
+        if self.batch.ends.is_empty() {
             return Ok(());
         }
+        let stopped = || anyhow::anyhow!("report stopped");
+        self.tokens.send(()).map_err(|_| stopped())?;
+        self.work
+            .send((self.seq, std::mem::take(&mut self.batch)))
+            .map_err(|_| stopped())?;
+        self.seq += 1;
+        Ok(())
     }
+
+    fn read(&mut self, input: impl Read, jsonl: bool) -> anyhow::Result<()> {
+        if jsonl {
+            let reader = BufReader::with_capacity(1 << 16, input);
+            for (n, line) in reader.split(b'\n').enumerate() {
+                let line = line?;
+                if !line.trim_ascii().is_empty() {
+                    self.event(&line, Some(n + 1))?;
+                }
+            }
+        } else {
+            let mut sc = Scanner::new(input);
+            read_document(&mut sc, &mut |item| match item {
+                Item::Field(key, value) => self.found(Found::Field(key.into(), value.to_vec())),
+                Item::Events => self.found(Found::Events),
+                Item::Event(bytes) => self.event(bytes, None),
+            })?;
+        }
+        self.send()
+    }
+}
+
+/// Reads on one thread, parses (and renders) on every CPU, and correlates and writes on
+/// the calling thread, in input order.
+fn read_parallel(input: impl Read + Send, jsonl: bool, p: &mut Pipeline) -> anyhow::Result<()> {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    let format = p.opts.format;
+    std::thread::scope(|s| {
+        let (work_tx, work_rx) = std::sync::mpsc::sync_channel::<(u64, Batch)>(workers);
+        let (found_tx, found_rx) = std::sync::mpsc::channel::<(u64, Found)>();
+        let (tokens_tx, tokens_rx) = std::sync::mpsc::sync_channel::<()>(IN_FLIGHT);
+        let work_rx = std::sync::Arc::new(std::sync::Mutex::new(work_rx));
+        for _ in 0..workers {
+            let (work, found) = (work_rx.clone(), found_tx.clone());
+            s.spawn(move || loop {
+                let next = work.lock().map(|w| w.recv());
+                let Ok(Ok((n, batch))) = next else { return };
+                if found.send((n, Found::Parsed(batch.parse(format)))).is_err() {
+                    return;
+                }
+            });
+        }
+        s.spawn(move || {
+            let mut reader = Reader {
+                work: work_tx,
+                found: found_tx,
+                tokens: tokens_tx,
+                seq: 0,
+                batch: Batch::default(),
+            };
+            let result = reader.read(input, jsonl);
+            let _ = reader.found(Found::End(result));
+        });
+        let mut next = 0;
+        let mut arrived = BTreeMap::new();
+        loop {
+            let (n, found) = found_rx
+                .recv()
+                .map_err(|_| anyhow::anyhow!("the trace reader stopped"))?;
+            arrived.insert(n, found);
+            while let Some(found) = arrived.remove(&next) {
+                next += 1;
+                match found {
+                    Found::Field(key, value) => p.field(&key, &value)?,
+                    // A wrong format or version is refused before its events are read.
+                    Found::Events => check_known(p.format.as_deref(), p.version)?,
+                    Found::Parsed(batch) => {
+                        let _ = tokens_rx.recv();
+                        p.parsed(batch)?;
+                    }
+                    Found::End(result) => return result,
+                }
+            }
+        }
+    })
 }
 
 /// Reads a trace (a document, or JSON Lines of events) and writes the report as it goes.
 pub fn report(
-    input: impl Read,
+    input: impl Read + Send,
     opts: &ReportOptions,
     out: &mut dyn Write,
 ) -> anyhow::Result<Summary> {
@@ -477,35 +692,23 @@ pub fn report(
     if first != Some(&b'{') {
         anyhow::bail!("not a tracer trace: it does not start with a JSON object");
     }
-    let input = io::Cursor::new(&head[..]).chain(input);
     // JSON Lines (`watch --jsonl`): more than one line, the first one an event.
     let trimmed = head.trim_ascii();
     let jsonl = trimmed
         .iter()
         .position(|b| *b == b'\n')
         .is_some_and(|end| serde_json::from_slice::<Event>(&trimmed[..end]).is_ok());
+    let input = io::Cursor::new(head).chain(input);
     let mut p = Pipeline::new(*opts, out);
-    if jsonl {
-        let reader = BufReader::with_capacity(1 << 16, input);
-        for (n, line) in reader.split(b'\n').enumerate() {
-            let line = line?;
-            if line.trim_ascii().is_empty() {
-                continue;
-            }
-            match serde_json::from_slice::<Event>(&line) {
-                Ok(ev) => p.push(ev)?,
-                Err(e) => p.skip(format!("line {}: {e}", n + 1)),
-            }
-        }
-        return p.finish(true);
-    }
-    let mut sc = Scanner::new(input);
-    if let Err(e) = read_document(&mut sc, &mut p) {
+    if let Err(e) = read_parallel(input, jsonl, &mut p) {
         // A wrong format or version says more than what it made fail further on.
         check_known(p.format.as_deref(), p.version)?;
         return Err(e);
     }
-    p.finish(false)
+    if !jsonl {
+        check_header(p.format.as_deref(), p.version)?;
+    }
+    p.finish(jsonl)
 }
 
 /// Reports on `path` (`-`: stdin).
@@ -515,7 +718,7 @@ pub fn report_path(
     out: &mut dyn Write,
 ) -> anyhow::Result<Summary> {
     let result = if path == Path::new("-") {
-        report(io::stdin().lock(), opts, out)
+        report(io::stdin(), opts, out)
     } else {
         let file =
             std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;

@@ -209,61 +209,74 @@ impl<R: Read> Scanner<R> {
     }
 
     /// Where the string, object or array at `start` ends: strings are skipped with memchr,
-    /// the rest byte by byte counting brackets.
+    /// the rest looked up byte by byte counting brackets.
     fn nested_end(&mut self, start: usize) -> Result<usize, ScanError> {
         let mut i = start;
         let mut depth = 0u64;
         loop {
-            let Some(&b) = self.buf.get(i) else {
-                if self.fill()? {
+            let buf = &self.buf[..];
+            while i < buf.len() {
+                let b = buf[i];
+                if !STRUCTURAL[b as usize] {
+                    i += 1;
                     continue;
                 }
-                return Err(self.truncated());
-            };
-            match b {
-                b'"' => {
-                    i = self.string_end(i + 1)?;
-                    if depth == 0 {
-                        return Ok(i);
+                match b {
+                    b'"' => match string_end(buf, i + 1) {
+                        Some(end) => {
+                            if depth == 0 {
+                                return Ok(end);
+                            }
+                            i = end;
+                            continue;
+                        }
+                        // The rest of the string is not read yet: from its quote again.
+                        None => break,
+                    },
+                    b'{' | b'[' => depth += 1,
+                    _ => {
+                        depth = depth.saturating_sub(1);
+                        if depth == 0 {
+                            return Ok(i + 1);
+                        }
                     }
-                    continue;
                 }
-                b'{' | b'[' => depth += 1,
-                b'}' | b']' => {
-                    depth = depth.saturating_sub(1);
-                    if depth == 0 {
-                        return Ok(i + 1);
-                    }
-                }
-                _ => {}
+                i += 1;
             }
-            i += 1;
-        }
-    }
-
-    /// Just past the quote that closes the string whose contents start at `i`.
-    fn string_end(&mut self, mut i: usize) -> Result<usize, ScanError> {
-        loop {
-            match memchr::memchr2(b'"', b'\\', self.buf.get(i..).unwrap_or_default()) {
-                Some(k) if self.buf[i + k] == b'"' => return Ok(i + k + 1),
-                // An escape: skip the escaped byte (once it is read).
-                Some(k) if i + k + 1 < self.buf.len() => i += k + 2,
-                Some(k) => {
-                    i += k;
-                    if !self.fill()? {
-                        return Err(self.truncated());
-                    }
-                }
-                None => {
-                    i = self.buf.len();
-                    if !self.fill()? {
-                        return Err(self.truncated());
-                    }
-                }
+            if !self.fill()? {
+                return Err(self.truncated());
             }
         }
     }
 }
+
+/// Just past the quote that closes the string whose contents start at `i`; None when the
+/// buffer ends first.
+fn string_end(buf: &[u8], mut i: usize) -> Option<usize> {
+    loop {
+        let k = i + memchr::memchr2(b'"', b'\\', buf.get(i..)?)?;
+        if buf[k] == b'"' {
+            return Some(k + 1);
+        }
+        // An escape: the escaped byte is skipped.
+        i = k + 2;
+        if i > buf.len() {
+            return None;
+        }
+    }
+}
+
+/// Quotes and brackets: what matters outside strings.
+const STRUCTURAL: [bool; 256] = {
+    let mut t = [false; 256];
+    let bytes = b"\"{}[]";
+    let mut i = 0;
+    while i < bytes.len() {
+        t[bytes[i] as usize] = true;
+        i += 1;
+    }
+    t
+};
 
 /// Bytes that end a number or literal.
 const SCALAR_END: [bool; 256] = {

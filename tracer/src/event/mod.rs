@@ -1,9 +1,11 @@
 //! The decoded, typed event: what the renderers, JSON export and correlation work on.
 
+mod read;
+
 use serde::{Deserialize, Serialize};
 
-/// One observed event.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// One observed event. Written with serde's derive; read back by [`read`] in one pass.
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Event {
     /// `CLOCK_BOOTTIME` nanoseconds.
     pub ts_ns: u64,
@@ -33,7 +35,7 @@ pub struct Event {
 }
 
 /// What happened; serialized with a `kind` tag (`"kind": "exec"`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Detail {
     Exec {
