@@ -22,7 +22,7 @@ use tracer_common::{
 
 use crate::{
     maps::{EVENTS, EXEC_PENDING, EXEC_SCRATCH, MOUNT_PENDING, MOUNT_SCRATCH},
-    record::{count_lost, current_task, fill_header, kread, layout, read_user_str, send},
+    record::{count_lost, current_task, fill_header, kread, layout, read_user_str, send, wakeup},
 };
 
 /// Offsets of syscall tracepoint arguments: the record has an 8-byte common header, the
@@ -398,7 +398,7 @@ pub fn sched_process_fork(ctx: RawTracePointContext) -> u32 {
             (*ev).child_pid = child_pid;
             (*ev).child_tgid = child_tgid;
         }
-        entry.submit(0);
+        entry.submit(wakeup(&EVENTS));
     } else {
         count_lost(EventKind::Fork);
     }
@@ -420,7 +420,7 @@ pub fn sched_process_exit(_ctx: TracePointContext) -> u32 {
             (*ev).exit_code = exit_code;
             (*ev)._pad = 0;
         }
-        entry.submit(0);
+        entry.submit(wakeup(&EVENTS));
     } else {
         count_lost(EventKind::Exit);
     }
@@ -464,7 +464,7 @@ pub fn task_rename(ctx: TracePointContext) -> u32 {
             .read_at::<[u8; COMM_LEN]>(new_off as usize)
             .unwrap_or([0; COMM_LEN]);
     }
-    entry.submit(0);
+    entry.submit(wakeup(&EVENTS));
     0
 }
 

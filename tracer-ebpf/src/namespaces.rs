@@ -17,6 +17,7 @@ use crate::{
     maps::{CreateNsArgs, CREATE_NS_PENDING, EVENTS, NS_PENDING},
     record::{
         count_lost, current_task, fill_header, kread, layout, nsproxy_inums, send, task_nsproxy,
+        wakeup,
     },
     RET,
 };
@@ -88,7 +89,7 @@ pub fn sched_process_fork_ns(ctx: RawTracePointContext) -> u32 {
         (*ev).inum = now;
         (*ev).prev = parent;
     }
-    entry.submit(0);
+    entry.submit(wakeup(&EVENTS));
     0
 }
 
@@ -222,6 +223,6 @@ pub fn create_new_namespaces_exit(ctx: RetProbeContext) -> u32 {
             nsproxy_inums(nsproxy as *const u8, &mut (*ev).inum);
         }
     }
-    entry.submit(0);
+    entry.submit(wakeup(&EVENTS));
     0
 }

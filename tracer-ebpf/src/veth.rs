@@ -11,7 +11,7 @@ use tracer_common::{EventKind, Hook, VethEvent, COMM_LEN};
 
 use crate::{
     maps::{EVENTS, VETH_PENDING},
-    record::{count_lost, fill_header, kptr, kread, layout},
+    record::{count_lost, fill_header, kptr, kread, layout, wakeup},
 };
 
 #[kprobe]
@@ -81,6 +81,6 @@ pub fn veth_newlink_exit(ctx: RetProbeContext) -> u32 {
         (*ev).name = name;
         (*ev).peer = peer_name;
     }
-    entry.submit(0);
+    entry.submit(wakeup(&EVENTS));
     0
 }

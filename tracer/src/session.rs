@@ -9,6 +9,9 @@ use aya::maps::{MapData, PerCpuArray, RingBuf};
 use tokio::{io::unix::AsyncFd, sync::mpsc};
 use tracer_common::EventKind;
 
+/// How long events may wait in the ring before they are read (unless it fills up).
+const DRAIN_PERIOD: std::time::Duration = std::time::Duration::from_millis(25);
+
 use crate::{
     cgroup_names::CgroupNames,
     decode::decode,
@@ -89,6 +92,11 @@ impl Session {
                 let mut guard = guard?;
                 drain_ring(guard.get_inner_mut(), &mut self.counters, out);
                 guard.clear_ready();
+            }
+            // The programs wake us only when the ring fills up (see `wakeup` in the kernel
+            // programs): otherwise what came in is read on this beat.
+            () = tokio::time::sleep(DRAIN_PERIOD) => {
+                drain_ring(self.ring.get_mut(), &mut self.counters, out);
             }
             guard = async { self.logger.as_mut().expect("guarded").readable_mut().await },
                 if self.logger.is_some() => {

@@ -1,0 +1,127 @@
+//! Time to ready: from process start to every program attached.
+
+use std::{
+    fmt::Write as _,
+    process::Command,
+    sync::{atomic::AtomicU32, Arc},
+    time::Duration,
+};
+
+use super::{
+    process::*,
+    release, stats,
+    storm::{execsnoop, tracer_rules},
+    verdict, Sizes, Verdict,
+};
+
+/// The syscalls whose enter and exit tracepoints the tracer attaches on this kernel.
+pub(super) const TRACER_SYSCALLS: [&str; 13] = [
+    "execve",
+    "execveat",
+    "mount",
+    "umount",
+    "pivot_root",
+    "fsopen",
+    "fsconfig",
+    "fsmount",
+    "move_mount",
+    "open_tree",
+    "mount_setattr",
+    "unshare",
+    "setns",
+];
+
+/// bpftrace attached to the same hooks as the tracer (30 probes), each doing a little.
+pub(super) fn same_probes_bt() -> String {
+    let list = |dir: &str| {
+        TRACER_SYSCALLS
+            .iter()
+            .map(|s| format!("tracepoint:syscalls:sys_{dir}_{s}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        "{} {{ @start[tid] = nsecs; }}\n{} {{ delete(@start[tid]); }}\n\
+         tracepoint:sched:sched_process_fork {{ @fork = count(); }}\n\
+         tracepoint:sched:sched_process_exit {{ @exit = count(); }}\n\
+         tracepoint:task:task_rename {{ @rename = count(); }}\n\
+         BEGIN {{ printf(\"ready\\n\"); }}\n",
+        list("enter"),
+        list("exit")
+    )
+}
+
+pub(super) fn ready(
+    sizes: &Sizes,
+    md: &mut String,
+    verdicts: &mut Vec<Verdict>,
+) -> anyhow::Result<()> {
+    let script = same_probes_bt();
+    let storm = Arc::new(AtomicU32::new(0));
+    let (mut tracer, mut bpftrace, mut snoop) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..sizes.ready_runs {
+        eprintln!("bench: time to ready, round {}", i + 1);
+        let t = Peer::spawn(
+            Command::new(release("tracer")).args(["watch", "--quiet"]),
+            tracer_rules(),
+            &storm,
+        )?;
+        tracer.push(t.wait_ready(Duration::from_secs(30))?.as_secs_f64());
+        t.stop()?;
+        let b = Peer::spawn(
+            Command::new("bpftrace").args(["-e", &script]),
+            Rules {
+                ready: |l| l == "ready",
+                captured: never,
+                lost: |_| None,
+            },
+            &storm,
+        )?;
+        // 30 tracepoints and BEGIN.
+        bpftrace.push(
+            b.wait_perf_events(31, Duration::from_secs(60))?
+                .as_secs_f64(),
+        );
+        b.stop()?;
+        let e = Peer::spawn(
+            &mut execsnoop(),
+            Rules {
+                ready: |l| l.starts_with("PCOMM"),
+                captured: never,
+                lost: |_| None,
+            },
+            &storm,
+        )?;
+        snoop.push(e.wait_ready(Duration::from_secs(30))?.as_secs_f64());
+        e.stop()?;
+    }
+    let _ = writeln!(
+        md,
+        "## 3. Time to ready\n\nFrom process start to every program attached: the tracer's \
+         `ready` line (16 event kinds, 30 programs), bpftrace with the same 30 tracepoints \
+         (attached when it holds their 30 perf events and BEGIN's), and execsnoop (2 \
+         programs, its header line) for scale; {} runs each, interleaved.\n\n| tool | median s | min s | max s |\n|---|---|---|---|",
+        sizes.ready_runs
+    );
+    let mut medians = Vec::new();
+    for (name, v) in [
+        ("tracer watch", &mut tracer),
+        ("bpftrace, same probes", &mut bpftrace),
+        ("execsnoop", &mut snoop),
+    ] {
+        let (m, lo, hi) = stats(v);
+        medians.push(m);
+        let _ = writeln!(md, "| {name} | {m:.3} | {lo:.3} | {hi:.3} |");
+    }
+    md.push('\n');
+    verdict(
+        verdicts,
+        "ready in under 0.3 s",
+        format!(
+            "{:.3} s median (bpftrace, same probes: {:.3} s; execsnoop: {:.3} s)",
+            medians[0], medians[1], medians[2]
+        ),
+        medians[0] < 0.3,
+    );
+    Ok(())
+}
