@@ -34,6 +34,7 @@ struct Sizes {
     ready_runs: usize,
     container_runs: usize,
     report_events: u64,
+    report_runs: usize,
 }
 
 const FULL: Sizes = Sizes {
@@ -43,6 +44,7 @@ const FULL: Sizes = Sizes {
     ready_runs: 7,
     container_runs: 30,
     report_events: 1_000_000,
+    report_runs: 5,
 };
 
 const QUICK: Sizes = Sizes {
@@ -52,6 +54,7 @@ const QUICK: Sizes = Sizes {
     ready_runs: 2,
     container_runs: 3,
     report_events: 50_000,
+    report_runs: 2,
 };
 
 pub const USAGE: &str = "  bench   [--quick] [--only storm,ring,ready,start,report] [--out FILE]

@@ -51,6 +51,13 @@ pub(super) fn same_probes_bt() -> String {
     )
 }
 
+/// Detaching 30 tracepoints takes the kernel a second or two, under the lock attaching
+/// needs: the tracer leaves it to a helper after it exits, bpftrace does it before. Each
+/// tool starts once the previous one's detach is surely over.
+fn settle() {
+    std::thread::sleep(Duration::from_secs(3));
+}
+
 pub(super) fn ready(
     sizes: &Sizes,
     md: &mut String,
@@ -68,6 +75,7 @@ pub(super) fn ready(
         )?;
         tracer.push(t.wait_ready(Duration::from_secs(30))?.as_secs_f64());
         t.stop()?;
+        settle();
         let b = Peer::spawn(
             Command::new("bpftrace").args(["-e", &script]),
             Rules {
@@ -83,6 +91,7 @@ pub(super) fn ready(
                 .as_secs_f64(),
         );
         b.stop()?;
+        settle();
         let e = Peer::spawn(
             &mut execsnoop(),
             Rules {
@@ -94,6 +103,7 @@ pub(super) fn ready(
         )?;
         snoop.push(e.wait_ready(Duration::from_secs(30))?.as_secs_f64());
         e.stop()?;
+        settle();
     }
     let _ = writeln!(
         md,

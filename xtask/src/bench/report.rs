@@ -10,7 +10,7 @@ use std::{
 
 use anyhow::bail;
 
-use super::{process::*, release, report_input, root, verdict, Sizes, Verdict, WORK};
+use super::{process::*, release, report_input, root, stats, verdict, Sizes, Verdict, WORK};
 
 pub(super) fn report(
     sizes: &Sizes,
@@ -25,39 +25,55 @@ pub(super) fn report(
         md,
         "## 5. Report\n\n`tracer report` on a generated document of {events} events ({:.0} MB): \
          the recorded `docker run` fixture repeated {containers} times with fresh ids, pids, \
-         namespaces and times. Python's `json.load` of the same file is shown for scale.\n\n\
+         namespaces and times; {} runs of each format, interleaved: median wall time (and \
+         range), median CPU time, largest peak RSS. Python's `json.load` of the same file \
+         (once) is shown for scale.\n\n\
          | command | wall s | CPU s (user+sys) | peak RSS MB |\n|---|---|---|---|",
-        bytes as f64 / 1e6
+        bytes as f64 / 1e6,
+        sizes.report_runs
     );
-    let mut measured = Vec::new();
-    for format in ["table", "chrome", "json"] {
-        eprintln!("bench: tracer report --format {format}");
-        let out = Path::new(WORK).join(format!("report.{format}"));
-        let t = Instant::now();
-        let child = Command::new(release("tracer"))
-            .args(["report", "--format", format, "-o"])
-            .arg(&out)
-            .arg(&input)
-            .stderr(Stdio::null())
-            .spawn()?;
-        let u = wait_usage(&child)?;
-        let wall = t.elapsed().as_secs_f64();
-        if u.code != 0 {
-            bail!("tracer report --format {format} failed ({})", u.code);
-        }
-        if format == "table" {
-            let table = fs::read_to_string(&out)?;
-            if !table.contains("docker") {
-                bail!("the report table shows no docker container");
+    const FORMATS: [&str; 3] = ["table", "chrome", "json"];
+    // (wall, CPU, peak RSS MB) of each run, per format; rounds interleaved.
+    let mut runs: Vec<Vec<(f64, f64, f64)>> = vec![Vec::new(); FORMATS.len()];
+    for round in 0..sizes.report_runs {
+        for (k, format) in FORMATS.iter().enumerate() {
+            eprintln!(
+                "bench: tracer report --format {format}, round {}",
+                round + 1
+            );
+            let out = Path::new(WORK).join(format!("report.{format}"));
+            let t = Instant::now();
+            let child = Command::new(release("tracer"))
+                .args(["report", "--format", format, "-o"])
+                .arg(&out)
+                .arg(&input)
+                .stderr(Stdio::null())
+                .spawn()?;
+            let u = wait_usage(&child)?;
+            let wall = t.elapsed().as_secs_f64();
+            if u.code != 0 {
+                bail!("tracer report --format {format} failed ({})", u.code);
             }
+            if *format == "table" {
+                let table = fs::read_to_string(&out)?;
+                if !table.contains("docker") {
+                    bail!("the report table shows no docker container");
+                }
+            }
+            let _ = fs::remove_file(&out);
+            runs[k].push((wall, u.cpu, u.max_rss_kb as f64 / 1024.0));
         }
-        let _ = fs::remove_file(&out);
-        let mb = u.max_rss_kb as f64 / 1024.0;
+    }
+    let mut measured = Vec::new();
+    for (format, v) in FORMATS.iter().zip(&runs) {
+        let (wall, lo, hi) = stats(&mut v.iter().map(|r| r.0).collect::<Vec<_>>());
+        let (cpu, _, _) = stats(&mut v.iter().map(|r| r.1).collect::<Vec<_>>());
+        let mb = v.iter().map(|r| r.2).fold(0.0, f64::max);
         let _ = writeln!(
             md,
-            "| tracer report --format {format} | {wall:.2} | {mb:.0} |"
+            "| tracer report --format {format} | {wall:.2} ({lo:.2}–{hi:.2}) | {cpu:.2} | {mb:.0} |"
         );
-        measured.push((format, wall, mb));
+        measured.push((*format, wall, mb));
     }
     let t = Instant::now();
     let child = Command::new("python3")
