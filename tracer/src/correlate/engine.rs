@@ -587,7 +587,9 @@ impl Engine {
                 let c = self.container(&id, "runc", "conmon argv", ev.ts_ns);
                 let st = &mut self.containers[c];
                 st.c.engine.get_or_insert_with(|| "podman".into());
-                if let Some(rt) = identify_runtime_opt(argv) {
+                if let Some(rt) =
+                    identify::opt_value(argv, &["-r", "--runtime"]).map(|r| basename(r).to_string())
+                {
                     st.c.runtime = rt;
                 }
                 if name.is_some() {
@@ -826,12 +828,6 @@ impl Engine {
         }
         false
     }
-}
-
-/// `-r /usr/sbin/runc` in conmon's argv: the runtime it runs.
-fn identify_runtime_opt(argv: &[String]) -> Option<String> {
-    let i = argv.iter().position(|a| a == "-r" || a == "--runtime")?;
-    argv.get(i + 1).map(|r| basename(r).to_string())
 }
 
 /// Records the inodes of the namespace kinds `kinds` from `ns`.

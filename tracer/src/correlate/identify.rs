@@ -68,7 +68,7 @@ fn basename(s: &str) -> &str {
 }
 
 /// The value following `-id`/`--id` style options (also `--opt=value`).
-fn opt_value<'a>(argv: &'a [String], names: &[&str]) -> Option<&'a str> {
+pub(crate) fn opt_value<'a>(argv: &'a [String], names: &[&str]) -> Option<&'a str> {
     let mut it = argv.iter();
     while let Some(a) = it.next() {
         if names.contains(&a.as_str()) {

@@ -198,13 +198,7 @@ impl<'o> Pipeline<'o> {
             }
             return Ok(());
         }
-        self.place(Pending {
-            ts: ev.ts_ns,
-            seq: self.seq,
-            ev,
-            text,
-        });
-        self.seq += 1;
+        self.place(ev, text);
         while let Some(p) = self.window.front() {
             if p.ts.saturating_add(REORDER_WINDOW_NS) > self.max_ts {
                 break;
@@ -215,8 +209,15 @@ impl<'o> Pipeline<'o> {
         Ok(())
     }
 
-    /// Puts an event in the window at its place in time.
-    fn place(&mut self, p: Pending) {
+    /// Puts an event in the window at its place in time (ties in arrival order).
+    fn place(&mut self, ev: Event, text: Vec<u8>) {
+        let p = Pending {
+            ts: ev.ts_ns,
+            seq: self.seq,
+            ev,
+            text,
+        };
+        self.seq += 1;
         let key = (p.ts, p.seq);
         let at = match self.window.back() {
             Some(last) if (last.ts, last.seq) > key => {
@@ -270,13 +271,7 @@ impl<'o> Pipeline<'o> {
         });
         // Old enough to be placed: everything read so far goes through the window.
         for (ev, text) in std::mem::take(&mut self.waiting) {
-            self.place(Pending {
-                ts: ev.ts_ns,
-                seq: self.seq,
-                ev,
-                text,
-            });
-            self.seq += 1;
+            self.place(ev, text);
         }
         Ok(())
     }
