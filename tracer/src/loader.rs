@@ -508,33 +508,9 @@ fn attach(ebpf: &mut Ebpf, a: &Attachment) -> anyhow::Result<Link> {
     })
 }
 
-fn detach_all(ebpf: &mut Ebpf, links: Vec<(&'static str, Link)>) {
-    for (program, link) in links {
-        let Some(prog) = ebpf.program_mut(program) else {
-            continue;
-        };
-        let result = match link {
-            Link::TracePoint(id) => <&mut TracePoint>::try_from(prog)
-                .map_err(anyhow::Error::from)
-                .and_then(|p| p.detach(id).map_err(Into::into)),
-            Link::RawTracePoint(id) => <&mut RawTracePoint>::try_from(prog)
-                .map_err(anyhow::Error::from)
-                .and_then(|p| p.detach(id).map_err(Into::into)),
-            Link::KProbe(id) => <&mut KProbe>::try_from(prog)
-                .map_err(anyhow::Error::from)
-                .and_then(|p| p.detach(id).map_err(Into::into)),
-        };
-        if let Err(e) = result {
-            log::warn!("detaching {program}: {e}");
-        }
-    }
-}
-
-/// Detaches every link at once. Each detach waits for an RCU grace period in the kernel
-/// (about 70 ms here), so one after another 30 of them took 2 s at every exit; dropped
-/// from parallel threads the waits overlap.
-fn detach_in_parallel(ebpf: &mut Ebpf, links: Vec<(&'static str, Link)>) {
-    // Taken out of their programs, to be dropped anywhere.
+/// Takes each link out of its program, as a value whose drop detaches it; a link that
+/// cannot be taken is left to its program's own drop.
+fn take_links(ebpf: &mut Ebpf, links: Vec<(&'static str, Link)>) -> Vec<Box<dyn Send>> {
     let mut owned: Vec<Box<dyn Send>> = Vec::with_capacity(links.len());
     for (program, link) in links {
         let Some(prog) = ebpf.program_mut(program) else {
@@ -553,10 +529,22 @@ fn detach_in_parallel(ebpf: &mut Ebpf, links: Vec<(&'static str, Link)>) {
         };
         match taken {
             Ok(link) => owned.push(link),
-            // Left to the program's own drop.
             Err(e) => log::warn!("detaching {program}: {e}"),
         }
     }
+    owned
+}
+
+/// Detaches the links of an option that failed part way.
+fn detach_all(ebpf: &mut Ebpf, links: Vec<(&'static str, Link)>) {
+    drop(take_links(ebpf, links));
+}
+
+/// Detaches every link at once. Each detach waits for an RCU grace period in the kernel
+/// (about 70 ms here), so one after another 30 of them took 2 s at every exit; dropped
+/// from parallel threads the waits overlap.
+fn detach_in_parallel(ebpf: &mut Ebpf, links: Vec<(&'static str, Link)>) {
+    let owned = take_links(ebpf, links);
     std::thread::scope(|s| {
         for link in owned {
             s.spawn(move || drop(link));

@@ -46,9 +46,9 @@ pub fn correlate(events: &[Event], ctx: &Context) -> (Vec<Container>, Vec<Option
 }
 
 /// The host's namespaces when the trace does not say (version 1): the most common ones.
-pub(crate) fn guess_host(events: &[Event]) -> HostNs {
+pub(crate) fn guess_host<'a>(events: impl IntoIterator<Item = &'a Event>) -> HostNs {
     let mut counts: std::collections::HashMap<(u32, u32, u32), usize> = Default::default();
-    for e in events.iter().filter(|e| e.mnt_ns != 0) {
+    for e in events.into_iter().filter(|e| e.mnt_ns != 0) {
         *counts.entry((e.mnt_ns, e.pid_ns, e.net_ns)).or_default() += 1;
     }
     let ((mnt, pid, net), _) = counts

@@ -232,10 +232,7 @@ impl<'o> Pipeline<'o> {
     fn start(&mut self) -> io::Result<()> {
         let host = match &self.host {
             Some(h) if h.ns.mnt != 0 => h.ns,
-            _ => {
-                let events: Vec<Event> = self.waiting.iter().map(|(e, _)| e.clone()).collect();
-                guess_host(&events)
-            }
+            _ => guess_host(self.waiting.iter().map(|(e, _)| e)),
         };
         self.engine = Some(Engine::new(&Context {
             host,
