@@ -4,6 +4,7 @@
 
 mod bench;
 mod setup;
+mod tools;
 mod vm;
 
 use std::{
@@ -13,10 +14,12 @@ use std::{
 
 use anyhow::{bail, Context as _};
 
-const USAGE: &str = "usage: cargo xtask <setup|test|demo|vm-test|bench>
+const USAGE: &str = "usage: cargo xtask <setup|tools|test|demo|vm-test|bench>
 
-  setup   install what is missing: llvm-22-dev, bpf-linker 0.13.0 (LLVM 22), rust-src for
-          nightly, a tracefs mount; prints one line per step
+  setup   install what is missing for test and demo: rust-src for nightly, the Debian
+          packages of every program they run (see `tools`; apt's output goes to
+          target/setup.log), bpf-linker 0.13.0 (LLVM 22), a tracefs mount; one line per step
+  tools   list every external program the tasks run, its package and who needs it
   test    setup, then cargo fmt --check, clippy, and every test (unit tests and the root
           tests that load the eBPF programs into this kernel; run as root)
   demo    setup, build, then show how events are observed here (tracer check), and launch
@@ -30,9 +33,15 @@ fn main() -> ExitCode {
     let task = std::env::args().nth(1);
     let result = match task.as_deref() {
         Some("setup") => setup::all(),
+        Some("tools") => {
+            tools::print();
+            Ok(())
+        }
         Some("test") => test(),
         Some("demo") => demo(),
-        Some("vm-test") => vm::vm_test(),
+        Some("vm-test") => {
+            setup::tasks(&[tools::Task::Build, tools::Task::Vm]).and_then(|()| vm::vm_test())
+        }
         Some("bench") => bench::bench(&std::env::args().skip(2).collect::<Vec<_>>()),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}{}", bench::USAGE);
@@ -113,7 +122,7 @@ fn test() -> anyhow::Result<()> {
 
 fn demo() -> anyhow::Result<()> {
     require_root("cargo xtask demo")?;
-    setup::all()?;
+    setup::tasks(&[tools::Task::Build, tools::Task::Demo])?;
     run(cargo().args(["build", "--release", "--package", "tracer"]))?;
     let tracer = root().join("target/release/tracer");
     eprintln!("\nxtask: how each event kind is observed on this kernel:");

@@ -5,71 +5,39 @@
 //! toolchain already on the machine (never updated: a newer one uses an LLVM that bpf-linker
 //! 0.13 cannot read) and bpf-linker 0.13.0 built against LLVM 22.
 
-use std::{path::Path, process::Command};
+use std::{
+    collections::BTreeMap,
+    fs,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+};
 
 use anyhow::{bail, Context as _};
 
-const LLVM_PACKAGE: &str = "llvm-22-dev";
+use crate::tools::{self, Task};
+
 const LLVM_PREFIX: &str = "/usr/lib/llvm-22";
 const BPF_LINKER_VERSION: &str = "0.13.0";
 const TRACEFS: &str = "/sys/kernel/tracing";
 
+/// What the README's two commands need: the build, the host tests, the VM test and the demo.
 pub fn all() -> anyhow::Result<()> {
+    tasks(&[Task::Build, Task::Test, Task::Vm, Task::Demo])
+}
+
+/// The toolchain pieces, then every package the tasks need (from [`crate::tools::TOOLS`]),
+/// then bpf-linker and tracefs.
+pub fn tasks(tasks: &[Task]) -> anyhow::Result<()> {
     nightly()?;
     rust_src()?;
-    let mut apt = Apt::default();
-    apt.ensure(LLVM_PACKAGE)?;
-    // Tools the root tests drive: unshare, setpriv (util-linux), mount.
-    for (tool, package) in [
-        ("unshare", "util-linux"),
-        ("setpriv", "util-linux"),
-        ("mount", "mount"),
-    ] {
-        if which(tool).is_none() {
-            apt.ensure(package)?;
-        } else {
-            step(tool, "already installed");
-        }
-    }
+    Apt::default().ensure(&tools::packages_for(tasks))?;
     bpf_linker()?;
     tracefs()?;
     Ok(())
 }
 
-/// What `vm-test` needs besides the build: QEMU, busybox, depmod, cpio, xz.
-pub fn vm_tools() -> anyhow::Result<()> {
-    let mut apt = Apt::default();
-    for package in [
-        "qemu-system-x86",
-        "busybox-static",
-        "kmod",
-        "cpio",
-        "xz-utils",
-    ] {
-        apt.ensure(package)?;
-    }
-    Ok(())
-}
-
-/// What `bench` measures against: the peers (bpftrace, libbpf-tools' execsnoop, runc, crun),
-/// the containers' rootfs (busybox-static) and the JSON reader used as a reference.
-pub fn bench_tools() -> anyhow::Result<()> {
-    let mut apt = Apt::default();
-    for package in [
-        "bpftrace",
-        "libbpf-tools",
-        "runc",
-        "crun",
-        "busybox-static",
-        "python3",
-    ] {
-        apt.ensure(package)?;
-    }
-    Ok(())
-}
-
 fn step(what: &str, outcome: &str) {
-    eprintln!("setup: {what:<14} {outcome}");
+    eprintln!("setup: {what:<16} {outcome}");
 }
 
 fn output(cmd: &mut Command) -> Option<String> {
@@ -120,33 +88,105 @@ fn rust_src() -> anyhow::Result<()> {
     run(Command::new("rustup").args(["component", "add", "rust-src", "--toolchain", "nightly"]))
 }
 
-/// apt-get, with `apt-get update` run at most once and only when something must be installed.
+/// Where apt's own output goes: one line per package is printed instead.
+fn log_path() -> PathBuf {
+    crate::root().join("target/setup.log")
+}
+
+/// apt-get, with `apt-get update` run at most once and only when something must be
+/// installed; its output goes to [`log_path`].
 #[derive(Default)]
 struct Apt {
     updated: bool,
 }
 
 impl Apt {
-    fn installed(package: &str) -> bool {
-        output(Command::new("dpkg-query").args(["-W", "-f=${Status}", package]))
-            .is_some_and(|s| s.trim() == "install ok installed")
+    /// The installed version of each of `packages` that is installed.
+    fn versions(packages: &[&str]) -> BTreeMap<String, String> {
+        // dpkg-query fails when a package is unknown, but still prints the others.
+        let out = Command::new("dpkg-query")
+            .args(["-W", "-f=${Package} ${Version} ${db:Status-Status}\n"])
+            .args(packages)
+            .stderr(Stdio::null())
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        out.lines()
+            .filter_map(|l| {
+                let mut f = l.split_whitespace();
+                let (name, version, status) = (f.next()?, f.next()?, f.next()?);
+                (status == "installed").then(|| (name.to_string(), version.to_string()))
+            })
+            .collect()
     }
 
-    fn ensure(&mut self, package: &str) -> anyhow::Result<()> {
-        if Self::installed(package) {
-            step(package, "already installed");
+    /// Installs those of `packages` that are missing, in one apt-get call.
+    fn ensure(&mut self, packages: &[&str]) -> anyhow::Result<()> {
+        let have = Self::versions(packages);
+        for p in packages.iter().filter(|p| have.contains_key(**p)) {
+            step(p, &format!("already installed ({})", have[*p]));
+        }
+        let missing: Vec<&str> = packages
+            .iter()
+            .copied()
+            .filter(|p| !have.contains_key(*p))
+            .collect();
+        if missing.is_empty() {
             return Ok(());
         }
+        let log = log_path();
+        if let Some(dir) = log.parent() {
+            fs::create_dir_all(dir)?;
+        }
         if !self.updated {
-            step("apt", "updating package lists");
-            run(Command::new("apt-get").arg("update").arg("-q"))?;
+            step(
+                "apt",
+                &format!("updating package lists (log: {})", log.display()),
+            );
+            apt(&["update", "-q"], &log)?;
             self.updated = true;
         }
-        step(package, "installing");
-        run(Command::new("apt-get")
-            .args(["install", "-y", "-q", "--no-install-recommends", package])
-            .env("DEBIAN_FRONTEND", "noninteractive"))
+        step("apt", &format!("installing {}", missing.join(" ")));
+        let mut args = vec!["install", "-y", "-q", "--no-install-recommends"];
+        args.extend(&missing);
+        apt(&args, &log)?;
+        let now = Self::versions(&missing);
+        for p in &missing {
+            match now.get(*p) {
+                Some(v) => step(p, &format!("installed ({v})")),
+                None => bail!(
+                    "{p} is still not installed after apt-get; see {}",
+                    log.display()
+                ),
+            }
+        }
+        Ok(())
     }
+}
+
+/// Runs apt-get with its output appended to `log`; on failure, the end of the log is the
+/// error.
+fn apt(args: &[&str], log: &Path) -> anyhow::Result<()> {
+    let file = fs::OpenOptions::new().create(true).append(true).open(log)?;
+    let status = Command::new("apt-get")
+        .args(args)
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .stdin(Stdio::null())
+        .stdout(file.try_clone()?)
+        .stderr(file)
+        .status()
+        .context("starting apt-get")?;
+    if !status.success() {
+        let text = fs::read_to_string(log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        bail!(
+            "apt-get {} failed ({status}); the end of {}:\n{}",
+            args.join(" "),
+            log.display(),
+            lines[lines.len().saturating_sub(15)..].join("\n")
+        );
+    }
+    Ok(())
 }
 
 fn bpf_linker() -> anyhow::Result<()> {

@@ -37,7 +37,6 @@ const MODULES: &[&str] = &[
 
 pub fn vm_test() -> anyhow::Result<()> {
     let started = Instant::now();
-    crate::setup::vm_tools()?;
     let kernel = fetch_kernel()?;
     // The test build's binaries (dependencies are optimized in the dev profile).
     run(cargo().args(["build", "--package", "tracer"]))?;

@@ -84,8 +84,7 @@ pub fn bench(args: &[String]) -> anyhow::Result<()> {
         }
     }
     require_root("cargo xtask bench")?;
-    setup::all()?;
-    setup::bench_tools()?;
+    setup::tasks(&[crate::tools::Task::Build, crate::tools::Task::Bench])?;
     run(cargo().args(["build", "--release", "--package", "tracer"]))?;
     fs::create_dir_all(WORK)?;
     let sizes = if quick { &QUICK } else { &FULL };
