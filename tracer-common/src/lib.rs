@@ -23,116 +23,102 @@ pub const ARGV_LEN: usize = ARGV_SOFT_LIMIT + ARG_MAX_READ;
 /// Default size of the event ring buffer (bytes, a power of two multiple of the page size).
 pub const DEFAULT_RING_BYTES: u32 = 16 << 20;
 
-/// What a record is. The discriminant is the index into the per-kind lost counters.
-#[repr(u32)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum EventKind {
-    Exec = 1,
-    Mount = 2,
-    Umount = 3,
-    PivotRoot = 4,
-    Fsopen = 5,
-    Fsconfig = 6,
-    Fsmount = 7,
-    MoveMount = 8,
-    OpenTree = 9,
-    MountSetattr = 10,
-    Fork = 11,
-    Exit = 12,
-    Rename = 13,
-    Namespaces = 14,
-    Setns = 15,
-    Veth = 16,
+/// Declares [`EventKind`] from one table: each kind's discriminant (its ABI number and its
+/// slot in the per-kind lost counters), its name (JSON, summaries, plans) and the record the
+/// kernel sends for it. [`EventKind::ALL`], [`KIND_SLOTS`], `from_u32`, `from_name`, `name`
+/// and `record_size` all come from this one table, so a kind is declared in one place.
+macro_rules! event_kinds {
+    ($($(#[$doc:meta])* $kind:ident = $num:literal, $name:literal, $record:ty;)+) => {
+        /// What a record is. The discriminant is the index into the per-kind lost counters.
+        #[repr(u32)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[cfg_attr(
+            feature = "user",
+            derive(serde::Serialize, serde::Deserialize),
+            serde(rename_all = "snake_case")
+        )]
+        pub enum EventKind {
+            $($(#[$doc])* $kind = $num,)+
+        }
+
+        impl EventKind {
+            /// Every kind, in ABI order.
+            pub const ALL: [EventKind; [$($num),+].len()] = [$(EventKind::$kind),+];
+
+            pub const fn from_u32(v: u32) -> Option<Self> {
+                match v {
+                    $($num => Some(Self::$kind),)+
+                    _ => None,
+                }
+            }
+
+            /// The name used in JSON, summaries and plans.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(Self::$kind => $name,)+
+                }
+            }
+
+            /// The kind of a name given by [`EventKind::name`].
+            pub fn from_name(name: &str) -> Option<Self> {
+                match name {
+                    $($name => Some(Self::$kind),)+
+                    _ => None,
+                }
+            }
+
+            /// The size of the record the kernel sends for this kind.
+            pub const fn record_size(self) -> usize {
+                match self {
+                    $(Self::$kind => core::mem::size_of::<$record>(),)+
+                }
+            }
+        }
+    };
 }
 
-/// Number of slots in the lost-event counter array (slot 0 is unused).
-pub const KIND_SLOTS: u32 = 17;
-
-impl EventKind {
-    pub const ALL: [EventKind; 16] = [
-        EventKind::Exec,
-        EventKind::Mount,
-        EventKind::Umount,
-        EventKind::PivotRoot,
-        EventKind::Fsopen,
-        EventKind::Fsconfig,
-        EventKind::Fsmount,
-        EventKind::MoveMount,
-        EventKind::OpenTree,
-        EventKind::MountSetattr,
-        EventKind::Fork,
-        EventKind::Exit,
-        EventKind::Rename,
-        EventKind::Namespaces,
-        EventKind::Setns,
-        EventKind::Veth,
-    ];
-
-    pub const fn from_u32(v: u32) -> Option<Self> {
-        Some(match v {
-            1 => Self::Exec,
-            2 => Self::Mount,
-            3 => Self::Umount,
-            4 => Self::PivotRoot,
-            5 => Self::Fsopen,
-            6 => Self::Fsconfig,
-            7 => Self::Fsmount,
-            8 => Self::MoveMount,
-            9 => Self::OpenTree,
-            10 => Self::MountSetattr,
-            11 => Self::Fork,
-            12 => Self::Exit,
-            13 => Self::Rename,
-            14 => Self::Namespaces,
-            15 => Self::Setns,
-            16 => Self::Veth,
-            _ => return None,
-        })
-    }
-
-    /// The name used in JSON and in summaries.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::Exec => "exec",
-            Self::Mount => "mount",
-            Self::Umount => "umount",
-            Self::PivotRoot => "pivot_root",
-            Self::Fsopen => "fsopen",
-            Self::Fsconfig => "fsconfig",
-            Self::Fsmount => "fsmount",
-            Self::MoveMount => "move_mount",
-            Self::OpenTree => "open_tree",
-            Self::MountSetattr => "mount_setattr",
-            Self::Fork => "fork",
-            Self::Exit => "exit",
-            Self::Rename => "rename",
-            Self::Namespaces => "namespaces",
-            Self::Setns => "setns",
-            Self::Veth => "veth",
-        }
-    }
-
-    /// The size of the record the kernel sends for this kind.
-    pub const fn record_size(self) -> usize {
-        match self {
-            Self::Exec => core::mem::size_of::<ExecEvent>(),
-            Self::Mount
-            | Self::Umount
-            | Self::PivotRoot
-            | Self::Fsopen
-            | Self::Fsconfig
-            | Self::Fsmount
-            | Self::MoveMount
-            | Self::OpenTree
-            | Self::MountSetattr => core::mem::size_of::<MountEvent>(),
-            Self::Fork => core::mem::size_of::<ForkEvent>(),
-            Self::Exit => core::mem::size_of::<ExitEvent>(),
-            Self::Rename => core::mem::size_of::<RenameEvent>(),
-            Self::Namespaces | Self::Setns => core::mem::size_of::<NsEvent>(),
-            Self::Veth => core::mem::size_of::<VethEvent>(),
-        }
-    }
+event_kinds! {
+    Exec = 1, "exec", ExecEvent;
+    Mount = 2, "mount", MountEvent;
+    Umount = 3, "umount", MountEvent;
+    PivotRoot = 4, "pivot_root", MountEvent;
+    Fsopen = 5, "fsopen", MountEvent;
+    Fsconfig = 6, "fsconfig", MountEvent;
+    Fsmount = 7, "fsmount", MountEvent;
+    MoveMount = 8, "move_mount", MountEvent;
+    OpenTree = 9, "open_tree", MountEvent;
+    MountSetattr = 10, "mount_setattr", MountEvent;
+    Fork = 11, "fork", ForkEvent;
+    Exit = 12, "exit", ExitEvent;
+    Rename = 13, "rename", RenameEvent;
+    Namespaces = 14, "namespaces", NsEvent;
+    Setns = 15, "setns", NsEvent;
+    Veth = 16, "veth", VethEvent;
 }
+
+/// Slots in the lost-event counter array: one per discriminant (slot 0 is unused).
+pub const KIND_SLOTS: u32 = {
+    let mut max = 0;
+    let mut i = 0;
+    while i < EventKind::ALL.len() {
+        let n = EventKind::ALL[i] as u32;
+        if n > max {
+            max = n;
+        }
+        i += 1;
+    }
+    max + 1
+};
+
+// Every discriminant maps back to its own kind: no number is used twice.
+const _: () = {
+    let mut i = 0;
+    while i < EventKind::ALL.len() {
+        let k = EventKind::ALL[i];
+        assert!(matches!(EventKind::from_u32(k as u32), Some(j) if j as u32 == k as u32));
+        i += 1;
+    }
+};
 
 /// Common to every record: who did it and when.
 #[repr(C)]
@@ -162,104 +148,148 @@ pub struct Header {
     pub _pad: u32,
 }
 
-/// Which kernel hook (or userspace source) produced a record.
-#[repr(u32)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Hook {
-    Execve = 1,
-    Execveat = 2,
-    Mount = 3,
-    Umount = 4,
-    PivotRoot = 5,
-    Fsopen = 6,
-    Fsconfig = 7,
-    Fsmount = 8,
-    MoveMount = 9,
-    OpenTree = 10,
-    MountSetattr = 11,
-    SchedProcessFork = 12,
-    SchedProcessExit = 13,
-    TaskRename = 14,
-    /// kprobe + kretprobe on `create_new_namespaces` (stock kernels).
-    CreateNewNamespaces = 15,
-    /// `syscalls:sys_enter/exit_unshare` (fallback).
-    Unshare = 16,
-    /// `sched_process_fork`, comparing the child's namespaces with the parent's (fallback).
-    ForkNamespaces = 17,
-    Setns = 18,
-    /// kprobe + kretprobe on `veth_newlink` (stock kernels).
-    VethNewlink = 19,
-    /// Userspace rtnetlink link monitor (fallback where kprobes are missing).
-    RtnetlinkMonitor = 20,
+/// Declares [`Hook`] from one table: each hook's number (sent in every record's header) and
+/// its name in JSON and reports.
+macro_rules! hooks {
+    ($($(#[$doc:meta])* $hook:ident = $num:literal, $name:literal;)+) => {
+        /// Which kernel hook (or userspace source) produced a record.
+        #[repr(u32)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Hook {
+            $($(#[$doc])* $hook = $num,)+
+        }
+
+        impl Hook {
+            pub const ALL: [Hook; [$($num),+].len()] = [$(Hook::$hook),+];
+
+            pub const fn from_u32(v: u32) -> Option<Self> {
+                match v {
+                    $($num => Some(Self::$hook),)+
+                    _ => None,
+                }
+            }
+
+            /// The name used in JSON and reports.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(Self::$hook => $name,)+
+                }
+            }
+        }
+    };
 }
 
-impl Hook {
-    pub const fn from_u32(v: u32) -> Option<Self> {
-        Some(match v {
-            1 => Self::Execve,
-            2 => Self::Execveat,
-            3 => Self::Mount,
-            4 => Self::Umount,
-            5 => Self::PivotRoot,
-            6 => Self::Fsopen,
-            7 => Self::Fsconfig,
-            8 => Self::Fsmount,
-            9 => Self::MoveMount,
-            10 => Self::OpenTree,
-            11 => Self::MountSetattr,
-            12 => Self::SchedProcessFork,
-            13 => Self::SchedProcessExit,
-            14 => Self::TaskRename,
-            15 => Self::CreateNewNamespaces,
-            16 => Self::Unshare,
-            17 => Self::ForkNamespaces,
-            18 => Self::Setns,
-            19 => Self::VethNewlink,
-            20 => Self::RtnetlinkMonitor,
-            _ => return None,
-        })
-    }
+hooks! {
+    Execve = 1, "tracepoint:syscalls:sys_enter_execve";
+    Execveat = 2, "tracepoint:syscalls:sys_enter_execveat";
+    Mount = 3, "tracepoint:syscalls:sys_enter_mount";
+    Umount = 4, "tracepoint:syscalls:sys_enter_umount";
+    PivotRoot = 5, "tracepoint:syscalls:sys_enter_pivot_root";
+    Fsopen = 6, "tracepoint:syscalls:sys_enter_fsopen";
+    Fsconfig = 7, "tracepoint:syscalls:sys_enter_fsconfig";
+    Fsmount = 8, "tracepoint:syscalls:sys_enter_fsmount";
+    MoveMount = 9, "tracepoint:syscalls:sys_enter_move_mount";
+    OpenTree = 10, "tracepoint:syscalls:sys_enter_open_tree";
+    MountSetattr = 11, "tracepoint:syscalls:sys_enter_mount_setattr";
+    SchedProcessFork = 12, "raw_tracepoint:sched_process_fork";
+    SchedProcessExit = 13, "tracepoint:sched:sched_process_exit";
+    TaskRename = 14, "tracepoint:task:task_rename";
+    /// kprobe + kretprobe on `create_new_namespaces` (stock kernels).
+    CreateNewNamespaces = 15, "kretprobe:create_new_namespaces";
+    /// `syscalls:sys_enter/exit_unshare` (fallback).
+    Unshare = 16, "tracepoint:syscalls:sys_exit_unshare";
+    /// `sched_process_fork`, comparing the child's namespaces with the parent's (fallback).
+    ForkNamespaces = 17, "raw_tracepoint:sched_process_fork";
+    Setns = 18, "tracepoint:syscalls:sys_exit_setns";
+    /// kprobe + kretprobe on `veth_newlink` (stock kernels).
+    VethNewlink = 19, "kretprobe:veth_newlink";
+    /// Userspace rtnetlink link monitor (fallback where kprobes are missing).
+    RtnetlinkMonitor = 20, "rtnetlink:RTNLGRP_LINK";
+}
 
-    /// The name used in JSON and reports.
+/// A kind of namespace. The discriminant is its index in [`NsEvent::inum`] and its bit in
+/// masks of kinds.
+#[repr(usize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(
+    feature = "user",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "lowercase")
+)]
+pub enum NsKind {
+    Uts = 0,
+    Ipc = 1,
+    Mnt = 2,
+    Pid = 3,
+    Net = 4,
+    Cgroup = 5,
+    Time = 6,
+}
+
+/// Namespace kinds tracked.
+pub const NS_KINDS: usize = NsKind::ALL.len();
+
+impl NsKind {
+    pub const ALL: [NsKind; 7] = [
+        NsKind::Uts,
+        NsKind::Ipc,
+        NsKind::Mnt,
+        NsKind::Pid,
+        NsKind::Net,
+        NsKind::Cgroup,
+        NsKind::Time,
+    ];
+
+    /// The name in `/proc/PID/ns/` and in JSON.
     pub const fn name(self) -> &'static str {
         match self {
-            Self::Execve => "tracepoint:syscalls:sys_enter_execve",
-            Self::Execveat => "tracepoint:syscalls:sys_enter_execveat",
-            Self::Mount => "tracepoint:syscalls:sys_enter_mount",
-            Self::Umount => "tracepoint:syscalls:sys_enter_umount",
-            Self::PivotRoot => "tracepoint:syscalls:sys_enter_pivot_root",
-            Self::Fsopen => "tracepoint:syscalls:sys_enter_fsopen",
-            Self::Fsconfig => "tracepoint:syscalls:sys_enter_fsconfig",
-            Self::Fsmount => "tracepoint:syscalls:sys_enter_fsmount",
-            Self::MoveMount => "tracepoint:syscalls:sys_enter_move_mount",
-            Self::OpenTree => "tracepoint:syscalls:sys_enter_open_tree",
-            Self::MountSetattr => "tracepoint:syscalls:sys_enter_mount_setattr",
-            Self::SchedProcessFork => "raw_tracepoint:sched_process_fork",
-            Self::SchedProcessExit => "tracepoint:sched:sched_process_exit",
-            Self::TaskRename => "tracepoint:task:task_rename",
-            Self::CreateNewNamespaces => "kretprobe:create_new_namespaces",
-            Self::Unshare => "tracepoint:syscalls:sys_exit_unshare",
-            Self::ForkNamespaces => "raw_tracepoint:sched_process_fork",
-            Self::Setns => "tracepoint:syscalls:sys_exit_setns",
-            Self::VethNewlink => "kretprobe:veth_newlink",
-            Self::RtnetlinkMonitor => "rtnetlink:RTNLGRP_LINK",
+            NsKind::Uts => "uts",
+            NsKind::Ipc => "ipc",
+            NsKind::Mnt => "mnt",
+            NsKind::Pid => "pid",
+            NsKind::Net => "net",
+            NsKind::Cgroup => "cgroup",
+            NsKind::Time => "time",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        NsKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// The `CLONE_NEW*` flag that creates it.
+    pub const fn clone_flag(self) -> u64 {
+        match self {
+            NsKind::Uts => 0x0400_0000,
+            NsKind::Ipc => 0x0800_0000,
+            NsKind::Mnt => 0x0002_0000,
+            NsKind::Pid => 0x2000_0000,
+            NsKind::Net => 0x4000_0000,
+            NsKind::Cgroup => 0x0200_0000,
+            NsKind::Time => 0x0000_0080,
         }
     }
 }
 
-/// Namespace kinds in the order of [`NsEvent::inum`] and of the bits of `new_mask`.
-pub const NS_KINDS: usize = 7;
-pub const NS_NAMES: [&str; NS_KINDS] = ["uts", "ipc", "mnt", "pid", "net", "cgroup", "time"];
-/// The `CLONE_NEW*` flag of each kind, in the same order.
-pub const NS_CLONE_FLAGS: [u64; NS_KINDS] = [
-    0x0400_0000, // CLONE_NEWUTS
-    0x0800_0000, // CLONE_NEWIPC
-    0x0002_0000, // CLONE_NEWNS
-    0x2000_0000, // CLONE_NEWPID
-    0x4000_0000, // CLONE_NEWNET
-    0x0200_0000, // CLONE_NEWCGROUP
-    0x0000_0080, // CLONE_NEWTIME
-];
+// The discriminants are the indexes of `ALL`.
+const _: () = {
+    let mut i = 0;
+    while i < NS_KINDS {
+        assert!(NsKind::ALL[i] as usize == i);
+        i += 1;
+    }
+};
+
+/// Every `CLONE_NEW*` flag tracked.
+pub const NS_CLONE_FLAGS: u64 = {
+    let mut f = 0;
+    let mut i = 0;
+    while i < NS_KINDS {
+        f |= NsKind::ALL[i].clone_flag();
+        i += 1;
+    }
+    f
+};
 
 /// How namespaces changed.
 pub mod ns_op {
@@ -290,7 +320,7 @@ pub struct NsEvent {
     pub fd: i32,
     pub _pad: u32,
     /// Inode numbers of the resulting namespaces (`pid` and `time`: for children), in
-    /// [`NS_NAMES`] order.
+    /// [`NsKind`] order.
     pub inum: [u32; NS_KINDS],
     /// The same before the call (the parent's, for `clone`). Which kinds are new is worked
     /// out in userspace: a comparison per kind in the kernel multiplies verifier states.
@@ -386,14 +416,15 @@ pub struct MountEvent {
     pub dst: [u8; PATH_LEN],
 }
 
-/// A new process (threads are not reported: their events carry their process's tgid).
+/// A new process (threads are not reported: their events carry their process's tgid, so
+/// the child's pid is also its tgid).
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct ForkEvent {
     /// The parent.
     pub header: Header,
     pub child_pid: u32,
-    pub child_tgid: u32,
+    pub _pad: u32,
 }
 
 /// A process ends (reported when its thread-group leader exits).
@@ -439,7 +470,7 @@ pub struct KernelLayout {
     pub pid_numbers: u32,
     pub upid_size: u32,
     pub upid_ns: u32,
-    /// `struct nsproxy` member of each namespace kind, in [`NS_NAMES`] order.
+    /// `struct nsproxy` member of each namespace kind, in [`NsKind`] order.
     pub nsproxy: [u32; NS_KINDS],
     /// Offset of the inode number inside each kind's namespace struct (`ns.inum`).
     pub ns_inum: [u32; NS_KINDS],

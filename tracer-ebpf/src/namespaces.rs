@@ -13,23 +13,16 @@ use aya_ebpf::{
 use tracer_common::{ns_op, EventKind, Hook, NsEvent, NS_CLONE_FLAGS, NS_KINDS};
 
 use crate::{
-    arg,
     maps::{CreateNsArgs, CREATE_NS_PENDING, EVENTS, NS_PENDING},
     record::{
         count_lost, current_task, fill_header, kread, layout, nsproxy_inums, send, task_nsproxy,
         wakeup,
     },
-    RET,
+    syscall::{arg_u64, ret},
 };
 
 /// Every `CLONE_NEW*` flag tracked.
-const NS_FLAGS: u64 = NS_CLONE_FLAGS[0]
-    | NS_CLONE_FLAGS[1]
-    | NS_CLONE_FLAGS[2]
-    | NS_CLONE_FLAGS[3]
-    | NS_CLONE_FLAGS[4]
-    | NS_CLONE_FLAGS[5]
-    | NS_CLONE_FLAGS[6];
+const NS_FLAGS: u64 = NS_CLONE_FLAGS;
 
 /// Whether any namespace differs, without a branch per kind (see `NsEvent::prev`).
 #[inline(always)]
@@ -118,7 +111,7 @@ fn complete(ctx: &TracePointContext) {
     };
     // SAFETY: map value pointer, ours until removed.
     unsafe {
-        (*ev).ret = ctx.read_at::<i64>(RET).unwrap_or(0);
+        (*ev).ret = ret(ctx);
         nsproxy_inums(task_nsproxy(current_task()), &mut (*ev).inum);
         if let Some(kind) = EventKind::from_u32((*ev).header.kind) {
             send(&EVENTS, &*ev, kind);
@@ -129,8 +122,7 @@ fn complete(ctx: &TracePointContext) {
 
 #[tracepoint(category = "syscalls", name = "sys_enter_unshare")]
 pub fn sys_enter_unshare(ctx: TracePointContext) -> u32 {
-    // SAFETY: the syscall tracepoint record layout.
-    let flags = unsafe { ctx.read_at::<u64>(arg(0)).unwrap_or(0) };
+    let flags = arg_u64(&ctx, 0);
     if flags & NS_FLAGS != 0 {
         park(
             EventKind::Namespaces,
@@ -151,13 +143,7 @@ pub fn sys_exit_unshare(ctx: TracePointContext) -> u32 {
 
 #[tracepoint(category = "syscalls", name = "sys_enter_setns")]
 pub fn sys_enter_setns(ctx: TracePointContext) -> u32 {
-    // SAFETY: the syscall tracepoint record layout.
-    let (fd, nstype) = unsafe {
-        (
-            ctx.read_at::<u64>(arg(0)).unwrap_or(0) as i32,
-            ctx.read_at::<u64>(arg(1)).unwrap_or(0),
-        )
-    };
+    let (fd, nstype) = (arg_u64(&ctx, 0) as i32, arg_u64(&ctx, 1));
     park(EventKind::Setns, Hook::Setns, ns_op::SETNS, nstype, fd);
     0
 }

@@ -9,7 +9,7 @@ use aya_ebpf::{
     },
     maps::RingBuf,
 };
-use tracer_common::{EventKind, Header, Hook, KernelLayout, NS_KINDS};
+use tracer_common::{EventKind, Header, Hook, KernelLayout, NsKind, NS_KINDS};
 
 use crate::maps::LOST;
 
@@ -27,10 +27,9 @@ macro_rules! layout {
 }
 pub(crate) use layout;
 
-/// Index of each namespace kind in [`tracer_common::NS_NAMES`].
-pub const NS_MNT: usize = 2;
-pub const NS_PID: usize = 3;
-pub const NS_NET: usize = 4;
+const NS_MNT: usize = NsKind::Mnt as usize;
+const NS_PID: usize = NsKind::Pid as usize;
+const NS_NET: usize = NsKind::Net as usize;
 
 /// Reads a `T` at `offset` bytes into a kernel struct; zero when it cannot be read (a null
 /// base or an unknown offset make an address the helper refuses). No branch: each branch
@@ -70,7 +69,7 @@ pub fn nsproxy_inum(nsproxy: *const u8, i: usize) -> u32 {
     kread::<u32>(ns, layout!(ns_inum[i]))
 }
 
-/// All namespace inodes of an `nsproxy`, in `NS_NAMES` order.
+/// All namespace inodes of an `nsproxy`, in `NsKind` order.
 #[inline(always)]
 pub fn nsproxy_inums(nsproxy: *const u8, out: &mut [u32; NS_KINDS]) {
     let mut i = 0;

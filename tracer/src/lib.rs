@@ -1,23 +1,20 @@
-//! The `tracer` library. The pipeline, in module order:
-//! kernel programs (`tracer-ebpf`, loaded by [`loader`] with offsets from [`kernel_layout`])
-//! → [`decode`] (ring-buffer records to [`event::Event`], read through a [`session`]) →
-//! [`correlate`] → [`render`] (stream, JSON Lines, summary), driven by [`watch`] and
-//! [`trace_run`]. [`netlink_monitor`] is the userspace veth source on kernels
-//! without kprobes. [`runtime`] is the built-in container runtime behind `tracer run`, beside
-//! the pipeline rather than inside it.
+//! The `tracer` library, in pipeline order (each stage uses only those before it):
+//!
+//! - [`event`]: the decoded, typed event (and its one-line text);
+//! - [`capture`]: the kernel programs loaded and attached, their records decoded into events;
+//! - [`correlate`]: events into containers, with phases and processes;
+//! - [`document`]: the versioned trace document, and [`report`], which reads one back;
+//! - [`render`]: the stream, JSON Lines, tables, timelines, Chrome traces;
+//! - [`commands`]: the subcommands that drive them.
+//!
+//! [`runtime`] is the built-in container runtime behind `tracer run`, beside the pipeline
+//! rather than inside it; correlation reads only its naming rules ([`runtime::naming`]).
 
-pub mod cgroup_names;
+pub mod capture;
+pub mod commands;
 pub mod correlate;
-pub mod decode;
+pub mod document;
 pub mod event;
-pub mod kernel_layout;
-pub mod loader;
-pub mod netlink_monitor;
-pub mod privilege;
 pub mod render;
 pub mod report;
 pub mod runtime;
-pub mod session;
-pub mod stats;
-pub mod trace_run;
-pub mod watch;

@@ -3,7 +3,13 @@
 use std::{process::ExitCode, time::Duration};
 
 use clap::{Parser, Subcommand};
-use tracer::watch::{self, JsonlTarget, WatchOptions};
+use tracer::{
+    commands::{
+        self,
+        watch::{JsonlTarget, WatchOptions},
+    },
+    render::views::Views,
+};
 use tracer_common::DEFAULT_RING_BYTES;
 
 /// `tracer report` allocates and frees a few strings per event, from several threads: with
@@ -156,8 +162,8 @@ enum Command {
         /// The trace file (`-` for stdin).
         file: std::path::PathBuf,
         /// What to print.
-        #[arg(long, short, value_enum, default_value_t = tracer::report::Format::Table)]
-        format: tracer::report::Format,
+        #[arg(long, short, value_enum, default_value_t = tracer::render::report::Format::Table)]
+        format: tracer::render::report::Format,
         /// With the timeline: a sentence per phase saying what it does and why.
         #[arg(long)]
         explain: bool,
@@ -189,7 +195,7 @@ struct ViewArgs {
     no_table: bool,
 }
 
-impl From<ViewArgs> for watch::Views {
+impl From<ViewArgs> for Views {
     fn from(v: ViewArgs) -> Self {
         Self {
             all: v.all,
@@ -259,7 +265,7 @@ fn main() -> ExitCode {
                 json,
                 command,
             } => {
-                tracer::privilege::require_root("tracer run")?;
+                commands::privilege::require_root("tracer run")?;
                 let options = tracer::runtime::RunOptions {
                     id: tracer::runtime::new_id()?,
                     command,
@@ -275,14 +281,14 @@ fn main() -> ExitCode {
                     keep,
                     rootfs,
                 };
-                let trace = tracer::trace_run::TraceOptions {
+                let trace = commands::run::TraceOptions {
                     enabled: !no_trace,
                     jsonl,
                     json,
                     quiet,
                     views: views.into(),
                 };
-                return tracer::trace_run::run(&options, &trace).await;
+                return commands::run::run(&options, &trace).await;
             }
             Command::Report {
                 file,
@@ -290,63 +296,16 @@ fn main() -> ExitCode {
                 explain,
                 all,
                 output,
-            } => {
-                let mut out: Box<dyn std::io::Write> = match &output {
-                    Some(path) => Box::new(std::io::BufWriter::with_capacity(
-                        1 << 16,
-                        std::fs::File::create(path)
-                            .map_err(|e| anyhow::anyhow!("creating {}: {e}", path.display()))?,
-                    )),
-                    None => Box::new(std::io::BufWriter::with_capacity(
-                        1 << 16,
-                        std::io::stdout(),
-                    )),
-                };
-                let opts = tracer::report::ReportOptions {
-                    // --explain is about the timeline.
-                    format: if explain && format == tracer::report::Format::Table {
-                        tracer::report::Format::Timeline
-                    } else {
-                        format
-                    },
-                    explain,
-                    all,
-                    color: output.is_none()
-                        && tracer::render::lifecycle::color_on(&std::io::stdout()),
-                };
-                let result = tracer::report::report_path(&file, &opts, &mut out)
-                    .and_then(|summary| Ok(out.flush().map(|()| summary)?));
-                match result {
-                    Ok(summary) => {
-                        for w in &summary.warnings {
-                            eprintln!("tracer: warning: {w}");
-                        }
-                        Ok(())
-                    }
-                    Err(e) => {
-                        // The output is written as the trace is read: no half report.
-                        if let Some(path) = &output {
-                            let _ = std::fs::remove_file(path);
-                        }
-                        Err(e)
-                    }
-                }
-            }
-            Command::Cleanup => {
-                tracer::privilege::require_root("tracer cleanup")?;
-                let cleaned = tracer::runtime::state::cleanup_stale().await?;
-                eprintln!("tracer: cleaned up {} container(s)", cleaned.len());
-                Ok(())
-            }
+            } => commands::report::report(&commands::report::Args {
+                file,
+                format,
+                explain,
+                all,
+                output,
+            }),
+            Command::Cleanup => commands::cleanup::cleanup().await,
             Command::Init { .. } => unreachable!("handled before the runtime starts"),
-            Command::Check => match watch::check() {
-                Ok(missing) if missing.is_empty() => Ok(()),
-                Ok(missing) => Err(anyhow::anyhow!(
-                    "not observed on this kernel: {}",
-                    missing.join(", ")
-                )),
-                Err(e) => Err(e),
-            },
+            Command::Check => commands::check::check(),
             Command::Watch {
                 jsonl,
                 duration,
@@ -355,7 +314,7 @@ fn main() -> ExitCode {
                 verbose,
                 json,
                 views,
-            } => watch::watch(WatchOptions {
+            } => commands::watch::watch(WatchOptions {
                 jsonl,
                 duration,
                 ring_bytes: ring_size,
@@ -372,7 +331,10 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(255)),
         Err(e) => {
-            eprintln!("tracer: error: {}", tracer::loader::error_chain(&e));
+            eprintln!(
+                "tracer: error: {}",
+                tracer::capture::loader::error_chain(&e)
+            );
             // A container that could not start: 127 for a missing command, 125 otherwise.
             let code = e
                 .downcast_ref::<tracer::runtime::SetupFailed>()

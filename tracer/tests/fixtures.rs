@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use tracer::{correlate::Container, report};
+use tracer::{correlate::Container, render::report};
 
 fn containers(name: &str) -> Vec<Container> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -54,6 +54,10 @@ const PLAIN_RUNTIME: [&str; 7] = [
     "exit",
 ];
 
+fn names(kinds: &[tracer::event::NsKind]) -> Vec<&'static str> {
+    kinds.iter().map(|k| k.name()).collect()
+}
+
 fn phases(c: &Container) -> Vec<&'static str> {
     c.phases.iter().map(|p| p.kind.name()).collect()
 }
@@ -100,7 +104,10 @@ fn docker_run_rm() {
             "network cleanup"
         ]
     );
-    assert_eq!(c.new_namespaces, ["uts", "ipc", "mnt", "pid", "net"]);
+    assert_eq!(
+        names(&c.new_namespaces),
+        ["uts", "ipc", "mnt", "pid", "net"]
+    );
     assert_eq!(c.veths, ["veth73fcf9c", "veth2bd96ed"]);
     // runc's helpers are the container's, by name as they renamed themselves.
     for comm in [
@@ -222,7 +229,7 @@ fn podman_run_rm() {
         ]
     );
     // podman made the netns before runc; runc:[1:CHILD] joins it and unshares the rest.
-    assert_eq!(c.new_namespaces, ["uts", "ipc", "mnt", "pid"]);
+    assert_eq!(names(&c.new_namespaces), ["uts", "ipc", "mnt", "pid"]);
     assert_ne!(c.ns.net, 0);
     assert_ordered(&c);
 }

@@ -41,7 +41,7 @@ fn kprobes_here() -> bool {
     Path::new("/sys/bus/event_source/devices/kprobe").exists()
 }
 
-fn namespace_events(events: &[Event]) -> Vec<(&Event, &str, u32, &[String], NsInodes)> {
+fn namespace_events(events: &[Event]) -> Vec<(&Event, &str, u32, Vec<&str>, NsInodes)> {
     events
         .iter()
         .filter_map(|e| match &e.detail {
@@ -52,7 +52,13 @@ fn namespace_events(events: &[Event]) -> Vec<(&Event, &str, u32, &[String], NsIn
                 ns,
                 result,
                 ..
-            } if result.ret == 0 => Some((e, op.as_str(), *target_pid, new.as_slice(), *ns)),
+            } if result.ret == 0 => Some((
+                e,
+                op.name(),
+                *target_pid,
+                new.iter().map(|k| k.name()).collect(),
+                *ns,
+            )),
             _ => None,
         })
         .collect()
@@ -110,7 +116,7 @@ fn root_unshare_namespaces_match_proc() {
     let sleep_exec = out
         .events
         .iter()
-        .find(|e| e.tgid == sleep_pid && e.detail.kind() == "exec")
+        .find(|e| e.tgid == sleep_pid && e.detail.kind_name() == "exec")
         .expect("sleep's exec");
     assert_eq!(
         (sleep_exec.mnt_ns, sleep_exec.pid_ns, sleep_exec.net_ns),
@@ -191,7 +197,15 @@ fn root_setns_is_seen() {
         .filter_map(|e| match &e.detail {
             Detail::Setns {
                 joined, ns, result, ..
-            } => Some((joined.clone(), ns.net, result.ret, e.hook.clone())),
+            } => Some((
+                joined
+                    .iter()
+                    .map(|k| k.name().to_string())
+                    .collect::<Vec<_>>(),
+                ns.net,
+                result.ret,
+                e.hook.clone(),
+            )),
             _ => None,
         })
         .collect();

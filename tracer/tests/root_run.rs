@@ -451,7 +451,7 @@ fn root_run_trace_shows_every_step() {
     );
     let ns = find("namespaces", &|e| {
         matches!(&e.detail, Detail::Namespaces { new, .. }
-            if ["mnt", "uts", "ipc", "pid", "net"].iter().all(|k| new.iter().any(|n| n == k)))
+            if ["mnt", "uts", "ipc", "pid", "net"].iter().all(|k| new.iter().any(|n| n.name() == *k)))
     });
     let init = find(
         "runtime re-exec",
@@ -459,7 +459,7 @@ fn root_run_trace_shows_every_step() {
     );
     let cgroupns = find(
         "cgroup namespace",
-        &|e| matches!(&e.detail, Detail::Namespaces { new, .. } if new == &["cgroup"]),
+        &|e| matches!(&e.detail, Detail::Namespaces { new, .. } if new.iter().map(|k| k.name()).eq(["cgroup"])),
     );
     let proc_mount = find(
         "proc mount",
@@ -664,7 +664,7 @@ fn root_run_unknown_image_tag_is_one_line_and_leaves_nothing() {
 /// `--json`: one versioned document with the host, the hooks, the counters and the events.
 #[test]
 fn root_run_json_document() {
-    use tracer::render::document::Document;
+    use tracer::document::Document;
     let _g = shared();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("trace.json");
@@ -675,7 +675,7 @@ fn root_run_json_document() {
     assert_ne!(doc.host.ns.mnt, 0, "the host's namespaces");
     assert_eq!(doc.containers.len(), 1, "{:#?}", doc.containers);
     let c = &doc.containers[0];
-    assert_eq!((c.runtime.as_str(), c.exit_code), ("tracer", Some(0)));
+    assert_eq!((c.runtime.name(), c.exit_code), ("tracer", Some(0)));
     assert_eq!(c.command, ["echo", "hi"]);
     let phases: Vec<&str> = c.phases.iter().map(|p| p.kind.name()).collect();
     for p in [

@@ -50,7 +50,7 @@ fn root_exec_argv_result_and_exit_code() {
     );
     let echo_exec = out
         .of_process(echo_pid)
-        .find(|e| e.detail.kind() == "exec")
+        .find(|e| e.detail.kind_name() == "exec")
         .unwrap();
     assert_eq!(
         echo_exec.ppid,

@@ -2,16 +2,18 @@
 //! ID`, `runc --root R create --bundle B ID`, `conmon --cid ID --name N`, `tracer run`, and
 //! the paths runtimes put ids in.
 
+use super::model::{ContainerEngine, Runtime};
+
 /// A command line that names (or serves) a container.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Call {
     /// containerd's shim for one container; `engine` from its `-namespace` (`moby`: Docker).
-    Shim { id: String, engine: &'static str },
+    Shim { id: String, engine: ContainerEngine },
     /// podman's monitor for one container.
     Conmon { id: String, name: Option<String> },
     /// runc or crun with a subcommand and the container id.
     Runtime {
-        runtime: &'static str,
+        runtime: Runtime,
         sub: Sub,
         id: String,
     },
@@ -90,8 +92,8 @@ pub fn classify(filename: &str, argv: &[String]) -> Option<Call> {
     if prog.starts_with("containerd-shim") || file.starts_with("containerd-shim") {
         let id = opt_value(argv, &["-id", "--id"])?;
         let engine = match opt_value(argv, &["-namespace", "--namespace"]) {
-            Some("moby") => "docker",
-            _ => "containerd",
+            Some("moby") => ContainerEngine::Docker,
+            _ => ContainerEngine::Containerd,
         };
         return Some(Call::Shim {
             id: id.to_string(),
@@ -109,8 +111,8 @@ pub fn classify(filename: &str, argv: &[String]) -> Option<Call> {
         return Some(Call::Hook);
     }
     let runtime = match (prog, file) {
-        ("runc", _) | (_, "runc") => "runc",
-        ("crun", _) | (_, "crun") => "crun",
+        ("runc", _) | (_, "runc") => Runtime::Runc,
+        ("crun", _) | (_, "crun") => Runtime::Crun,
         ("tracer", _) | (_, "tracer") => {
             return (argv.get(1).map(String::as_str) == Some("run")).then(|| Call::TracerRun {
                 name: opt_value(argv, &["--name"])
@@ -124,7 +126,12 @@ pub fn classify(filename: &str, argv: &[String]) -> Option<Call> {
         }
         _ => return None,
     };
-    // Skip global options, find the subcommand, then its first positional argument.
+    runtime_call(runtime, argv)
+}
+
+/// `runc|crun [global options] SUBCOMMAND [options] ID`: global options are skipped, then
+/// the subcommand, then its first positional argument is the id.
+fn runtime_call(runtime: Runtime, argv: &[String]) -> Option<Call> {
     let mut it = argv.iter().skip(1);
     let mut sub = None;
     while let Some(a) = it.next() {
@@ -157,26 +164,20 @@ pub fn classify(filename: &str, argv: &[String]) -> Option<Call> {
     None
 }
 
-/// A built-in runtime container's id from a path under its state directory
-/// (`/run/tracer/<id>/merged`).
-pub fn tracer_state_id(path: &str) -> Option<&str> {
-    let rest = path
-        .strip_prefix(crate::runtime::state::STATE_ROOT)?
-        .strip_prefix('/')?;
-    let id = rest.split('/').next()?;
-    (!id.is_empty() && id.bytes().all(|b| b.is_ascii_hexdigit())).then_some(id)
-}
-
 /// A container id in a cgroup path, with the engine it implies: `/docker/<64 hex>`,
 /// `docker-<id>.scope`, `libpod-<id>.scope`, `/machine.slice/libpod-<id>`.
-pub fn cgroup_container(path: &str) -> Option<(&'static str, &str)> {
+pub fn cgroup_container(path: &str) -> Option<(ContainerEngine, &str)> {
     for part in path.rsplit('/') {
         let part = part.strip_suffix(".scope").unwrap_or(part);
-        for (prefix, engine) in [("libpod-", "podman"), ("docker-", "docker"), ("", "docker")] {
+        for (prefix, engine) in [
+            ("libpod-", ContainerEngine::Podman),
+            ("docker-", ContainerEngine::Docker),
+            ("", ContainerEngine::Docker),
+        ] {
             if let Some(id) = part.strip_prefix(prefix) {
                 if id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
                     let engine = if prefix.is_empty() && !path.contains("docker") {
-                        "containerd"
+                        ContainerEngine::Containerd
                     } else {
                         engine
                     };
@@ -207,7 +208,7 @@ mod tests {
             classify(&shim[0], &shim),
             Some(Call::Shim {
                 id: ID.into(),
-                engine: "docker"
+                engine: ContainerEngine::Docker
             })
         );
         let create = argv(&format!(
@@ -216,7 +217,7 @@ mod tests {
         assert_eq!(
             classify("/usr/sbin/runc", &create),
             Some(Call::Runtime {
-                runtime: "runc",
+                runtime: Runtime::Runc,
                 sub: Sub::Create,
                 id: ID.into()
             })
@@ -233,7 +234,7 @@ mod tests {
         assert_eq!(
             classify("/usr/bin/crun", &argv("crun run -b /tmp/bundle c1")),
             Some(Call::Runtime {
-                runtime: "crun",
+                runtime: Runtime::Crun,
                 sub: Sub::Run,
                 id: "c1".into()
             })
@@ -280,18 +281,12 @@ mod tests {
     #[test]
     fn ids_in_paths() {
         assert_eq!(
-            tracer_state_id("/run/tracer/0a1b2c3d4e5f/merged"),
-            Some("0a1b2c3d4e5f")
-        );
-        assert_eq!(tracer_state_id("/run/tracer/layers"), None);
-        assert_eq!(tracer_state_id("/run/other/0a1b"), None);
-        assert_eq!(
             cgroup_container(&format!("/docker/{ID}")),
-            Some(("docker", ID))
+            Some((ContainerEngine::Docker, ID))
         );
         assert_eq!(
             cgroup_container(&format!("/machine.slice/libpod-{ID}.scope/container")),
-            Some(("podman", ID))
+            Some((ContainerEngine::Podman, ID))
         );
         assert_eq!(cgroup_container("/user.slice"), None);
     }

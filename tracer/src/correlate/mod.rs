@@ -1,18 +1,17 @@
 //! Correlation: raw events into containers. [`identify`] reads command lines and paths,
 //! [`engine`] follows processes through fork/exec/exit and assigns events to containers and
-//! phases, [`model`] is the result. [`ProcessTree`] follows one `tracer run`'s processes.
+//! phases, [`model`] is the result. It depends only on [`crate::event`] and the built-in
+//! runtime's naming rules.
 
 use std::collections::BTreeMap;
 
 pub mod engine;
 pub mod identify;
 pub mod model;
-mod process_tree;
 
-pub use model::{Container, Phase, PhaseKind, Process, Role};
-pub use process_tree::ProcessTree;
+pub use model::{Container, ContainerEngine, Phase, PhaseKind, Process, Role, Runtime};
 
-use crate::{event::Event, render::document::HostNs};
+use crate::event::{Event, HostNs};
 
 /// What correlation knows besides the events.
 #[derive(Clone, Copy, Debug)]

@@ -1,9 +1,94 @@
 //! What correlation produces: containers with their phases and processes. Serialized into
 //! the trace document (`docs/trace-format.md`).
 
-use serde::{Deserialize, Serialize};
+use std::fmt;
 
-use crate::event::NsInodes;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::event::{NsInodes, NsKind};
+
+/// The low-level runtime that made a container.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Runtime {
+    Runc,
+    Crun,
+    /// The built-in runtime (`tracer run`).
+    Tracer,
+    /// Another one, by its program's name (conmon's `-r`).
+    Other(String),
+}
+
+impl Runtime {
+    pub fn name(&self) -> &str {
+        match self {
+            Runtime::Runc => "runc",
+            Runtime::Crun => "crun",
+            Runtime::Tracer => "tracer",
+            Runtime::Other(name) => name,
+        }
+    }
+
+    pub fn from_name(name: &str) -> Self {
+        match name {
+            "runc" => Runtime::Runc,
+            "crun" => Runtime::Crun,
+            "tracer" => Runtime::Tracer,
+            other => Runtime::Other(other.to_string()),
+        }
+    }
+}
+
+/// The engine above the runtime.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ContainerEngine {
+    Docker,
+    Containerd,
+    Podman,
+    Other(String),
+}
+
+impl ContainerEngine {
+    pub fn name(&self) -> &str {
+        match self {
+            ContainerEngine::Docker => "docker",
+            ContainerEngine::Containerd => "containerd",
+            ContainerEngine::Podman => "podman",
+            ContainerEngine::Other(name) => name,
+        }
+    }
+
+    pub fn from_name(name: &str) -> Self {
+        match name {
+            "docker" => ContainerEngine::Docker,
+            "containerd" => ContainerEngine::Containerd,
+            "podman" => ContainerEngine::Podman,
+            other => ContainerEngine::Other(other.to_string()),
+        }
+    }
+}
+
+/// Both are written as their names in the document.
+macro_rules! named {
+    ($t:ty) => {
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+        impl Serialize for $t {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.name())
+            }
+        }
+        impl<'de> Deserialize<'de> for $t {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                Ok(Self::from_name(&String::deserialize(d)?))
+            }
+        }
+    };
+}
+named!(Runtime);
+named!(ContainerEngine);
 
 /// One step of a container's life, in the order they happen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -84,6 +169,9 @@ pub struct Phase {
     /// The process behind that event.
     pub pid: u32,
     pub comm: String,
+    /// The call behind the key event (`unshare`, `clone`, `setns`, `mount`, `execve`...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call: Option<String>,
 }
 
 /// A process that took part in a container's life.
@@ -124,9 +212,9 @@ pub struct Container {
     pub name: Option<String>,
     /// The engine above the runtime (`docker`, `containerd`, `podman`), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub engine: Option<String>,
+    pub engine: Option<ContainerEngine>,
     /// The runtime that made it (`runc`, `crun`, `tracer`).
-    pub runtime: String,
+    pub runtime: Runtime,
     /// How it was recognised first (`shim argv`, `runc argv`, `cgroup /docker/<id>`...).
     pub found_by: String,
     /// The user command's argv.
@@ -147,7 +235,7 @@ pub struct Container {
     pub ns: NsInodes,
     /// Namespace kinds created for it.
     #[serde(default)]
-    pub new_namespaces: Vec<String>,
+    pub new_namespaces: Vec<NsKind>,
     #[serde(default)]
     pub veths: Vec<String>,
     /// Mount-family calls made for it.
@@ -170,7 +258,7 @@ impl Container {
     pub fn runtime_label(&self) -> String {
         match &self.engine {
             Some(e) => format!("{e}/{}", self.runtime),
-            None => self.runtime.clone(),
+            None => self.runtime.to_string(),
         }
     }
 }

@@ -1,8 +1,20 @@
-//! The decoded, typed event: what the renderers, JSON export and correlation work on.
+//! The decoded, typed event: what capture produces and correlation, the trace document and
+//! the renderers work on. It depends on nothing else in the crate. An event's one-line text
+//! is its `Display` ([`display`]).
 
+mod clock;
+mod display;
+pub mod flags;
+pub mod ns;
 mod read;
 
 use serde::{Deserialize, Serialize};
+pub use tracer_common::EventKind;
+
+pub use self::{
+    clock::Clock,
+    ns::{HostNs, NsInodes, NsKind},
+};
 
 /// One observed event. Written with serde's derive; read back by [`read`] in one pass.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -30,6 +42,10 @@ pub struct Event {
     /// `kretprobe:create_new_namespaces`, ...).
     #[serde(default)]
     pub hook: String,
+    /// The fields whose text was cut to the kernel's buffer (`target`, `source`, ...): a cut
+    /// path must not look whole.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub truncated: Vec<String>,
     #[serde(flatten)]
     pub detail: Detail,
 }
@@ -44,6 +60,9 @@ pub enum Detail {
         /// argv had more entries or bytes than were kept.
         argv_truncated: bool,
         filename_truncated: bool,
+        /// argv could not be read at all (an empty argv is then not the process's).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        argv_unreadable: bool,
         /// `execveat(dirfd, filename, argv, envp, flags)`, when that call was used.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         execveat: Option<ExecAt>,
@@ -141,14 +160,14 @@ pub enum Detail {
     /// New namespaces: by `unshare`, or for a new process by `clone`.
     Namespaces {
         /// `unshare`, `clone`, or `create` (the kprobe path, which sees both).
-        op: String,
+        op: NsOp,
         /// The `CLONE_*` flags (requested, or for `clone` on the fallback path, derived from
         /// what changed).
         flags: u64,
         /// The process now in them: the caller, the new child, or 0 when not yet known.
         target_pid: u32,
         /// Kinds that are new (`mnt`, `pid`, ...).
-        new: Vec<String>,
+        new: Vec<NsKind>,
         /// Inode of every namespace after the call (`pid`/`time`: for children).
         ns: NsInodes,
         #[serde(flatten)]
@@ -160,7 +179,7 @@ pub enum Detail {
         /// The `nstype` argument (`CLONE_NEW*`, 0 = any).
         nstype: u64,
         /// Kinds that changed.
-        joined: Vec<String>,
+        joined: Vec<NsKind>,
         ns: NsInodes,
         #[serde(flatten)]
         result: SysResult,
@@ -179,42 +198,29 @@ pub enum Detail {
     },
 }
 
-/// Namespace inode numbers by kind (0 when unknown).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NsInodes {
-    pub uts: u32,
-    pub ipc: u32,
-    pub mnt: u32,
-    pub pid: u32,
-    pub net: u32,
-    pub cgroup: u32,
-    pub time: u32,
+/// How namespaces changed (`tracer_common::ns_op`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NsOp {
+    /// `unshare(2)`: the caller moved to new namespaces.
+    Unshare,
+    /// A new process in new namespaces.
+    Clone,
+    /// `create_new_namespaces()` returned (kprobe path: unshare or clone).
+    Create,
+    /// `setns(2)`.
+    Setns,
 }
 
-impl NsInodes {
-    /// From the kernel's array, in `tracer_common::NS_NAMES` order.
-    pub fn from_array(a: [u32; tracer_common::NS_KINDS]) -> Self {
-        let [uts, ipc, mnt, pid, net, cgroup, time] = a;
-        Self {
-            uts,
-            ipc,
-            mnt,
-            pid,
-            net,
-            cgroup,
-            time,
+impl NsOp {
+    pub fn name(self) -> &'static str {
+        match self {
+            NsOp::Unshare => "unshare",
+            NsOp::Clone => "clone",
+            NsOp::Create => "create",
+            NsOp::Setns => "setns",
         }
     }
-}
-
-/// Names of the kinds whose bit is set in a `new_mask`.
-pub fn ns_names(mask: u32) -> Vec<String> {
-    tracer_common::NS_NAMES
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| mask & (1 << i) != 0)
-        .map(|(_, n)| (*n).to_string())
-        .collect()
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -277,32 +283,38 @@ impl Event {
             pid_ns: 0,
             net_ns: 0,
             hook: String::new(),
+            truncated: Vec::new(),
             detail,
         }
     }
 }
 
 impl Detail {
-    /// The kind name, as in JSON.
-    pub fn kind(&self) -> &'static str {
+    /// The event's kind.
+    pub fn kind(&self) -> EventKind {
         match self {
-            Detail::Exec { .. } => "exec",
-            Detail::Mount { .. } => "mount",
-            Detail::Umount { .. } => "umount",
-            Detail::PivotRoot { .. } => "pivot_root",
-            Detail::Fsopen { .. } => "fsopen",
-            Detail::Fsconfig { .. } => "fsconfig",
-            Detail::Fsmount { .. } => "fsmount",
-            Detail::MoveMount { .. } => "move_mount",
-            Detail::OpenTree { .. } => "open_tree",
-            Detail::MountSetattr { .. } => "mount_setattr",
-            Detail::Fork { .. } => "fork",
-            Detail::Exit { .. } => "exit",
-            Detail::Rename { .. } => "rename",
-            Detail::Namespaces { .. } => "namespaces",
-            Detail::Setns { .. } => "setns",
-            Detail::Veth { .. } => "veth",
+            Detail::Exec { .. } => EventKind::Exec,
+            Detail::Mount { .. } => EventKind::Mount,
+            Detail::Umount { .. } => EventKind::Umount,
+            Detail::PivotRoot { .. } => EventKind::PivotRoot,
+            Detail::Fsopen { .. } => EventKind::Fsopen,
+            Detail::Fsconfig { .. } => EventKind::Fsconfig,
+            Detail::Fsmount { .. } => EventKind::Fsmount,
+            Detail::MoveMount { .. } => EventKind::MoveMount,
+            Detail::OpenTree { .. } => EventKind::OpenTree,
+            Detail::MountSetattr { .. } => EventKind::MountSetattr,
+            Detail::Fork { .. } => EventKind::Fork,
+            Detail::Exit { .. } => EventKind::Exit,
+            Detail::Rename { .. } => EventKind::Rename,
+            Detail::Namespaces { .. } => EventKind::Namespaces,
+            Detail::Setns { .. } => EventKind::Setns,
+            Detail::Veth { .. } => EventKind::Veth,
         }
+    }
+
+    /// The kind's name, as in JSON.
+    pub fn kind_name(&self) -> &'static str {
+        self.kind().name()
     }
 
     /// The syscall result, for kinds that have one.
@@ -339,24 +351,6 @@ mod tests {
     }
 
     #[test]
-    fn ns_mask_names() {
-        assert_eq!(ns_names(0), Vec::<String>::new());
-        assert_eq!(ns_names(0b101_0100), ["mnt", "net", "time"]);
-        assert_eq!(
-            NsInodes::from_array([1, 2, 3, 4, 5, 6, 7]),
-            NsInodes {
-                uts: 1,
-                ipc: 2,
-                mnt: 3,
-                pid: 4,
-                net: 5,
-                cgroup: 6,
-                time: 7
-            }
-        );
-    }
-
-    #[test]
     fn errno_names() {
         assert_eq!(errno_name(2), "ENOENT");
         assert_eq!(errno_name(1), "EPERM");
@@ -378,11 +372,13 @@ mod tests {
             pid_ns: 2,
             net_ns: 3,
             hook: "tracepoint:syscalls:sys_enter_execve".into(),
+            truncated: vec!["filename".into()],
             detail: Detail::Exec {
                 filename: "/bin/echo".into(),
                 argv: vec!["/bin/echo".into(), "a".into()],
                 argv_truncated: false,
-                filename_truncated: false,
+                filename_truncated: true,
+                argv_unreadable: true,
                 execveat: None,
                 result: SysResult::from_ret(-2),
             },

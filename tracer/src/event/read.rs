@@ -8,7 +8,7 @@ use std::borrow::Cow;
 
 use serde::{de, Deserialize, Deserializer};
 
-use super::{Detail, Event, ExecAt, NsInodes, SysResult};
+use super::{Detail, Event, EventKind, ExecAt, NsInodes, NsKind, NsOp, SysResult};
 
 /// Every field of every kind, as it appears in the JSON.
 #[derive(Deserialize)]
@@ -28,6 +28,8 @@ struct Fields<'a> {
     net_ns: u32,
     #[serde(default)]
     hook: String,
+    #[serde(default)]
+    truncated: Vec<String>,
     #[serde(borrow)]
     kind: Option<Cow<'a, str>>,
     ret: Option<i64>,
@@ -36,6 +38,8 @@ struct Fields<'a> {
     argv: Option<Vec<String>>,
     argv_truncated: Option<bool>,
     filename_truncated: Option<bool>,
+    #[serde(default)]
+    argv_unreadable: bool,
     execveat: Option<ExecAt>,
     fstype: Option<String>,
     source: Option<String>,
@@ -66,11 +70,11 @@ struct Fields<'a> {
     target_pid: Option<u32>,
     oldcomm: Option<String>,
     newcomm: Option<String>,
-    op: Option<String>,
-    new: Option<Vec<String>>,
+    op: Option<NsOp>,
+    new: Option<Vec<NsKind>>,
     ns: Option<NsInodes>,
     nstype: Option<u64>,
-    joined: Option<Vec<String>>,
+    joined: Option<Vec<NsKind>>,
     name: Option<String>,
     peer: Option<String>,
     ifindex: Option<u32>,
@@ -99,39 +103,42 @@ impl Fields<'_> {
                 }
             };
         }
-        let kind = req(f.kind, "kind")?;
-        let detail = match &*kind {
-            "exec" => Detail::Exec {
+        let name = req(f.kind, "kind")?;
+        let kind =
+            EventKind::from_name(&name).ok_or_else(|| format!("unknown event kind {name:?}"))?;
+        let detail = match kind {
+            EventKind::Exec => Detail::Exec {
                 filename: req!(filename),
                 argv: req!(argv),
                 argv_truncated: req!(argv_truncated),
                 filename_truncated: req!(filename_truncated),
+                argv_unreadable: f.argv_unreadable,
                 execveat: f.execveat,
                 result: result!(),
             },
-            "mount" => Detail::Mount {
+            EventKind::Mount => Detail::Mount {
                 fstype: req!(fstype),
                 source: req!(source),
                 target: req!(target),
                 flags: req!(flags),
                 result: result!(),
             },
-            "umount" => Detail::Umount {
+            EventKind::Umount => Detail::Umount {
                 target: req!(target),
                 flags: req!(flags),
                 result: result!(),
             },
-            "pivot_root" => Detail::PivotRoot {
+            EventKind::PivotRoot => Detail::PivotRoot {
                 new_root: req!(new_root),
                 put_old: req!(put_old),
                 result: result!(),
             },
-            "fsopen" => Detail::Fsopen {
+            EventKind::Fsopen => Detail::Fsopen {
                 fstype: req!(fstype),
                 flags: req!(flags),
                 result: result!(),
             },
-            "fsconfig" => Detail::Fsconfig {
+            EventKind::Fsconfig => Detail::Fsconfig {
                 fd: req!(fd),
                 cmd: req!(cmd),
                 key: req!(key),
@@ -139,13 +146,13 @@ impl Fields<'_> {
                 aux: req!(aux),
                 result: result!(),
             },
-            "fsmount" => Detail::Fsmount {
+            EventKind::Fsmount => Detail::Fsmount {
                 fs_fd: req!(fs_fd),
                 flags: req!(flags),
                 attr_flags: req!(attr_flags),
                 result: result!(),
             },
-            "move_mount" => Detail::MoveMount {
+            EventKind::MoveMount => Detail::MoveMount {
                 from_dfd: req!(from_dfd),
                 from_path: req!(from_path),
                 to_dfd: req!(to_dfd),
@@ -153,13 +160,13 @@ impl Fields<'_> {
                 flags: req!(flags),
                 result: result!(),
             },
-            "open_tree" => Detail::OpenTree {
+            EventKind::OpenTree => Detail::OpenTree {
                 dfd: req!(dfd),
                 path: req!(path),
                 flags: req!(flags),
                 result: result!(),
             },
-            "mount_setattr" => Detail::MountSetattr {
+            EventKind::MountSetattr => Detail::MountSetattr {
                 dfd: req!(dfd),
                 path: req!(path),
                 flags: req!(flags),
@@ -168,20 +175,20 @@ impl Fields<'_> {
                 propagation: req!(propagation),
                 result: result!(),
             },
-            "fork" => Detail::Fork {
+            EventKind::Fork => Detail::Fork {
                 child_pid: req!(child_pid),
             },
-            "exit" => Detail::Exit {
+            EventKind::Exit => Detail::Exit {
                 exit_code: f.exit_code,
                 signal: f.signal,
                 core_dumped: f.core_dumped.unwrap_or(false),
             },
-            "rename" => Detail::Rename {
+            EventKind::Rename => Detail::Rename {
                 target_pid: req!(target_pid),
                 oldcomm: req!(oldcomm),
                 newcomm: req!(newcomm),
             },
-            "namespaces" => Detail::Namespaces {
+            EventKind::Namespaces => Detail::Namespaces {
                 op: req!(op),
                 flags: req!(flags),
                 target_pid: req!(target_pid),
@@ -189,14 +196,14 @@ impl Fields<'_> {
                 ns: req!(ns),
                 result: result!(),
             },
-            "setns" => Detail::Setns {
+            EventKind::Setns => Detail::Setns {
                 fd: req!(fd),
                 nstype: req!(nstype),
                 joined: req!(joined),
                 ns: req!(ns),
                 result: result!(),
             },
-            "veth" => Detail::Veth {
+            EventKind::Veth => Detail::Veth {
                 name: req!(name),
                 peer: req!(peer),
                 ifindex: req!(ifindex),
@@ -205,7 +212,6 @@ impl Fields<'_> {
                 peer_netns: req!(peer_netns),
                 result: result!(),
             },
-            other => return Err(format!("unknown event kind {other:?}")),
         };
         Ok(Event {
             ts_ns: req!(ts_ns),
@@ -219,6 +225,7 @@ impl Fields<'_> {
             pid_ns: f.pid_ns,
             net_ns: f.net_ns,
             hook: f.hook,
+            truncated: f.truncated,
             detail,
         })
     }
@@ -249,6 +256,7 @@ mod tests {
             pid_ns: 8,
             net_ns: 9,
             hook: "h".into(),
+            truncated: vec!["target".into()],
             detail,
         }
     }
@@ -265,6 +273,7 @@ mod tests {
                 argv: vec![s("sh"), s("-c")],
                 argv_truncated: true,
                 filename_truncated: false,
+                argv_unreadable: true,
                 execveat: Some(ExecAt { dirfd: 3, flags: 4 }),
                 result: r.clone(),
             },
@@ -339,17 +348,17 @@ mod tests {
                 newcomm: s("b"),
             },
             Detail::Namespaces {
-                op: s("unshare"),
+                op: NsOp::Unshare,
                 flags: 0x2000_0000,
                 target_pid: 2,
-                new: vec![s("mnt")],
+                new: vec![NsKind::Mnt],
                 ns,
                 result: r.clone(),
             },
             Detail::Setns {
                 fd: 5,
                 nstype: 0,
-                joined: vec![s("net")],
+                joined: vec![NsKind::Net],
                 ns,
                 result: r.clone(),
             },

@@ -6,7 +6,7 @@ use std::io::{self, Write};
 
 use serde_json::json;
 
-use crate::{correlate::Container, event::Event, render::stream};
+use crate::{correlate::Container, event::Event};
 
 fn us(ns: u64) -> f64 {
     ns as f64 / 1000.0
@@ -41,7 +41,7 @@ pub fn instant(ev: &Event, out: &mut Vec<u8>) {
     let _ = serde_json::to_writer(
         &mut *out,
         &Instant {
-            name: ev.detail.kind(),
+            name: ev.detail.kind_name(),
             cat: "event",
             ph: "i",
             s: "t",
@@ -49,7 +49,7 @@ pub fn instant(ev: &Event, out: &mut Vec<u8>) {
             tid: ev.tgid,
             args: InstantArgs {
                 comm: &ev.comm,
-                content: stream::content(ev),
+                content: ev.to_string(),
             },
         },
     );

@@ -6,7 +6,7 @@ use comfy_table::{
     Width,
 };
 
-use crate::{correlate::Container, render::stream::Clock};
+use crate::{correlate::Container, event::Clock};
 
 /// Longest command shown in the table.
 const COMMAND_CHARS: usize = 40;
@@ -34,7 +34,7 @@ pub fn color_on(out: &impl std::io::IsTerminal) -> bool {
 }
 
 /// Words joined by spaces into lines of at most `width` characters.
-fn pack(words: &[String], width: usize) -> String {
+fn pack<'a>(words: impl IntoIterator<Item = &'a str>, width: usize) -> String {
     let mut lines: Vec<String> = Vec::new();
     for w in words {
         match lines.last_mut() {
@@ -42,7 +42,7 @@ fn pack(words: &[String], width: usize) -> String {
                 l.push(' ');
                 l.push_str(w);
             }
-            _ => lines.push(w.clone()),
+            _ => lines.push(w.to_string()),
         }
     }
     lines.join("\n")
@@ -135,7 +135,7 @@ pub fn table(containers: &[Container], clock: &Clock, width: u16, color: bool) -
         let ns = if c.new_namespaces.is_empty() {
             "-".to_string()
         } else {
-            pack(&c.new_namespaces, 7)
+            pack(c.new_namespaces.iter().map(|k| k.name()), 7)
         };
         let veth = if c.veths.is_empty() {
             "-".to_string()
@@ -176,14 +176,17 @@ pub fn table(containers: &[Container], clock: &Clock, width: u16, color: bool) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::NsInodes;
+    use crate::{
+        correlate::{ContainerEngine, Runtime},
+        event::{NsInodes, NsKind},
+    };
 
     pub fn sample(id: &str, command: &str) -> Container {
         Container {
             id: id.into(),
             name: Some("a-rather-long-container-name-that-goes-on".into()),
-            engine: Some("docker".into()),
-            runtime: "runc".into(),
+            engine: Some(ContainerEngine::Docker),
+            runtime: Runtime::Runc,
             found_by: "test".into(),
             command: command.split(' ').map(str::to_string).collect(),
             created_ns: 1_000_000_000,
@@ -192,9 +195,13 @@ mod tests {
             exit_code: Some(3),
             signal: None,
             ns: NsInodes::default(),
-            new_namespaces: ["uts", "ipc", "mnt", "pid", "net"]
-                .map(String::from)
-                .to_vec(),
+            new_namespaces: vec![
+                NsKind::Uts,
+                NsKind::Ipc,
+                NsKind::Mnt,
+                NsKind::Pid,
+                NsKind::Net,
+            ],
             veths: vec!["veth1234567".into(), "veth7654321".into()],
             mounts: 42,
             phases: vec![],

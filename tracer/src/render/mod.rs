@@ -1,12 +1,13 @@
-//! Turning events into text: the live stream, JSON Lines, the end-of-run summary, and the
-//! hook plan.
+//! Turning events, containers and counters into text: the live stream, JSON Lines, the
+//! end-of-run summary, the hook plan, the lifecycle table, timelines, Chrome traces, and the
+//! views printed when a session ends.
 
 pub mod chrome;
-pub mod document;
-pub mod flags;
 pub mod jsonl;
 pub mod lifecycle;
 pub mod plan;
+pub mod report;
 pub mod stream;
 pub mod summary;
 pub mod timeline;
+pub mod views;

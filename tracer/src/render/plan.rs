@@ -3,7 +3,7 @@
 
 use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
 
-use crate::loader::PlanReport;
+use crate::capture::loader::PlanReport;
 
 /// One line per kind: the hook used, and why better ones were not.
 pub fn lines(plans: &[PlanReport]) -> Vec<String> {
@@ -25,9 +25,13 @@ pub fn lines(plans: &[PlanReport]) -> Vec<String> {
                 |o| format!("using {}", o.name),
             );
             if skipped.is_empty() {
-                format!("{}: {used}", p.plan.kinds)
+                format!("{}: {used}", p.plan.kind.name())
             } else {
-                format!("{}: {used} (not {})", p.plan.kinds, skipped.join("; not "))
+                format!(
+                    "{}: {used} (not {})",
+                    p.plan.kind.name(),
+                    skipped.join("; not ")
+                )
             }
         })
         .collect()
@@ -48,7 +52,7 @@ pub fn table(plans: &[PlanReport]) -> String {
                 (Some(why), _) => format!("no: {why}"),
             };
             let used = if p.chosen == Some(i) { "yes" } else { "" };
-            let kind = if i == 0 { p.plan.kinds } else { "" };
+            let kind = if i == 0 { p.plan.kind.name() } else { "" };
             t.add_row(vec![kind, o.option.name, available.as_str(), used]);
         }
         if p.chosen.is_none() {

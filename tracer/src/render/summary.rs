@@ -2,14 +2,18 @@
 
 use comfy_table::{presets::UTF8_BORDERS_ONLY, CellAlignment, Table};
 
-use crate::stats::Counters;
+use crate::capture::stats::Counters;
 
 pub fn summary(c: &Counters, seconds: f64) -> String {
     let mut t = Table::new();
     t.load_preset(UTF8_BORDERS_ONLY)
         .set_header(vec!["kind", "events", "lost"]);
     for (kind, events, lost) in c.rows() {
-        t.add_row(vec![kind.to_string(), events.to_string(), lost.to_string()]);
+        t.add_row(vec![
+            kind.name().to_string(),
+            events.to_string(),
+            lost.to_string(),
+        ]);
     }
     t.add_row(vec![
         "total".to_string(),
@@ -36,13 +40,14 @@ pub fn summary(c: &Counters, seconds: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::EventKind;
 
     #[test]
     fn summary_lists_every_kind_and_warns_on_loss() {
         let mut c = Counters::default();
-        c.seen("exec");
-        c.seen("exec");
-        c.lost.insert("mount", 3);
+        c.seen(EventKind::Exec);
+        c.seen(EventKind::Exec);
+        c.set_lost(EventKind::Mount, 3);
         c.malformed = 1;
         let s = summary(&c, 1.5);
         assert!(

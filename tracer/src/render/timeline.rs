@@ -5,7 +5,7 @@
 use std::{collections::BTreeMap, fmt::Write as _};
 
 use crate::{
-    correlate::{Container, Phase, PhaseKind},
+    correlate::{Container, ContainerEngine, Phase, PhaseKind, Runtime},
     event::{Detail, Event},
     render::lifecycle::{exit_text, ms, truncate},
 };
@@ -107,18 +107,18 @@ fn wrap(text: &str, width: usize, indent: &str) -> String {
 
 /// What a phase does and why, for this container.
 pub fn sentence(c: &Container, p: &Phase) -> String {
-    let rt = c.runtime.as_str();
-    let who = match c.engine.as_deref() {
-        Some("docker") => "dockerd",
-        Some("podman") => "podman",
-        Some(e) => e,
-        None if rt == "tracer" => "tracer run",
+    let rt = c.runtime.name();
+    let who = match &c.engine {
+        Some(ContainerEngine::Docker) => "dockerd",
+        Some(e) => e.name(),
+        None if c.runtime == Runtime::Tracer => "tracer run",
         None => rt,
     };
     let kinds = if c.new_namespaces.is_empty() {
         "new".to_string()
     } else {
-        c.new_namespaces.join(", ")
+        let names: Vec<&str> = c.new_namespaces.iter().map(|k| k.name()).collect();
+        names.join(", ")
     };
     match p.kind {
         PhaseKind::ImageMount => format!(
@@ -132,26 +132,28 @@ pub fn sentence(c: &Container, p: &Phase) -> String {
              killing it.",
             p.comm
         ),
-        PhaseKind::RuntimeInit => match rt {
-            "runc" => "runc forks `runc init`, which re-executes itself from a sealed copy of \
+        PhaseKind::RuntimeInit => match &c.runtime {
+            Runtime::Runc => {
+                "runc forks `runc init`, which re-executes itself from a sealed copy of \
                        the runc binary (so the container can never overwrite the host's runc) \
                        and joins the container's cgroup."
-                .into(),
-            "crun" => "crun re-executes itself from a sealed copy of its binary (so the \
+                    .into()
+            }
+            Runtime::Crun => "crun re-executes itself from a sealed copy of its binary (so the \
                        container can never overwrite it) and prepares the cgroup."
                 .into(),
-            "tracer" => "tracer run creates the cgroup and state directory, then clones the \
+            Runtime::Tracer => {
+                "tracer run creates the cgroup and state directory, then clones the \
                          container's first process and re-executes itself in it as init."
-                .into(),
-            _ => format!("{rt} prepares the container's processes and cgroup."),
+                    .into()
+            }
+            Runtime::Other(_) => format!("{rt} prepares the container's processes and cgroup."),
         },
         PhaseKind::Namespaces => {
-            let op = if p.key.contains("unshare") {
-                "unshare()"
-            } else if p.key.contains("setns") {
-                "setns()"
-            } else {
-                "clone() with CLONE_NEW* flags"
+            let op = match p.call.as_deref() {
+                Some("unshare") => "unshare()",
+                Some("setns") => "setns()",
+                _ => "clone() with CLONE_NEW* flags",
             };
             format!(
                 "{} calls {op}: the container gets its own {kinds} namespaces, so it sees only \

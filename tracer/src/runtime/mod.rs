@@ -10,6 +10,7 @@ pub mod cgroup;
 pub mod config;
 pub mod image;
 pub mod init;
+pub mod naming;
 pub mod network;
 pub mod oci_image;
 pub mod rootfs;
@@ -38,8 +39,9 @@ use tokio::signal::unix::{signal, SignalKind};
 use self::{
     cgroup::Limits,
     config::{ContainerConfig, NetConfig, DOCKER_DEFAULT_CAPS},
+    naming::STATE_ROOT,
     rootfs::RootfsPlan,
-    state::{State, STATE_ROOT},
+    state::State,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -202,12 +204,12 @@ async fn launch(
     )?;
     st.save()?;
 
-    let short = st.id[..8].to_string();
+    let short = naming::short_id(&st.id).to_string();
     let network = if net == NetMode::Bridge {
         let ipam = network::Ipam::new(Path::new(STATE_ROOT));
         let address = ipam.allocate(&st.id)?;
         st.address = Some(address);
-        let [host_end, peer] = network::veth_names(&st.id);
+        let [host_end, peer] = naming::veth_names(&st.id);
         st.veth = Some(host_end.clone());
         st.save()?;
         network::create_veth(&host_end, &peer).await?;

@@ -19,12 +19,6 @@ pub const BRIDGE: &str = "tracer0";
 pub const GATEWAY: Ipv4Addr = Ipv4Addr::new(10, 89, 0, 1);
 pub const PREFIX: u8 = 24;
 
-/// The host and container ends of a container's veth pair.
-pub fn veth_names(id: &str) -> [String; 2] {
-    let short = &id[..id.len().min(8)];
-    [format!("tv{short}"), format!("tp{short}")]
-}
-
 fn connect() -> anyhow::Result<Handle> {
     let (conn, handle, _) = new_connection().context("opening an rtnetlink socket")?;
     tokio::spawn(conn);

@@ -11,9 +11,8 @@ use std::{
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
-use super::{cgroup::Cgroup, network};
+use super::{cgroup::Cgroup, naming::STATE_ROOT, network};
 
-pub const STATE_ROOT: &str = "/run/tracer";
 const STATE_FILE: &str = "state.json";
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]

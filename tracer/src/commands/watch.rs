@@ -11,16 +11,17 @@ use std::{
 use anyhow::Context as _;
 use tokio::signal::unix::{signal, SignalKind};
 
+use super::privilege;
 use crate::{
-    correlate::{engine::Engine, Container, Context},
-    event::Event,
-    loader::{self, Loaded},
-    privilege,
-    render::{
-        document::Document, document::HostNs, jsonl, lifecycle, plan, stream, summary, timeline,
+    capture::{
+        loader::{self, Loaded},
+        session::Session,
+        stats::Counters,
     },
-    session::Session,
-    stats::Counters,
+    correlate::{engine::Engine, Context},
+    document::Document,
+    event::{Clock, Event, HostNs},
+    render::{jsonl, lifecycle, plan, stream, summary, views::Views},
 };
 
 /// Where JSON Lines go.
@@ -55,43 +56,9 @@ pub struct WatchOptions {
     pub views: Views,
 }
 
-/// The correlated views printed at the end of `watch` and `run`.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Views {
-    /// Also the events of host processes unrelated to containers (stream) and the host's
-    /// activity (timeline).
-    pub all: bool,
-    /// The per-container timeline.
-    pub timeline: bool,
-    /// A sentence per phase saying what it does (implies the timeline).
-    pub explain: bool,
-    /// No lifecycle table.
-    pub no_table: bool,
-}
-
-impl Views {
-    /// Renders the end-of-session views.
-    pub fn render(&self, containers: &[Container], clock: &stream::Clock, color: bool) -> String {
-        let mut out = String::new();
-        if self.timeline || self.explain {
-            out.push_str(&timeline::render(containers, self.explain));
-        }
-        if !self.no_table {
-            out.push_str(&lifecycle::table(
-                containers,
-                clock,
-                lifecycle::width(),
-                color,
-            ));
-            out.push('\n');
-        }
-        out
-    }
-}
-
 /// Where rendered events go.
 struct Sinks {
-    clock: stream::Clock,
+    clock: Clock,
     stream: Option<Box<dyn Write>>,
     jsonl: Option<Box<dyn Write>>,
 }
@@ -115,7 +82,7 @@ impl Sinks {
             out
         });
         Ok(Self {
-            clock: stream::Clock::now(),
+            clock: Clock::now(),
             stream,
             jsonl,
         })
@@ -175,26 +142,6 @@ fn report_plans(loaded: &Loaded, verbose: bool) {
     }
 }
 
-/// `tracer check`: load, attach the best hook of every kind, print the plan; the kinds left
-/// without any hook, if any, are returned.
-pub fn check() -> anyhow::Result<Vec<&'static str>> {
-    privilege::require_tracing("tracer check")?;
-    let loaded = loader::load(tracer_common::DEFAULT_RING_BYTES)?;
-    for w in &loaded.warnings {
-        eprintln!("tracer: warning: {w}");
-    }
-    println!("{}", plan::table(&loaded.plans));
-    let missing: Vec<&str> = loaded
-        .plans
-        .iter()
-        .filter(|p| p.chosen.is_none())
-        .map(|p| p.plan.kinds)
-        .collect();
-    let (covered, kinds) = loaded.covered();
-    println!("{covered}/{kinds} event kinds observed on this kernel");
-    Ok(missing)
-}
-
 pub async fn watch(opts: WatchOptions) -> anyhow::Result<Counters> {
     let ring_bytes = loader::check_ring_bytes(opts.ring_bytes)?;
     privilege::require_tracing("tracer watch")?;
@@ -249,7 +196,7 @@ pub async fn watch(opts: WatchOptions) -> anyhow::Result<Counters> {
             _ = sigterm.recv() => break,
             () = &mut sleep => break,
         }
-        engine.learn_cgroups(&session.cgroups);
+        engine.learn_cgroups(session.cgroups.map());
         // Output gone (a closed pipe): stop as if interrupted.
         if sinks
             .write_all(&mut batch, &mut engine, opts.views.all, keep.as_deref_mut())
@@ -260,7 +207,7 @@ pub async fn watch(opts: WatchOptions) -> anyhow::Result<Counters> {
     }
     // Whatever was submitted before we stopped is still in the ring: keep it.
     session.drain(&mut batch);
-    engine.learn_cgroups(&session.cgroups);
+    engine.learn_cgroups(session.cgroups.map());
     let _ = sinks.write_all(&mut batch, &mut engine, opts.views.all, keep);
     let counters = session.finish();
     let containers = match json_file {

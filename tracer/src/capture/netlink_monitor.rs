@@ -149,6 +149,7 @@ fn event(detail: Detail, portid: u32) -> Event {
         pid_ns: 0,
         net_ns: own_ns("net"),
         hook: Hook::RtnetlinkMonitor.name().to_string(),
+        truncated: Vec::new(),
         detail,
     }
 }

@@ -1,5 +1,7 @@
 //! Names for the flag words and numbers that appear in events.
 
+use tracer_common::NsKind;
+
 /// `A|B|0x40` from the bits of `value` that `names` knows, the rest in hex; `0` when empty.
 fn bits(value: u64, names: &[(u64, &str)]) -> String {
     let mut parts = Vec::new();
@@ -89,18 +91,20 @@ pub fn mount_attr(v: u64) -> String {
 
 /// `CLONE_*` namespace flags (unshare, clone, setns nstype).
 pub fn clone_flags(v: u64) -> String {
-    let names: Vec<(u64, &str)> = tracer_common::NS_CLONE_FLAGS
-        .iter()
-        .zip([
-            "CLONE_NEWUTS",
-            "CLONE_NEWIPC",
-            "CLONE_NEWNS",
-            "CLONE_NEWPID",
-            "CLONE_NEWNET",
-            "CLONE_NEWCGROUP",
-            "CLONE_NEWTIME",
-        ])
-        .map(|(f, n)| (*f, n))
+    let names: Vec<(u64, &str)> = tracer_common::NsKind::ALL
+        .into_iter()
+        .map(|k| {
+            let name = match k {
+                NsKind::Uts => "CLONE_NEWUTS",
+                NsKind::Ipc => "CLONE_NEWIPC",
+                NsKind::Mnt => "CLONE_NEWNS",
+                NsKind::Pid => "CLONE_NEWPID",
+                NsKind::Net => "CLONE_NEWNET",
+                NsKind::Cgroup => "CLONE_NEWCGROUP",
+                NsKind::Time => "CLONE_NEWTIME",
+            };
+            (k.clone_flag(), name)
+        })
         .chain([(0x1000_0000, "CLONE_NEWUSER")])
         .collect();
     bits(v, &names)

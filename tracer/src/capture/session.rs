@@ -12,14 +12,14 @@ use tracer_common::EventKind;
 /// How long events may wait in the ring before they are read (unless it fills up).
 const DRAIN_PERIOD: std::time::Duration = std::time::Duration::from_millis(25);
 
-use crate::{
+use super::{
     cgroup_names::CgroupNames,
     decode::decode,
-    event::Event,
     loader::{self, Loaded},
     netlink_monitor,
     stats::Counters,
 };
+use crate::event::Event;
 
 pub struct Session {
     pub loaded: Loaded,
@@ -138,10 +138,7 @@ impl Session {
     pub fn finish(&mut self) -> Counters {
         for kind in EventKind::ALL {
             if let Ok(values) = self.lost.get(&(kind as u32), 0) {
-                let n: u64 = values.iter().sum();
-                if n > 0 {
-                    self.counters.lost.insert(kind.name(), n);
-                }
+                self.counters.set_lost(kind, values.iter().sum());
             }
         }
         self.counters.clone()

@@ -6,10 +6,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::{
+    capture::{loader::PlanReport, stats::Counters},
     correlate::{self, Container},
-    event::Event,
-    loader::PlanReport,
-    stats::Counters,
+    event::{Event, EventKind, HostNs},
 };
 
 pub const FORMAT: &str = "tracer-trace";
@@ -46,32 +45,29 @@ pub struct Host {
     pub ns: HostNs,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HostNs {
-    pub mnt: u32,
-    pub pid: u32,
-    pub net: u32,
-}
-
-impl HostNs {
-    pub fn own() -> Self {
-        let ino = |kind: &str| {
-            std::fs::metadata(format!("/proc/self/ns/{kind}"))
-                .map_or(0, |m| std::os::unix::fs::MetadataExt::ino(&m) as u32)
-        };
-        Self {
-            mnt: ino("mnt"),
-            pid: ino("pid"),
-            net: ino("net"),
-        }
-    }
-}
-
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct DocCounters {
     pub events: BTreeMap<String, u64>,
     pub lost: BTreeMap<String, u64>,
     pub malformed: u64,
+}
+
+impl From<&Counters> for DocCounters {
+    /// Kinds with nothing seen (or nothing lost) are left out, as in every version.
+    fn from(c: &Counters) -> Self {
+        let named = |n: fn(&Counters, EventKind) -> u64| {
+            EventKind::ALL
+                .into_iter()
+                .filter(|&k| n(c, k) > 0)
+                .map(|k| (k.name().to_string(), n(c, k)))
+                .collect()
+        };
+        Self {
+            events: named(Counters::events),
+            lost: named(Counters::lost),
+            malformed: c.malformed,
+        }
+    }
 }
 
 impl Document {
@@ -86,7 +82,6 @@ impl Document {
         let kernel = nix::sys::utsname::uname()
             .map(|u| u.release().to_string_lossy().into_owned())
             .unwrap_or_default();
-        let own = |m: &BTreeMap<&str, u64>| m.iter().map(|(k, v)| ((*k).to_string(), *v)).collect();
         Self {
             format: FORMAT.into(),
             version: VERSION,
@@ -97,18 +92,14 @@ impl Document {
                     .iter()
                     .map(|p| {
                         (
-                            p.plan.kinds.to_string(),
+                            p.plan.kind.name().to_string(),
                             p.chosen().map(|o| o.name.to_string()),
                         )
                     })
                     .collect(),
                 ns: HostNs::own(),
             },
-            counters: DocCounters {
-                events: own(&counters.events),
-                lost: own(&counters.lost),
-                malformed: counters.malformed,
-            },
+            counters: DocCounters::from(counters),
             cgroups,
             events,
             containers: Vec::new(),
@@ -138,7 +129,7 @@ mod tests {
     #[test]
     fn document_round_trips_with_format_and_version() {
         let mut counters = Counters::default();
-        counters.seen("fork");
+        counters.seen(EventKind::Fork);
         let ev = Event {
             ts_ns: 1,
             ppid: 1,

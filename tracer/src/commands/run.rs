@@ -1,4 +1,4 @@
-//! `tracer run` with tracing on: the container is launched by the built-in runtime while a
+//! `tracer run`: the container is launched by the built-in runtime while a
 //! tracing session streams every event of its launch (the run's process tree and its veth)
 //! to stderr, and optionally to a JSON Lines file.
 
@@ -10,13 +10,13 @@ use std::{
 
 use anyhow::Context as _;
 
+use super::privilege;
 use crate::{
-    correlate::ProcessTree,
-    privilege,
-    render::{document::Document, jsonl, lifecycle, stream},
-    runtime::{self, RunOptions},
-    session::Session,
-    watch::Views,
+    capture::{process_tree::ProcessTree, session::Session},
+    document::Document,
+    event::Clock,
+    render::{jsonl, lifecycle, stream, views::Views},
+    runtime::{self, naming, RunOptions},
 };
 
 pub struct TraceOptions {
@@ -55,9 +55,9 @@ pub async fn run(opts: &RunOptions, trace: &TraceOptions) -> anyhow::Result<i32>
     for w in &session.loaded.warnings {
         log::info!("{w}");
     }
-    let clock = stream::Clock::now();
+    let clock = Clock::now();
     let mut tree = ProcessTree::new(std::process::id());
-    for link in runtime::network::veth_names(&opts.id) {
+    for link in naming::veth_names(&opts.id) {
         tree.add_link(link);
     }
     // With --explain the timeline tells the story; the raw stream would repeat it.

@@ -3,11 +3,13 @@
 //! caller to count, never a panic or a misread.
 
 use tracer_common::{
-    exec_flags, ns_op, EventKind, ExecEvent, ExitEvent, ForkEvent, Header, Hook, MountEvent,
-    NsEvent, RenameEvent, VethEvent, ARGV_LEN, NS_CLONE_FLAGS, NS_KINDS,
+    exec_flags, mount_truncated, ns_op, EventKind, ExecEvent, ExitEvent, ForkEvent, Header, Hook,
+    MountEvent, NsEvent, RenameEvent, VethEvent, ARGV_LEN, NS_KINDS,
 };
 
-use crate::event::{ns_names, split_exit_code, Detail, Event, ExecAt, NsInodes, SysResult};
+use crate::event::{
+    ns::kinds_in, split_exit_code, Detail, Event, ExecAt, NsInodes, NsKind, NsOp, SysResult,
+};
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
@@ -15,6 +17,12 @@ pub enum DecodeError {
     NoHeader(usize),
     #[error("unknown event kind {0}")]
     UnknownKind(u32),
+    #[error("{kind} record with {field} {value}, which no program sends")]
+    BadValue {
+        kind: &'static str,
+        field: &'static str,
+        value: u64,
+    },
     #[error("{kind} record of {got} bytes, expected {want}")]
     Short {
         kind: &'static str,
@@ -77,47 +85,25 @@ pub fn decode(buf: &[u8]) -> Result<Event, DecodeError> {
             want,
         });
     }
+    let mut truncated = Vec::new();
+    // Every kind is named: a new one does not compile until it is decoded here.
     let detail = match kind {
-        EventKind::Exec => exec(&read::<ExecEvent>(buf).expect("length checked")),
-        EventKind::Fork => {
-            let ev: ForkEvent = read(buf).expect("length checked");
-            Detail::Fork {
-                child_pid: ev.child_pid,
-            }
-        }
-        EventKind::Exit => {
-            let ev: ExitEvent = read(buf).expect("length checked");
-            let (exit_code, signal, core_dumped) = split_exit_code(ev.exit_code);
-            Detail::Exit {
-                exit_code,
-                signal,
-                core_dumped,
-            }
-        }
-        EventKind::Rename => {
-            let ev: RenameEvent = read(buf).expect("length checked");
-            Detail::Rename {
-                target_pid: ev.pid,
-                oldcomm: comm(&ev.oldcomm),
-                newcomm: comm(&ev.newcomm),
-            }
-        }
-        EventKind::Namespaces | EventKind::Setns => {
-            namespaces(kind, &read::<NsEvent>(buf).expect("length checked"))
-        }
-        EventKind::Veth => {
-            let ev: VethEvent = read(buf).expect("length checked");
-            Detail::Veth {
-                name: comm(&ev.name),
-                peer: comm(&ev.peer),
-                ifindex: ev.ifindex,
-                peer_ifindex: ev.peer_ifindex,
-                netns: ev.netns,
-                peer_netns: ev.peer_netns,
-                result: SysResult::from_ret(ev.ret),
-            }
-        }
-        _ => mount_family(kind, &read::<MountEvent>(buf).expect("length checked")),
+        EventKind::Exec => exec(&record(buf), &mut truncated),
+        EventKind::Fork => fork(&record(buf)),
+        EventKind::Exit => exit(&record(buf)),
+        EventKind::Rename => rename(&record(buf)),
+        EventKind::Namespaces => namespaces(&record(buf))?,
+        EventKind::Setns => setns(&record(buf)),
+        EventKind::Veth => veth(&record(buf)),
+        EventKind::Mount => mount(&read_mount(buf, &mut truncated)),
+        EventKind::Umount => umount(&read_mount(buf, &mut truncated)),
+        EventKind::PivotRoot => pivot_root(&read_mount(buf, &mut truncated)),
+        EventKind::Fsopen => fsopen(&read_mount(buf, &mut truncated)),
+        EventKind::Fsconfig => fsconfig(&read_mount(buf, &mut truncated)),
+        EventKind::Fsmount => fsmount(&read_mount(buf, &mut truncated)),
+        EventKind::MoveMount => move_mount(&read_mount(buf, &mut truncated)),
+        EventKind::OpenTree => open_tree(&read_mount(buf, &mut truncated)),
+        EventKind::MountSetattr => mount_setattr(&read_mount(buf, &mut truncated)),
     };
     Ok(Event {
         ts_ns: h.ts_ns,
@@ -131,8 +117,14 @@ pub fn decode(buf: &[u8]) -> Result<Event, DecodeError> {
         pid_ns: h.pid_ns,
         net_ns: h.net_ns,
         hook: hook_name(h.hook),
+        truncated,
         detail,
     })
+}
+
+/// The record of a kind whose length `decode` checked.
+fn record<T: Plain>(buf: &[u8]) -> T {
+    read(buf).expect("length checked")
 }
 
 /// The hook's name; an unknown id is kept visible rather than rejected.
@@ -147,50 +139,98 @@ fn changed(ev: &NsEvent) -> u32 {
         .fold(0, |m, i| m | 1 << i)
 }
 
-fn namespaces(kind: EventKind, ev: &NsEvent) -> Detail {
-    let ns = NsInodes::from_array(ev.inum);
-    let result = SysResult::from_ret(ev.ret);
-    let mask = changed(ev);
-    if kind == EventKind::Setns {
-        return Detail::Setns {
-            fd: ev.fd,
-            nstype: ev.flags,
-            joined: ns_names(mask),
-            ns,
-            result,
-        };
-    }
-    let op = match ev.op {
-        ns_op::UNSHARE => "unshare".to_string(),
-        ns_op::CLONE => "clone".to_string(),
-        ns_op::CREATE => "create".to_string(),
-        ns_op::SETNS => "setns".to_string(),
-        n => format!("op {n}"),
-    };
-    // The fork-time fallback cannot see the clone flags: they follow from what changed.
-    let flags = if ev.op == ns_op::CLONE && ev.flags == 0 {
-        (0..NS_KINDS)
-            .filter(|i| mask & (1 << i) != 0)
-            .fold(0, |f, i| f | NS_CLONE_FLAGS[i])
-    } else {
-        ev.flags
-    };
-    Detail::Namespaces {
-        op,
-        flags,
-        target_pid: ev.target_pid,
-        new: ns_names(mask),
-        ns,
-        result,
+fn setns(ev: &NsEvent) -> Detail {
+    Detail::Setns {
+        fd: ev.fd,
+        nstype: ev.flags,
+        joined: kinds_in(changed(ev)),
+        ns: NsInodes::from_array(ev.inum),
+        result: SysResult::from_ret(ev.ret),
     }
 }
 
-fn exec(ev: &ExecEvent) -> Detail {
+fn namespaces(ev: &NsEvent) -> Result<Detail, DecodeError> {
+    let mask = changed(ev);
+    let op = match ev.op {
+        ns_op::UNSHARE => NsOp::Unshare,
+        ns_op::CLONE => NsOp::Clone,
+        ns_op::SETNS => NsOp::Setns,
+        ns_op::CREATE => NsOp::Create,
+        other => {
+            return Err(DecodeError::BadValue {
+                kind: "namespaces",
+                field: "op",
+                value: u64::from(other),
+            })
+        }
+    };
+    // The fork-time fallback cannot see the clone flags: they follow from what changed.
+    let flags = if op == NsOp::Clone && ev.flags == 0 {
+        kinds_in(mask)
+            .into_iter()
+            .fold(0, |f, k: NsKind| f | k.clone_flag())
+    } else {
+        ev.flags
+    };
+    Ok(Detail::Namespaces {
+        op,
+        flags,
+        target_pid: ev.target_pid,
+        new: kinds_in(mask),
+        ns: NsInodes::from_array(ev.inum),
+        result: SysResult::from_ret(ev.ret),
+    })
+}
+
+fn fork(ev: &ForkEvent) -> Detail {
+    Detail::Fork {
+        child_pid: ev.child_pid,
+    }
+}
+
+fn exit(ev: &ExitEvent) -> Detail {
+    let (exit_code, signal, core_dumped) = split_exit_code(ev.exit_code);
+    Detail::Exit {
+        exit_code,
+        signal,
+        core_dumped,
+    }
+}
+
+fn rename(ev: &RenameEvent) -> Detail {
+    Detail::Rename {
+        target_pid: ev.pid,
+        oldcomm: comm(&ev.oldcomm),
+        newcomm: comm(&ev.newcomm),
+    }
+}
+
+fn veth(ev: &VethEvent) -> Detail {
+    Detail::Veth {
+        name: comm(&ev.name),
+        peer: comm(&ev.peer),
+        ifindex: ev.ifindex,
+        peer_ifindex: ev.peer_ifindex,
+        netns: ev.netns,
+        peer_netns: ev.peer_netns,
+        result: SysResult::from_ret(ev.ret),
+    }
+}
+
+fn exec(ev: &ExecEvent, truncated: &mut Vec<String>) -> Detail {
+    let filename_truncated = ev.flags & exec_flags::FILENAME_TRUNCATED != 0;
+    let argv_truncated = ev.flags & exec_flags::ARGV_TRUNCATED != 0;
+    for (cut, field) in [(filename_truncated, "filename"), (argv_truncated, "argv")] {
+        if cut {
+            truncated.push(field.to_string());
+        }
+    }
     Detail::Exec {
         filename: text(&ev.filename, usize::from(ev.filename_len)),
         argv: argv(ev),
-        argv_truncated: ev.flags & exec_flags::ARGV_TRUNCATED != 0,
-        filename_truncated: ev.flags & exec_flags::FILENAME_TRUNCATED != 0,
+        argv_truncated,
+        filename_truncated,
+        argv_unreadable: ev.flags & exec_flags::ARGV_UNREADABLE != 0,
         execveat: (ev.flags & exec_flags::EXECVEAT != 0).then_some(ExecAt {
             dirfd: ev.dirfd,
             flags: ev.at_flags,
@@ -199,78 +239,145 @@ fn exec(ev: &ExecEvent) -> Detail {
     }
 }
 
-fn mount_family(kind: EventKind, ev: &MountEvent) -> Detail {
-    let fstype = || text(&ev.fstype, usize::from(ev.fstype_len));
-    let src = || text(&ev.src, usize::from(ev.src_len));
-    let dst = || text(&ev.dst, usize::from(ev.dst_len));
-    let result = SysResult::from_ret(ev.ret);
-    match kind {
-        EventKind::Mount => Detail::Mount {
-            fstype: fstype(),
-            source: src(),
-            target: dst(),
-            flags: ev.flags,
-            result,
-        },
-        EventKind::Umount => Detail::Umount {
-            target: dst(),
-            flags: ev.flags,
-            result,
-        },
-        EventKind::PivotRoot => Detail::PivotRoot {
-            new_root: src(),
-            put_old: dst(),
-            result,
-        },
-        EventKind::Fsopen => Detail::Fsopen {
-            fstype: fstype(),
-            flags: ev.flags,
-            result,
-        },
-        EventKind::Fsconfig => Detail::Fsconfig {
-            fd: ev.fd,
-            cmd: ev.cmd,
-            key: fstype(),
-            value: (ev.src_len > 0).then(src),
-            aux: ev.fd2,
-            result,
-        },
-        EventKind::Fsmount => Detail::Fsmount {
-            fs_fd: ev.fd,
-            flags: ev.flags,
-            attr_flags: ev.cmd,
-            result,
-        },
-        EventKind::MoveMount => Detail::MoveMount {
-            from_dfd: ev.fd,
-            from_path: src(),
-            to_dfd: ev.fd2,
-            to_path: dst(),
-            flags: ev.flags,
-            result,
-        },
-        EventKind::OpenTree => Detail::OpenTree {
-            dfd: ev.fd,
-            path: src(),
-            flags: ev.flags,
-            result,
-        },
-        EventKind::MountSetattr => Detail::MountSetattr {
-            dfd: ev.fd,
-            path: src(),
-            flags: ev.flags,
-            attr_set: ev.attr_set,
-            attr_clr: ev.attr_clr,
-            propagation: ev.propagation,
-            result,
-        },
-        EventKind::Exec
-        | EventKind::Fork
-        | EventKind::Exit
-        | EventKind::Rename
-        | EventKind::Namespaces
-        | EventKind::Setns
-        | EventKind::Veth => unreachable!("not a mount-family kind: {kind:?}"),
+/// The text fields of a mount-family record.
+struct MountFields<'a> {
+    ev: &'a MountEvent,
+}
+
+/// Reads a mount-family record and notes which of its strings the kernel cut, under the
+/// field names of `kind`.
+fn read_mount(buf: &[u8], truncated: &mut Vec<String>) -> MountEvent {
+    let ev: MountEvent = record(buf);
+    let kind = EventKind::from_u32(ev.header.kind);
+    // (fstype slot, src slot, dst slot) field names per kind.
+    let names: (&str, &str, &str) = match kind {
+        Some(EventKind::Mount) => ("fstype", "source", "target"),
+        Some(EventKind::Umount) => ("", "", "target"),
+        Some(EventKind::PivotRoot) => ("", "new_root", "put_old"),
+        Some(EventKind::Fsopen) => ("fstype", "", ""),
+        Some(EventKind::Fsconfig) => ("key", "value", ""),
+        Some(EventKind::MoveMount) => ("", "from_path", "to_path"),
+        Some(EventKind::OpenTree | EventKind::MountSetattr) => ("", "path", ""),
+        _ => ("", "", ""),
+    };
+    for (bit, name) in [
+        (mount_truncated::FSTYPE, names.0),
+        (mount_truncated::SRC, names.1),
+        (mount_truncated::DST, names.2),
+    ] {
+        if ev.truncated & bit != 0 && !name.is_empty() {
+            truncated.push(name.to_string());
+        }
+    }
+    ev
+}
+
+impl MountFields<'_> {
+    fn fstype(&self) -> String {
+        text(&self.ev.fstype, usize::from(self.ev.fstype_len))
+    }
+    fn src(&self) -> String {
+        text(&self.ev.src, usize::from(self.ev.src_len))
+    }
+    fn dst(&self) -> String {
+        text(&self.ev.dst, usize::from(self.ev.dst_len))
+    }
+    fn result(&self) -> SysResult {
+        SysResult::from_ret(self.ev.ret)
+    }
+}
+
+fn mount(ev: &MountEvent) -> Detail {
+    let m = MountFields { ev };
+    Detail::Mount {
+        fstype: m.fstype(),
+        source: m.src(),
+        target: m.dst(),
+        flags: ev.flags,
+        result: m.result(),
+    }
+}
+
+fn umount(ev: &MountEvent) -> Detail {
+    let m = MountFields { ev };
+    Detail::Umount {
+        target: m.dst(),
+        flags: ev.flags,
+        result: m.result(),
+    }
+}
+
+fn pivot_root(ev: &MountEvent) -> Detail {
+    let m = MountFields { ev };
+    Detail::PivotRoot {
+        new_root: m.src(),
+        put_old: m.dst(),
+        result: m.result(),
+    }
+}
+
+fn fsopen(ev: &MountEvent) -> Detail {
+    let m = MountFields { ev };
+    Detail::Fsopen {
+        fstype: m.fstype(),
+        flags: ev.flags,
+        result: m.result(),
+    }
+}
+
+fn fsconfig(ev: &MountEvent) -> Detail {
+    let m = MountFields { ev };
+    Detail::Fsconfig {
+        fd: ev.fd,
+        cmd: ev.cmd,
+        key: m.fstype(),
+        value: (ev.src_len > 0).then(|| m.src()),
+        aux: ev.fd2,
+        result: m.result(),
+    }
+}
+
+fn fsmount(ev: &MountEvent) -> Detail {
+    Detail::Fsmount {
+        fs_fd: ev.fd,
+        flags: ev.flags,
+        attr_flags: ev.cmd,
+        result: MountFields { ev }.result(),
+    }
+}
+
+fn move_mount(ev: &MountEvent) -> Detail {
+    let m = MountFields { ev };
+    Detail::MoveMount {
+        from_dfd: ev.fd,
+        from_path: m.src(),
+        to_dfd: ev.fd2,
+        to_path: m.dst(),
+        flags: ev.flags,
+        result: m.result(),
+    }
+}
+
+fn open_tree(ev: &MountEvent) -> Detail {
+    let m = MountFields { ev };
+    Detail::OpenTree {
+        dfd: ev.fd,
+        path: m.src(),
+        flags: ev.flags,
+        result: m.result(),
+    }
+}
+
+fn mount_setattr(ev: &MountEvent) -> Detail {
+    let m = MountFields { ev };
+    Detail::MountSetattr {
+        dfd: ev.fd,
+        path: m.src(),
+        flags: ev.flags,
+        attr_set: ev.attr_set,
+        attr_clr: ev.attr_clr,
+        propagation: ev.propagation,
+        result: m.result(),
     }
 }
 
@@ -435,7 +542,8 @@ mod tests {
             EventKind::MountSetattr,
         ] {
             let ev = decode(&bytes_of(&mount_record(kind))).unwrap();
-            assert_eq!(ev.detail.kind(), kind.name());
+            assert_eq!(ev.detail.kind(), kind);
+            assert!(ev.truncated.is_empty());
             assert_eq!(ev.detail.result().unwrap().error.as_deref(), Some("EPERM"));
             let expected = match kind {
                 EventKind::Mount => Detail::Mount {
@@ -508,7 +616,6 @@ mod tests {
         let mut fork: ForkEvent = zeroed();
         fork.header = header(EventKind::Fork);
         fork.child_pid = 99;
-        fork.child_tgid = 99;
         assert_eq!(
             decode(&bytes_of(&fork)).unwrap().detail,
             Detail::Fork { child_pid: 99 }
@@ -567,10 +674,10 @@ mod tests {
         assert_eq!(
             ev.detail,
             Detail::Namespaces {
-                op: "unshare".into(),
+                op: NsOp::Unshare,
                 flags: 0x2002_0000,
                 target_pid: 41,
-                new: vec!["mnt".into(), "pid".into()],
+                new: vec![NsKind::Mnt, NsKind::Pid],
                 ns: NsInodes::from_array([1, 2, 3, 4, 5, 6, 0]),
                 result: SysResult::from_ret(0),
             }
@@ -581,7 +688,17 @@ mod tests {
         let Detail::Namespaces { op, flags, .. } = decode(&bytes_of(&ns)).unwrap().detail else {
             panic!("not namespaces")
         };
-        assert_eq!((op.as_str(), flags), ("clone", 0x2002_0000));
+        assert_eq!((op, flags), (NsOp::Clone, 0x2002_0000));
+        ns.op = 77;
+        assert!(matches!(
+            decode(&bytes_of(&ns)),
+            Err(DecodeError::BadValue {
+                field: "op",
+                value: 77,
+                ..
+            })
+        ));
+        ns.op = ns_op::CLONE;
         ns.header.kind = EventKind::Setns as u32;
         ns.fd = 5;
         ns.flags = 0x4000_0000;
@@ -598,10 +715,7 @@ mod tests {
         else {
             panic!("not setns")
         };
-        assert_eq!(
-            (fd, nstype, joined),
-            (5, 0x4000_0000, vec!["net".to_string()])
-        );
+        assert_eq!((fd, nstype, joined), (5, 0x4000_0000, vec![NsKind::Net]));
         assert_eq!(result.error.as_deref(), Some("EINVAL"));
 
         let mut veth: VethEvent = zeroed();
@@ -627,6 +741,32 @@ mod tests {
                 result: SysResult::from_ret(0),
             }
         );
+    }
+
+    /// Strings the kernel cut are named in `truncated`, under the kind's own field names.
+    #[test]
+    fn cut_strings_are_named() {
+        let mut rec = mount_record(EventKind::Mount);
+        rec.truncated = mount_truncated::DST | mount_truncated::FSTYPE;
+        assert_eq!(
+            decode(&bytes_of(&rec)).unwrap().truncated,
+            ["fstype", "target"]
+        );
+        let mut rec = mount_record(EventKind::PivotRoot);
+        rec.truncated = mount_truncated::SRC;
+        assert_eq!(decode(&bytes_of(&rec)).unwrap().truncated, ["new_root"]);
+        let mut rec = exec_record(&[b"a"], 0);
+        rec.flags = exec_flags::FILENAME_TRUNCATED | exec_flags::ARGV_UNREADABLE;
+        let ev = decode(&bytes_of(&rec)).unwrap();
+        assert_eq!(ev.truncated, ["filename"]);
+        assert!(matches!(
+            ev.detail,
+            Detail::Exec {
+                argv_unreadable: true,
+                filename_truncated: true,
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -1,0 +1,223 @@
+//! The mount family: `mount`, `umount2`, `pivot_root` and the new mount API (`fsopen`,
+//! `fsconfig`, `fsmount`, `move_mount`, `open_tree`, `mount_setattr`). One record for all
+//! (see [`MountEvent`]); entry fills it from the arguments and parks it per thread, the shared
+//! exit program adds the result and sends it.
+
+use aya_ebpf::{
+    helpers::{bpf_get_current_pid_tgid, bpf_probe_read_user},
+    macros::tracepoint,
+    programs::TracePointContext,
+};
+use aya_log_ebpf::warn;
+use tracer_common::{mount_truncated, EventKind, Hook, MountEvent};
+
+use crate::{
+    maps::{EVENTS, MOUNT_PENDING, MOUNT_SCRATCH},
+    record::{count_lost, fill_header, read_user_str, send},
+    syscall::{arg_u64, ret},
+};
+
+/// A zeroed-out mount record in per-CPU scratch, with its header filled.
+fn mount_begin(kind: EventKind, hook: Hook) -> Option<&'static mut MountEvent> {
+    let ev = MOUNT_SCRATCH.get_ptr_mut(0)?;
+    // SAFETY: per-CPU map value, exclusively ours while this program runs.
+    let ev = unsafe { &mut *ev };
+    fill_header(&mut ev.header, kind, hook);
+    ev.ret = 0;
+    ev.flags = 0;
+    ev.attr_set = 0;
+    ev.attr_clr = 0;
+    ev.propagation = 0;
+    ev.fd = 0;
+    ev.fd2 = 0;
+    ev.cmd = 0;
+    ev.fstype_len = 0;
+    ev.src_len = 0;
+    ev.dst_len = 0;
+    ev.truncated = 0;
+    Some(ev)
+}
+
+/// Park the record until the syscall returns (keyed by thread: threads mount concurrently).
+fn mount_park(ctx: &TracePointContext, ev: &MountEvent) {
+    let tid = bpf_get_current_pid_tgid() as u32;
+    if MOUNT_PENDING.insert(tid, ev, 0).is_err() {
+        if let Some(kind) = EventKind::from_u32(ev.header.kind) {
+            count_lost(kind);
+        }
+        warn!(
+            ctx,
+            "mount-family event of tid {} lost: pending map insert failed", tid
+        );
+    }
+}
+
+fn read_fstype(ev: &mut MountEvent, p: u64) {
+    let (len, full) = read_user_str(p as *const u8, &mut ev.fstype);
+    ev.fstype_len = len;
+    if full {
+        ev.truncated |= mount_truncated::FSTYPE;
+    }
+}
+
+fn read_src(ev: &mut MountEvent, p: u64) {
+    let (len, full) = read_user_str(p as *const u8, &mut ev.src);
+    ev.src_len = len;
+    if full {
+        ev.truncated |= mount_truncated::SRC;
+    }
+}
+
+fn read_dst(ev: &mut MountEvent, p: u64) {
+    let (len, full) = read_user_str(p as *const u8, &mut ev.dst);
+    ev.dst_len = len;
+    if full {
+        ev.truncated |= mount_truncated::DST;
+    }
+}
+
+fn a(ctx: &TracePointContext, n: usize) -> u64 {
+    arg_u64(ctx, n)
+}
+
+#[tracepoint(category = "syscalls", name = "sys_enter_mount")]
+pub fn sys_enter_mount(ctx: TracePointContext) -> u32 {
+    if let Some(ev) = mount_begin(EventKind::Mount, Hook::Mount) {
+        read_src(ev, a(&ctx, 0));
+        read_dst(ev, a(&ctx, 1));
+        read_fstype(ev, a(&ctx, 2));
+        ev.flags = a(&ctx, 3);
+        mount_park(&ctx, ev);
+    }
+    0
+}
+
+#[tracepoint(category = "syscalls", name = "sys_enter_umount")]
+pub fn sys_enter_umount(ctx: TracePointContext) -> u32 {
+    if let Some(ev) = mount_begin(EventKind::Umount, Hook::Umount) {
+        read_dst(ev, a(&ctx, 0));
+        ev.flags = a(&ctx, 1);
+        mount_park(&ctx, ev);
+    }
+    0
+}
+
+#[tracepoint(category = "syscalls", name = "sys_enter_pivot_root")]
+pub fn sys_enter_pivot_root(ctx: TracePointContext) -> u32 {
+    if let Some(ev) = mount_begin(EventKind::PivotRoot, Hook::PivotRoot) {
+        read_src(ev, a(&ctx, 0));
+        read_dst(ev, a(&ctx, 1));
+        mount_park(&ctx, ev);
+    }
+    0
+}
+
+#[tracepoint(category = "syscalls", name = "sys_enter_fsopen")]
+pub fn sys_enter_fsopen(ctx: TracePointContext) -> u32 {
+    if let Some(ev) = mount_begin(EventKind::Fsopen, Hook::Fsopen) {
+        read_fstype(ev, a(&ctx, 0));
+        ev.flags = a(&ctx, 1);
+        mount_park(&ctx, ev);
+    }
+    0
+}
+
+/// `fsconfig` commands whose value is a string or path (`include/uapi/linux/mount.h`).
+const FSCONFIG_SET_STRING: u32 = 1;
+const FSCONFIG_SET_PATH: u32 = 3;
+const FSCONFIG_SET_PATH_EMPTY: u32 = 4;
+
+#[tracepoint(category = "syscalls", name = "sys_enter_fsconfig")]
+pub fn sys_enter_fsconfig(ctx: TracePointContext) -> u32 {
+    if let Some(ev) = mount_begin(EventKind::Fsconfig, Hook::Fsconfig) {
+        ev.fd = a(&ctx, 0) as i32;
+        ev.cmd = a(&ctx, 1) as u32;
+        read_fstype(ev, a(&ctx, 2));
+        if matches!(
+            ev.cmd,
+            FSCONFIG_SET_STRING | FSCONFIG_SET_PATH | FSCONFIG_SET_PATH_EMPTY
+        ) {
+            read_src(ev, a(&ctx, 3));
+        }
+        ev.fd2 = a(&ctx, 4) as i32;
+        mount_park(&ctx, ev);
+    }
+    0
+}
+
+#[tracepoint(category = "syscalls", name = "sys_enter_fsmount")]
+pub fn sys_enter_fsmount(ctx: TracePointContext) -> u32 {
+    if let Some(ev) = mount_begin(EventKind::Fsmount, Hook::Fsmount) {
+        ev.fd = a(&ctx, 0) as i32;
+        ev.flags = a(&ctx, 1);
+        ev.cmd = a(&ctx, 2) as u32;
+        mount_park(&ctx, ev);
+    }
+    0
+}
+
+#[tracepoint(category = "syscalls", name = "sys_enter_move_mount")]
+pub fn sys_enter_move_mount(ctx: TracePointContext) -> u32 {
+    if let Some(ev) = mount_begin(EventKind::MoveMount, Hook::MoveMount) {
+        ev.fd = a(&ctx, 0) as i32;
+        read_src(ev, a(&ctx, 1));
+        ev.fd2 = a(&ctx, 2) as i32;
+        read_dst(ev, a(&ctx, 3));
+        ev.flags = a(&ctx, 4);
+        mount_park(&ctx, ev);
+    }
+    0
+}
+
+#[tracepoint(category = "syscalls", name = "sys_enter_open_tree")]
+pub fn sys_enter_open_tree(ctx: TracePointContext) -> u32 {
+    if let Some(ev) = mount_begin(EventKind::OpenTree, Hook::OpenTree) {
+        ev.fd = a(&ctx, 0) as i32;
+        read_src(ev, a(&ctx, 1));
+        ev.flags = a(&ctx, 2);
+        mount_park(&ctx, ev);
+    }
+    0
+}
+
+/// `struct mount_attr` as passed to `mount_setattr` (the first three fields are enough).
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+}
+
+#[tracepoint(category = "syscalls", name = "sys_enter_mount_setattr")]
+pub fn sys_enter_mount_setattr(ctx: TracePointContext) -> u32 {
+    if let Some(ev) = mount_begin(EventKind::MountSetattr, Hook::MountSetattr) {
+        ev.fd = a(&ctx, 0) as i32;
+        read_src(ev, a(&ctx, 1));
+        ev.flags = a(&ctx, 2);
+        // SAFETY: user pointer read through the helper.
+        if let Ok(attr) = unsafe { bpf_probe_read_user(a(&ctx, 3) as *const MountAttr) } {
+            ev.attr_set = attr.attr_set;
+            ev.attr_clr = attr.attr_clr;
+            ev.propagation = attr.propagation;
+        }
+        mount_park(&ctx, ev);
+    }
+    0
+}
+
+/// Attached to the `sys_exit_*` of every mount-family syscall.
+#[tracepoint(category = "syscalls", name = "sys_exit_mount_family")]
+pub fn sys_exit_mount_family(ctx: TracePointContext) -> u32 {
+    let tid = bpf_get_current_pid_tgid() as u32;
+    if let Some(ev) = MOUNT_PENDING.get_ptr_mut(tid) {
+        // SAFETY: map value pointer, ours until removed below.
+        unsafe {
+            (*ev).ret = ret(&ctx);
+            if let Some(kind) = EventKind::from_u32((*ev).header.kind) {
+                send(&EVENTS, &*ev, kind);
+            }
+        }
+        let _ = MOUNT_PENDING.remove(tid);
+    }
+    0
+}

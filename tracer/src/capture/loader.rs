@@ -1,0 +1,369 @@
+//! Loads the embedded kernel programs, hands them the kernel layout, and attaches every hook.
+//! A hook that cannot attach is reported and skipped: it never stops the others.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context as _};
+use aya::{
+    programs::{
+        kprobe::KProbeLinkId, raw_trace_point::RawTracePointLinkId, trace_point::TracePointLinkId,
+        KProbe, ProgramError, RawTracePoint, TracePoint,
+    },
+    Ebpf, EbpfLoader,
+};
+use tracer_common::DEFAULT_RING_BYTES;
+
+use super::{
+    detach::{detach_after_exit, detach_all, detach_in_parallel},
+    kernel_layout,
+    plans::{kprobe_targets, Attach, Attachment, HookOption, Plan, Source, PLANS},
+};
+
+/// Where tracefs is mounted when the system did not mount it.
+pub const TRACEFS: &str = "/sys/kernel/tracing";
+
+/// The kernel object built by `build.rs`.
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tracer"));
+
+/// What happened to one option of a plan.
+#[derive(Debug, Clone)]
+pub struct OptionReport {
+    pub option: HookOption,
+    /// Why it cannot be used; `None` when usable.
+    pub unavailable: Option<String>,
+}
+
+/// The outcome of one plan: every option tried, and which one is used.
+#[derive(Debug, Clone)]
+pub struct PlanReport {
+    pub plan: Plan,
+    pub options: Vec<OptionReport>,
+    pub chosen: Option<usize>,
+}
+
+impl PlanReport {
+    pub fn chosen(&self) -> Option<&HookOption> {
+        self.chosen.map(|i| &self.options[i].option)
+    }
+}
+
+/// Loaded and attached programs, with what did and did not attach.
+pub struct Loaded {
+    pub ebpf: Ebpf,
+    pub plans: Vec<PlanReport>,
+    /// Things that work in a degraded way (memlock, unresolved offsets).
+    pub warnings: Vec<String>,
+    pub ring_bytes: u32,
+    /// Every attachment, detached together on drop.
+    links: Vec<(&'static str, Link)>,
+}
+
+impl Drop for Loaded {
+    fn drop(&mut self) {
+        let links = std::mem::take(&mut self.links);
+        if links.is_empty() || !detach_after_exit() {
+            detach_in_parallel(&mut self.ebpf, links);
+        }
+    }
+}
+
+impl Loaded {
+    /// Event kinds with a working source, and all kinds.
+    pub fn covered(&self) -> (usize, usize) {
+        let ok = self.plans.iter().filter(|p| p.chosen.is_some()).count();
+        (ok, self.plans.len())
+    }
+
+    /// Whether the userspace rtnetlink monitor was chosen for some kind.
+    pub fn wants_rtnetlink_monitor(&self) -> bool {
+        self.plans
+            .iter()
+            .any(|p| matches!(p.chosen().map(|o| o.source), Some(Source::RtnetlinkMonitor)))
+    }
+}
+
+/// Checks a ring size: the kernel wants a power of two multiple of the page size.
+pub fn check_ring_bytes(bytes: u64) -> anyhow::Result<u32> {
+    let page = page_size();
+    if bytes < page || !bytes.is_power_of_two() || bytes > 1 << 30 {
+        bail!(
+            "ring buffer size {bytes} is not a power of two between the page size ({page}) and \
+             1 GiB (default {DEFAULT_RING_BYTES})"
+        );
+    }
+    Ok(bytes as u32)
+}
+
+fn page_size() -> u64 {
+    nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+        .ok()
+        .flatten()
+        .map_or(4096, |v| v as u64)
+}
+
+/// Mounts tracefs at [`TRACEFS`] unless some tracefs is already reachable; returns its path.
+pub fn ensure_tracefs() -> anyhow::Result<PathBuf> {
+    for dir in [TRACEFS, "/sys/kernel/debug/tracing"] {
+        if Path::new(dir).join("events").is_dir() {
+            return Ok(PathBuf::from(dir));
+        }
+    }
+    nix::mount::mount(
+        Some("tracefs"),
+        TRACEFS,
+        Some("tracefs"),
+        nix::mount::MsFlags::empty(),
+        None::<&str>,
+    )
+    .with_context(|| format!("mounting tracefs on {TRACEFS}"))?;
+    log::info!("mounted tracefs on {TRACEFS}");
+    Ok(PathBuf::from(TRACEFS))
+}
+
+/// Raises RLIMIT_MEMLOCK for kernels that still charge BPF memory to it. Failure is normal
+/// where root lacks CAP_SYS_RESOURCE; kernels >= 5.11 charge the memory cgroup instead.
+fn raise_memlock() -> Option<String> {
+    let rlim = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: plain syscall with a valid pointer.
+    let ret = unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &rlim) };
+    (ret != 0).then(|| {
+        format!(
+            "could not raise RLIMIT_MEMLOCK ({}); continuing: kernels >= 5.11 charge BPF memory \
+             to the memory cgroup",
+            std::io::Error::last_os_error()
+        )
+    })
+}
+
+/// Loads the programs with the running kernel's layout and attaches, for every event kind,
+/// the best option that works here.
+pub fn load(ring_bytes: u32) -> anyhow::Result<Loaded> {
+    let mut warnings: Vec<String> = raise_memlock().into_iter().collect();
+    let tracefs = ensure_tracefs()?;
+    let btf = match kernel_layout::open_kernel_btf() {
+        Ok(btf) => Some(btf),
+        Err(e) => {
+            warnings.push(e.to_string());
+            None
+        }
+    };
+    let veth_btf = btf
+        .as_ref()
+        .and_then(kernel_layout::open_veth_btf)
+        .and_then(|r| r.map_err(|e| warnings.push(e.to_string())).ok());
+    let resolved = kernel_layout::resolve(btf.as_ref(), veth_btf.as_ref(), &tracefs);
+    warnings.extend(
+        resolved
+            .problems
+            .iter()
+            .map(|p| format!("kernel layout: {p}")),
+    );
+    let mut layout = resolved.layout;
+    if let Ok(spec) = std::env::var(kernel_layout::SKEW_ENV) {
+        kernel_layout::skew(&mut layout, &spec).map_err(anyhow::Error::msg)?;
+        warnings.push(format!(
+            "kernel layout deliberately skewed ({}={spec}): events will be wrong",
+            kernel_layout::SKEW_ENV
+        ));
+    }
+
+    let mut ebpf = EbpfLoader::new()
+        .override_global("LAYOUT", &layout, true)
+        .map_max_entries("EVENTS", ring_bytes)
+        .load(OBJECT)
+        .context("loading the eBPF object")?;
+
+    let mut plans = Vec::with_capacity(PLANS.len());
+    let mut links = Vec::new();
+    for plan in &PLANS {
+        let mut report = PlanReport {
+            plan: *plan,
+            options: Vec::new(),
+            chosen: None,
+        };
+        for option in plan.options {
+            // Once an option is chosen the rest are only listed, never attached.
+            let unavailable = if report.chosen.is_some() {
+                Some("not needed".to_string())
+            } else {
+                match try_option(&mut ebpf, option) {
+                    Ok(attached) => {
+                        links.extend(attached);
+                        None
+                    }
+                    Err(why) => Some(why),
+                }
+            };
+            if unavailable.is_none() {
+                report.chosen = Some(report.options.len());
+            }
+            report.options.push(OptionReport {
+                option: *option,
+                unavailable,
+            });
+        }
+        plans.push(report);
+    }
+    Ok(Loaded {
+        ebpf,
+        plans,
+        warnings,
+        ring_bytes,
+        links,
+    })
+}
+
+/// Attaches every program of an option; on any failure, detaches what it attached and says
+/// why in plain words.
+fn try_option(ebpf: &mut Ebpf, option: &HookOption) -> Result<Vec<(&'static str, Link)>, String> {
+    let attachments = match option.source {
+        Source::RtnetlinkMonitor => {
+            return super::netlink_monitor::available().map(|()| Vec::new())
+        }
+        Source::Programs(a) => a,
+    };
+    let mut done = Vec::new();
+    for a in attachments {
+        if let Some(why) = precheck(a.attach) {
+            detach_all(ebpf, done);
+            return Err(why);
+        }
+        match attach(ebpf, a) {
+            Ok(link) => done.push((a.program, link)),
+            Err(e) => {
+                detach_all(ebpf, done);
+                return Err(format!("{}: {}", a.attach, error_chain(&e)));
+            }
+        }
+    }
+    Ok(done)
+}
+
+/// Reasons known without trying, phrased for users.
+fn precheck(attach: Attach) -> Option<String> {
+    match attach {
+        Attach::KProbe(func) | Attach::KRetProbe(func) => {
+            if !Path::new("/sys/bus/event_source/devices/kprobe").exists() {
+                return Some("kprobes: not in this kernel (no kprobe PMU)".into());
+            }
+            if !kernel_has_function(func) {
+                let hint = if func.starts_with("veth") {
+                    " (is the veth module loaded? `modprobe veth` before starting tracer)"
+                } else {
+                    ""
+                };
+                return Some(format!("function {func} not in this kernel{hint}"));
+            }
+            None
+        }
+        Attach::TracePoint(..) | Attach::RawTracePoint(_) => None,
+    }
+}
+
+fn kernel_has_function(func: &str) -> bool {
+    // Read once: /proc/kallsyms is large and slow to generate.
+    static SYMBOLS: std::sync::OnceLock<Option<std::collections::HashSet<String>>> =
+        std::sync::OnceLock::new();
+    let symbols = SYMBOLS.get_or_init(|| {
+        let text = std::fs::read_to_string("/proc/kallsyms").ok()?;
+        Some(
+            text.lines()
+                .filter_map(|l| l.split_whitespace().nth(2))
+                .filter(|name| kprobe_targets().any(|t| t == *name))
+                .map(str::to_string)
+                .collect(),
+        )
+    });
+    // Cannot tell: let the attach decide.
+    symbols.as_ref().is_none_or(|s| s.contains(func))
+}
+
+pub(super) enum Link {
+    TracePoint(TracePointLinkId),
+    RawTracePoint(RawTracePointLinkId),
+    KProbe(KProbeLinkId),
+}
+
+fn attach(ebpf: &mut Ebpf, a: &Attachment) -> anyhow::Result<Link> {
+    let prog = ebpf
+        .program_mut(a.program)
+        .with_context(|| format!("program {} is not in the object", a.program))?;
+    Ok(match a.attach {
+        Attach::TracePoint(category, name) => {
+            let tp: &mut TracePoint = prog.try_into()?;
+            load_once(tp.load())?;
+            Link::TracePoint(tp.attach(category, name)?)
+        }
+        Attach::RawTracePoint(name) => {
+            let tp: &mut RawTracePoint = prog.try_into()?;
+            load_once(tp.load())?;
+            Link::RawTracePoint(tp.attach(name)?)
+        }
+        Attach::KProbe(func) | Attach::KRetProbe(func) => {
+            let kp: &mut KProbe = prog.try_into()?;
+            load_once(kp.load())?;
+            Link::KProbe(kp.attach(func, 0)?)
+        }
+    })
+}
+
+/// A program shared by several hooks is loaded by the first one.
+fn load_once(r: Result<(), ProgramError>) -> Result<(), ProgramError> {
+    match r {
+        Err(ProgramError::AlreadyLoaded) => Ok(()),
+        other => other,
+    }
+}
+
+/// `a: b: c` on one line, for reports.
+pub fn error_chain(e: &anyhow::Error) -> String {
+    let mut s = String::new();
+    for (i, cause) in e.chain().enumerate() {
+        if i > 0 {
+            s.push_str(": ");
+        }
+        let text = cause.to_string();
+        // The verifier log is long; its last lines say why.
+        let text = if text.lines().count() > 6 {
+            let lines: Vec<&str> = text.lines().collect();
+            format!("... {}", lines[lines.len() - 4..].join(" | "))
+        } else {
+            text.replace('\n', " | ")
+        };
+        s.push_str(&text);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ring_sizes_are_checked() {
+        assert_eq!(check_ring_bytes(1 << 24).unwrap(), 1 << 24);
+        assert_eq!(check_ring_bytes(4096).unwrap(), 4096);
+        for bad in [0, 1, 4095, 5000, 3 << 20, 1 << 31] {
+            let err = check_ring_bytes(bad).unwrap_err().to_string();
+            assert!(err.contains("power of two"), "{err}");
+        }
+    }
+
+    /// The embedded object holds every program the plans name.
+    #[test]
+    fn object_has_every_program() {
+        let text = String::from_utf8_lossy(OBJECT);
+        for plan in &PLANS {
+            for option in plan.options {
+                if let Source::Programs(list) = option.source {
+                    for a in list {
+                        assert!(text.contains(a.program), "{} not in the object", a.program);
+                    }
+                }
+            }
+        }
+    }
+}

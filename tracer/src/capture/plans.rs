@@ -1,0 +1,265 @@
+//! How each event kind can be observed: an ordered list of options per kind, best first.
+//! The loader attaches the first option that fully works and reports the others with the
+//! reason. Compatibility is data here: adding a fallback is adding an option.
+
+use std::fmt;
+
+use tracer_common::EventKind;
+
+/// How a program is attached.
+#[derive(Clone, Copy, Debug)]
+pub enum Attach {
+    /// A classic tracepoint: `category/name`.
+    TracePoint(&'static str, &'static str),
+    /// A raw tracepoint by name.
+    RawTracePoint(&'static str),
+    /// A kprobe on a kernel function.
+    KProbe(&'static str),
+    /// A kretprobe on a kernel function.
+    KRetProbe(&'static str),
+}
+
+impl fmt::Display for Attach {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Attach::TracePoint(c, n) => write!(f, "tracepoint {c}:{n}"),
+            Attach::RawTracePoint(n) => write!(f, "raw_tracepoint {n}"),
+            Attach::KProbe(n) => write!(f, "kprobe {n}"),
+            Attach::KRetProbe(n) => write!(f, "kretprobe {n}"),
+        }
+    }
+}
+
+/// One program attached somewhere.
+#[derive(Clone, Copy, Debug)]
+pub struct Attachment {
+    pub program: &'static str,
+    pub attach: Attach,
+}
+
+/// Where events of a kind can come from.
+#[derive(Clone, Copy, Debug)]
+pub enum Source {
+    /// Kernel programs; all must attach for the option to be used.
+    Programs(&'static [Attachment]),
+    /// The userspace rtnetlink link monitor (see `netlink_monitor`).
+    RtnetlinkMonitor,
+}
+
+/// One way to observe an event kind.
+#[derive(Clone, Copy, Debug)]
+pub struct HookOption {
+    pub name: &'static str,
+    pub source: Source,
+}
+
+/// An event kind and the ways to observe it, best first.
+#[derive(Clone, Copy, Debug)]
+pub struct Plan {
+    pub kind: EventKind,
+    pub options: &'static [HookOption],
+}
+
+const fn tp(program: &'static str, name: &'static str) -> Attachment {
+    Attachment {
+        program,
+        attach: Attach::TracePoint("syscalls", name),
+    }
+}
+
+const fn programs(name: &'static str, attachments: &'static [Attachment]) -> HookOption {
+    HookOption {
+        name,
+        source: Source::Programs(attachments),
+    }
+}
+
+/// A syscall observed at entry (arguments) and exit (result): exit attaches first, so no
+/// parked record misses its exit.
+macro_rules! syscall {
+    ($name:literal, $exit:literal, [$($sys:literal),+]) => {
+        const {
+            &[programs(
+                concat!("tracepoints syscalls:sys_enter/exit_", $name),
+                const {
+                    &[
+                        $(tp($exit, concat!("sys_exit_", $sys)),)+
+                        $(tp(concat!("sys_enter_", $sys), concat!("sys_enter_", $sys)),)+
+                    ]
+                },
+            )]
+        }
+    };
+}
+
+/// The ways to observe `kind`. Every kind is named: a new one does not compile until it has
+/// a plan.
+pub const fn options(kind: EventKind) -> &'static [HookOption] {
+    match kind {
+        EventKind::Exec => syscall!("exec", "sys_exit_exec", ["execve", "execveat"]),
+        EventKind::Mount => syscall!("mount", "sys_exit_mount_family", ["mount"]),
+        EventKind::Umount => syscall!("umount", "sys_exit_mount_family", ["umount"]),
+        EventKind::PivotRoot => syscall!("pivot_root", "sys_exit_mount_family", ["pivot_root"]),
+        EventKind::Fsopen => syscall!("fsopen", "sys_exit_mount_family", ["fsopen"]),
+        EventKind::Fsconfig => syscall!("fsconfig", "sys_exit_mount_family", ["fsconfig"]),
+        EventKind::Fsmount => syscall!("fsmount", "sys_exit_mount_family", ["fsmount"]),
+        EventKind::MoveMount => syscall!("move_mount", "sys_exit_mount_family", ["move_mount"]),
+        EventKind::OpenTree => syscall!("open_tree", "sys_exit_mount_family", ["open_tree"]),
+        EventKind::MountSetattr => {
+            syscall!("mount_setattr", "sys_exit_mount_family", ["mount_setattr"])
+        }
+        EventKind::Fork => {
+            const {
+                &[programs(
+                    "raw_tracepoint sched_process_fork",
+                    &[Attachment {
+                        program: "sched_process_fork",
+                        attach: Attach::RawTracePoint("sched_process_fork"),
+                    }],
+                )]
+            }
+        }
+        EventKind::Exit => {
+            const {
+                &[programs(
+                    "tracepoint sched:sched_process_exit",
+                    &[Attachment {
+                        program: "sched_process_exit",
+                        attach: Attach::TracePoint("sched", "sched_process_exit"),
+                    }],
+                )]
+            }
+        }
+        EventKind::Rename => {
+            const {
+                &[programs(
+                    "tracepoint task:task_rename",
+                    &[Attachment {
+                        program: "task_rename",
+                        attach: Attach::TracePoint("task", "task_rename"),
+                    }],
+                )]
+            }
+        }
+        EventKind::Namespaces => {
+            const {
+                &[
+                    programs(
+                        "kretprobe create_new_namespaces",
+                        &[
+                            Attachment {
+                                program: "create_new_namespaces_exit",
+                                attach: Attach::KRetProbe("create_new_namespaces"),
+                            },
+                            Attachment {
+                                program: "create_new_namespaces_entry",
+                                attach: Attach::KProbe("create_new_namespaces"),
+                            },
+                        ],
+                    ),
+                    programs(
+                        "tracepoints sys_enter/exit_unshare + sched_process_fork",
+                        const {
+                            &[
+                                tp("sys_exit_unshare", "sys_exit_unshare"),
+                                Attachment {
+                                    program: "sched_process_fork_ns",
+                                    attach: Attach::RawTracePoint("sched_process_fork"),
+                                },
+                                tp("sys_enter_unshare", "sys_enter_unshare"),
+                            ]
+                        },
+                    ),
+                ]
+            }
+        }
+        EventKind::Setns => syscall!("setns", "sys_exit_setns", ["setns"]),
+        EventKind::Veth => {
+            const {
+                &[
+                    programs(
+                        "kretprobe veth_newlink",
+                        &[
+                            Attachment {
+                                program: "veth_newlink_exit",
+                                attach: Attach::KRetProbe("veth_newlink"),
+                            },
+                            Attachment {
+                                program: "veth_newlink_entry",
+                                attach: Attach::KProbe("veth_newlink"),
+                            },
+                        ],
+                    ),
+                    HookOption {
+                        name: "rtnetlink link monitor (host network namespace)",
+                        source: Source::RtnetlinkMonitor,
+                    },
+                ]
+            }
+        }
+    }
+}
+
+/// Every event kind and how to observe it, in kind order.
+pub const PLANS: [Plan; EventKind::ALL.len()] = {
+    let mut plans = [Plan {
+        kind: EventKind::Exec,
+        options: &[],
+    }; EventKind::ALL.len()];
+    let mut i = 0;
+    while i < plans.len() {
+        plans[i] = Plan {
+            kind: EventKind::ALL[i],
+            options: options(EventKind::ALL[i]),
+        };
+        i += 1;
+    }
+    plans
+};
+
+/// Every kernel function a plan probes.
+pub fn kprobe_targets() -> impl Iterator<Item = &'static str> {
+    PLANS
+        .iter()
+        .flat_map(|p| p.options)
+        .filter_map(|o| match o.source {
+            Source::Programs(list) => Some(list),
+            Source::RtnetlinkMonitor => None,
+        })
+        .flatten()
+        .filter_map(|a| match a.attach {
+            Attach::KProbe(f) | Attach::KRetProbe(f) => Some(f),
+            Attach::TracePoint(..) | Attach::RawTracePoint(_) => None,
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every event kind has a plan; in each option, exit programs attach before entry ones.
+    #[test]
+    fn plans_cover_every_kind_and_attach_exits_first() {
+        for (plan, kind) in PLANS.iter().zip(EventKind::ALL) {
+            assert_eq!(plan.kind, kind);
+            assert!(!plan.options.is_empty(), "no way to observe {kind:?}");
+        }
+        for plan in &PLANS {
+            for option in plan.options {
+                let Source::Programs(list) = option.source else {
+                    continue;
+                };
+                let is_entry =
+                    |a: &Attachment| a.program.contains("enter") || a.program.ends_with("_entry");
+                if let Some(i) = list.iter().position(is_entry) {
+                    assert!(
+                        list[i..].iter().all(is_entry),
+                        "{}: an exit attaches after an entry",
+                        option.name
+                    );
+                    assert!(i > 0, "{}: no exit program", option.name);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! `tracer report FILE`: a saved trace shown again, without root.
+
+use std::{
+    io::{BufWriter, Write},
+    path::{Path, PathBuf},
+};
+
+use crate::render::{
+    lifecycle,
+    report::{self, Format, ReportOptions},
+};
+
+/// What to show and where.
+#[derive(Clone, Debug)]
+pub struct Args {
+    pub file: PathBuf,
+    pub format: Format,
+    pub explain: bool,
+    pub all: bool,
+    pub output: Option<PathBuf>,
+}
+
+/// Writes the report to stdout or `--output`; the warnings go to stderr. A report that
+/// fails part way leaves no half-written file behind.
+pub fn report(args: &Args) -> anyhow::Result<()> {
+    let mut out: Box<dyn Write> = match &args.output {
+        Some(path) => Box::new(BufWriter::with_capacity(
+            1 << 16,
+            std::fs::File::create(path)
+                .map_err(|e| anyhow::anyhow!("creating {}: {e}", path.display()))?,
+        )),
+        None => Box::new(BufWriter::with_capacity(1 << 16, std::io::stdout())),
+    };
+    let opts = ReportOptions {
+        // --explain is about the timeline.
+        format: if args.explain && args.format == Format::Table {
+            Format::Timeline
+        } else {
+            args.format
+        },
+        explain: args.explain,
+        all: args.all,
+        color: args.output.is_none() && lifecycle::color_on(&std::io::stdout()),
+    };
+    let result = report::report_path(&args.file, &opts, &mut out)
+        .and_then(|summary| Ok(out.flush().map(|()| summary)?));
+    match result {
+        Ok(summary) => {
+            for w in &summary.warnings {
+                eprintln!("tracer: warning: {w}");
+            }
+            Ok(())
+        }
+        Err(e) => {
+            drop(out);
+            if let Some(path) = &args.output {
+                remove_partial(path);
+            }
+            Err(e)
+        }
+    }
+}
+
+/// The output is written as the trace is read: on error it is incomplete.
+fn remove_partial(path: &Path) {
+    let _ = std::fs::remove_file(path);
+}

@@ -1,0 +1,165 @@
+//! The mount family: a container's own mounts (runtime init, rootfs, pivot_root, masked
+//! paths, teardown) and the mounts a shared daemon makes for it (its image, its netns).
+
+use super::{succeeded, Engine};
+use crate::{
+    correlate::model::{PhaseKind, Role, Runtime},
+    event::{Detail, Event},
+    runtime::naming,
+};
+
+/// The target path of a mount-family event (where it mounts or unmounts).
+fn mount_target(d: &Detail) -> Option<&str> {
+    match d {
+        Detail::Mount { target, .. } | Detail::Umount { target, .. } => Some(target),
+        Detail::MoveMount { to_path, .. } => Some(to_path),
+        Detail::OpenTree { path, .. } | Detail::MountSetattr { path, .. } => Some(path),
+        Detail::Exec { .. }
+        | Detail::PivotRoot { .. }
+        | Detail::Fsopen { .. }
+        | Detail::Fsconfig { .. }
+        | Detail::Fsmount { .. }
+        | Detail::Fork { .. }
+        | Detail::Exit { .. }
+        | Detail::Rename { .. }
+        | Detail::Namespaces { .. }
+        | Detail::Setns { .. }
+        | Detail::Veth { .. } => None,
+    }
+}
+
+/// `/proc/<pid>/ns/net` (or `/proc/<pid>/task/<tid>/ns/net`): the pid.
+fn netns_source_pid(source: &str) -> Option<u32> {
+    let rest = source.strip_prefix("/proc/")?;
+    if !rest.ends_with("/ns/net") {
+        return None;
+    }
+    rest.split('/').next()?.parse().ok()
+}
+
+/// What a mount says about itself.
+struct MountFacts<'a> {
+    target: &'a str,
+    overlay: bool,
+    umount: bool,
+}
+
+impl Engine {
+    pub(super) fn mount(&mut self, ev: &Event) -> bool {
+        let m = MountFacts {
+            target: mount_target(&ev.detail).unwrap_or(""),
+            overlay: matches!(&ev.detail, Detail::Mount { fstype, .. } if fstype == "overlay"),
+            umount: matches!(ev.detail, Detail::Umount { .. }),
+        };
+        if self.container_of(ev.tgid).is_none() {
+            self.tracer_run_mount(ev, &m);
+        }
+        if let Some(c) = self.container_of(ev.tgid) {
+            self.own_mount(c, ev, &m);
+            return true;
+        }
+        succeeded(ev) && self.daemon_mount(ev, &m)
+    }
+
+    /// The built-in runtime names its container in its first mount (its overlay under the
+    /// state directory).
+    fn tracer_run_mount(&mut self, ev: &Event, m: &MountFacts) {
+        let Some(id) = naming::state_id(m.target).map(str::to_string) else {
+            return;
+        };
+        let name = self.procs.get(&ev.tgid).and_then(|p| p.tracer_run.clone());
+        if name.is_none() && !m.overlay {
+            return;
+        }
+        let found = format!("state dir {}/<id>", naming::STATE_ROOT);
+        let c = self.container(&id, Runtime::Tracer, &found, ev.ts_ns);
+        if let Some(Some(name)) = name {
+            self.containers[c].c.name = Some(name);
+        }
+        self.join(ev.tgid, c, Role::Runtime, ev);
+    }
+
+    /// A mount by one of container `c`'s processes: which phase it belongs to follows from
+    /// how far the launch got.
+    fn own_mount(&mut self, c: usize, ev: &Event, m: &MountFacts) {
+        if self.procs.get(&ev.tgid).is_some_and(|p| p.exec_session) {
+            self.containers[c].c.mounts += 1;
+            self.extend_last(c, PhaseKind::Exec, ev);
+            return;
+        }
+        let st = &mut self.containers[c];
+        st.c.mounts += 1;
+        let (target, umount) = (m.target, m.umount);
+        let kind = if umount && st.started() && target.contains("/netns/") {
+            PhaseKind::NetworkCleanup
+        } else if umount && st.mount_targets.iter().any(|t| t == target) {
+            if st.started() {
+                PhaseKind::Unmount
+            } else {
+                PhaseKind::ImageMount
+            }
+        } else if m.overlay && !st.ns_done {
+            st.mount_targets.push(target.to_string());
+            PhaseKind::ImageMount
+        } else if st.started() && umount {
+            PhaseKind::Unmount
+        } else if st.started() {
+            // Remounts and propagation changes while tearing down: counted only.
+            return;
+        } else if !st.ns_done {
+            PhaseKind::RuntimeInit
+        } else if !st.pivot_done {
+            PhaseKind::RootfsMounts
+        } else if umount || target == "." {
+            PhaseKind::PivotRoot
+        } else {
+            PhaseKind::MaskPaths
+        };
+        self.phase(c, kind, ev);
+    }
+
+    /// A shared daemon's mount: the netns of a container's process, a path holding an id or
+    /// one of a container's mount points; true when it is about containers.
+    fn daemon_mount(&mut self, ev: &Event, m: &MountFacts) -> bool {
+        let target = m.target;
+        if let Detail::Mount { source, .. } = &ev.detail {
+            if let Some(c) = netns_source_pid(source).and_then(|p| self.container_of(p)) {
+                self.event_for(c, PhaseKind::Network, ev);
+                return true;
+            }
+        }
+        let by_target = self
+            .containers
+            .iter()
+            .position(|st| st.mount_targets.iter().any(|t| t == target));
+        let by_id = || {
+            self.containers
+                .iter()
+                .position(|st| st.c.id.len() >= 12 && target.contains(&st.c.id))
+        };
+        if let Some(c) = by_target.or_else(by_id) {
+            let st = &self.containers[c];
+            let netns = target.contains("/netns/");
+            let kind = match (st.c.exited_ns.is_some() || st.started(), netns, m.umount) {
+                (true, true, _) => PhaseKind::NetworkCleanup,
+                (true, false, true) => PhaseKind::Unmount,
+                (true, false, false) => return true,
+                (false, true, _) => PhaseKind::Network,
+                (false, false, _) => PhaseKind::ImageMount,
+            };
+            self.event_for(c, kind, ev);
+            return true;
+        }
+        if self.is_engine(ev) {
+            if m.overlay || (m.umount && target.ends_with("/merged")) {
+                self.pending.push_back((ev.clone(), PhaseKind::ImageMount));
+                return true;
+            }
+            if target.contains("/netns/") {
+                self.pending.push_back((ev.clone(), PhaseKind::Network));
+                return true;
+            }
+        }
+        false
+    }
+}

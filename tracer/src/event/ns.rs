@@ -1,0 +1,147 @@
+//! Namespaces as events carry them: inode numbers by kind, and the host's own.
+
+use serde::{Deserialize, Serialize};
+pub use tracer_common::NsKind;
+
+/// Namespace inode numbers by kind (0 when unknown).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NsInodes {
+    pub uts: u32,
+    pub ipc: u32,
+    pub mnt: u32,
+    pub pid: u32,
+    pub net: u32,
+    pub cgroup: u32,
+    pub time: u32,
+}
+
+impl NsInodes {
+    /// From the kernel's array, in [`NsKind`] order.
+    pub fn from_array(a: [u32; tracer_common::NS_KINDS]) -> Self {
+        let [uts, ipc, mnt, pid, net, cgroup, time] = a;
+        Self {
+            uts,
+            ipc,
+            mnt,
+            pid,
+            net,
+            cgroup,
+            time,
+        }
+    }
+
+    pub fn get(&self, kind: NsKind) -> u32 {
+        *self.slot(kind)
+    }
+
+    pub fn slot_mut(&mut self, kind: NsKind) -> &mut u32 {
+        match kind {
+            NsKind::Uts => &mut self.uts,
+            NsKind::Ipc => &mut self.ipc,
+            NsKind::Mnt => &mut self.mnt,
+            NsKind::Pid => &mut self.pid,
+            NsKind::Net => &mut self.net,
+            NsKind::Cgroup => &mut self.cgroup,
+            NsKind::Time => &mut self.time,
+        }
+    }
+
+    fn slot(&self, kind: NsKind) -> &u32 {
+        match kind {
+            NsKind::Uts => &self.uts,
+            NsKind::Ipc => &self.ipc,
+            NsKind::Mnt => &self.mnt,
+            NsKind::Pid => &self.pid,
+            NsKind::Net => &self.net,
+            NsKind::Cgroup => &self.cgroup,
+            NsKind::Time => &self.time,
+        }
+    }
+
+    /// Records the inodes of `kinds` from `from` (unknown ones are left as they are).
+    pub fn merge(&mut self, from: &NsInodes, kinds: &[NsKind]) {
+        for &k in kinds {
+            let v = from.get(k);
+            if v != 0 {
+                *self.slot_mut(k) = v;
+            }
+        }
+    }
+}
+
+/// The kinds whose bit is set in a mask (bit i: kind i), in [`NsKind`] order.
+pub fn kinds_in(mask: u32) -> Vec<NsKind> {
+    NsKind::ALL
+        .into_iter()
+        .filter(|k| mask & (1 << *k as u32) != 0)
+        .collect()
+}
+
+/// The host's namespaces, the ones that tell a container's processes from the host's.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostNs {
+    pub mnt: u32,
+    pub pid: u32,
+    pub net: u32,
+}
+
+impl HostNs {
+    /// This process's own namespaces.
+    pub fn own() -> Self {
+        let ino = |kind: &str| {
+            std::fs::metadata(format!("/proc/self/ns/{kind}"))
+                .map_or(0, |m| std::os::unix::fs::MetadataExt::ino(&m) as u32)
+        };
+        Self {
+            mnt: ino("mnt"),
+            pid: ino("pid"),
+            net: ino("net"),
+        }
+    }
+}
+
+/// `mnt:[4026532281] pid:[4026532284]`, as `/proc/PID/ns/*` links read; `none` for no kind.
+pub fn list(kinds: &[NsKind], ns: &NsInodes) -> String {
+    if kinds.is_empty() {
+        return "none".into();
+    }
+    kinds
+        .iter()
+        .map(|k| format!("{}:[{}]", k.name(), ns.get(*k)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_and_arrays() {
+        assert_eq!(kinds_in(0), []);
+        assert_eq!(
+            kinds_in(0b101_0100),
+            [NsKind::Mnt, NsKind::Net, NsKind::Time]
+        );
+        let ns = NsInodes::from_array([1, 2, 3, 4, 5, 6, 7]);
+        assert_eq!(
+            ns,
+            NsInodes {
+                uts: 1,
+                ipc: 2,
+                mnt: 3,
+                pid: 4,
+                net: 5,
+                cgroup: 6,
+                time: 7
+            }
+        );
+        for (i, k) in NsKind::ALL.into_iter().enumerate() {
+            assert_eq!(ns.get(k), i as u32 + 1);
+        }
+        assert_eq!(list(&[NsKind::Mnt, NsKind::Net], &ns), "mnt:[3] net:[5]");
+        let mut into = NsInodes::default();
+        into.merge(&ns, &[NsKind::Pid]);
+        assert_eq!((into.pid, into.mnt), (4, 0));
+    }
+}

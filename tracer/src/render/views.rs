@@ -1,0 +1,38 @@
+//! What is printed about containers when `watch` or `run` ends.
+
+use super::{lifecycle, timeline};
+use crate::{correlate::Container, event::Clock};
+
+/// The correlated views printed at the end of `watch` and `run`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Views {
+    /// Also the events of host processes unrelated to containers (stream) and the host's
+    /// activity (timeline).
+    pub all: bool,
+    /// The per-container timeline.
+    pub timeline: bool,
+    /// A sentence per phase saying what it does (implies the timeline).
+    pub explain: bool,
+    /// No lifecycle table.
+    pub no_table: bool,
+}
+
+impl Views {
+    /// Renders the end-of-session views.
+    pub fn render(&self, containers: &[Container], clock: &Clock, color: bool) -> String {
+        let mut out = String::new();
+        if self.timeline || self.explain {
+            out.push_str(&timeline::render(containers, self.explain));
+        }
+        if !self.no_table {
+            out.push_str(&lifecycle::table(
+                containers,
+                clock,
+                lifecycle::width(),
+                color,
+            ));
+            out.push('\n');
+        }
+        out
+    }
+}

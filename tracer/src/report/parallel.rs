@@ -1,0 +1,201 @@
+//! Reading on one thread, parsing (and pre-rendering) on every CPU, and taking the results
+//! back in input order on the calling thread, which correlates and writes. Memory is bounded
+//! by the batches in flight.
+
+use std::{
+    collections::BTreeMap,
+    io::{BufRead, BufReader, Read},
+};
+
+use super::{
+    pipeline::Pipeline,
+    scan::Scanner,
+    sniff::check_known,
+    split::{read_document, Item},
+    Prerender,
+};
+use crate::event::Event;
+
+/// Events handed to the parser threads, many at a time.
+#[derive(Default)]
+struct Batch {
+    bytes: Vec<u8>,
+    /// Where each event ends in `bytes`.
+    ends: Vec<usize>,
+    /// The input line of each (JSON Lines: for errors).
+    lines: Vec<usize>,
+}
+
+/// A batch parsed, each event also rendered the way the output format writes it.
+pub(super) struct Parsed {
+    pub(super) events: Vec<Result<Event, String>>,
+    pub(super) texts: Vec<Vec<u8>>,
+}
+
+const BATCH_EVENTS: usize = 1024;
+/// Batches read ahead of the correlation, at most.
+const IN_FLIGHT: usize = 16;
+
+impl Batch {
+    fn parse(&self, prerender: Option<Prerender>) -> Parsed {
+        let mut start = 0;
+        let mut texts = Vec::new();
+        let events =
+            self.ends
+                .iter()
+                .enumerate()
+                .map(|(i, &end)| {
+                    let r = serde_json::from_slice::<Event>(&self.bytes[start..end]).map_err(|e| {
+                        match self.lines.get(i) {
+                            Some(line) => format!("line {line}: {e}"),
+                            None => e.to_string(),
+                        }
+                    });
+                    start = end;
+                    let mut text = Vec::new();
+                    if let (Ok(ev), Some(render)) = (&r, prerender) {
+                        render(ev, &mut text);
+                    }
+                    texts.push(text);
+                    r
+                })
+                .collect();
+        Parsed { events, texts }
+    }
+}
+
+/// What the reader thread finds, in input order.
+enum Found {
+    Field(String, Vec<u8>),
+    /// The events array begins.
+    Events,
+    Parsed(Parsed),
+    /// The input is read (or could not be).
+    End(anyhow::Result<()>),
+}
+
+/// The reader thread: splits the input into fields and batches of events; the batches go
+/// to the parser threads, everything is numbered so it is taken back in input order.
+struct Reader {
+    work: std::sync::mpsc::SyncSender<(u64, Batch)>,
+    found: std::sync::mpsc::Sender<(u64, Found)>,
+    /// One token per batch not yet taken back: bounds memory when output is the slow part.
+    tokens: std::sync::mpsc::SyncSender<()>,
+    seq: u64,
+    batch: Batch,
+}
+
+impl Reader {
+    fn found(&mut self, f: Found) -> anyhow::Result<()> {
+        self.found
+            .send((self.seq, f))
+            .map_err(|_| anyhow::anyhow!("report stopped"))?;
+        self.seq += 1;
+        Ok(())
+    }
+
+    fn event(&mut self, bytes: &[u8], line: Option<usize>) -> anyhow::Result<()> {
+        self.batch.bytes.extend_from_slice(bytes);
+        self.batch.ends.push(self.batch.bytes.len());
+        self.batch.lines.extend(line);
+        if self.batch.ends.len() == BATCH_EVENTS {
+            self.send()?;
+        }
+        Ok(())
+    }
+
+    fn send(&mut self) -> anyhow::Result<()> {
+        if self.batch.ends.is_empty() {
+            return Ok(());
+        }
+        let stopped = || anyhow::anyhow!("report stopped");
+        self.tokens.send(()).map_err(|_| stopped())?;
+        self.work
+            .send((self.seq, std::mem::take(&mut self.batch)))
+            .map_err(|_| stopped())?;
+        self.seq += 1;
+        Ok(())
+    }
+
+    fn read(&mut self, input: impl Read, jsonl: bool) -> anyhow::Result<()> {
+        if jsonl {
+            let reader = BufReader::with_capacity(1 << 16, input);
+            for (n, line) in reader.split(b'\n').enumerate() {
+                let line = line?;
+                if !line.trim_ascii().is_empty() {
+                    self.event(&line, Some(n + 1))?;
+                }
+            }
+        } else {
+            let mut sc = Scanner::new(input);
+            read_document(&mut sc, &mut |item| match item {
+                Item::Field(key, value) => self.found(Found::Field(key.into(), value.to_vec())),
+                Item::Events => self.found(Found::Events),
+                Item::Event(bytes) => self.event(bytes, None),
+            })?;
+        }
+        self.send()
+    }
+}
+
+/// Reads on one thread, parses (and renders) on every CPU, and correlates and writes on
+/// the calling thread, in input order.
+pub(super) fn read_parallel(
+    input: impl Read + Send,
+    jsonl: bool,
+    p: &mut Pipeline,
+) -> anyhow::Result<()> {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    let prerender = p.prerender();
+    std::thread::scope(|s| {
+        let (work_tx, work_rx) = std::sync::mpsc::sync_channel::<(u64, Batch)>(workers);
+        let (found_tx, found_rx) = std::sync::mpsc::channel::<(u64, Found)>();
+        let (tokens_tx, tokens_rx) = std::sync::mpsc::sync_channel::<()>(IN_FLIGHT);
+        let work_rx = std::sync::Arc::new(std::sync::Mutex::new(work_rx));
+        for _ in 0..workers {
+            let (work, found) = (work_rx.clone(), found_tx.clone());
+            s.spawn(move || loop {
+                let next = work.lock().map(|w| w.recv());
+                let Ok(Ok((n, batch))) = next else { return };
+                if found
+                    .send((n, Found::Parsed(batch.parse(prerender))))
+                    .is_err()
+                {
+                    return;
+                }
+            });
+        }
+        s.spawn(move || {
+            let mut reader = Reader {
+                work: work_tx,
+                found: found_tx,
+                tokens: tokens_tx,
+                seq: 0,
+                batch: Batch::default(),
+            };
+            let result = reader.read(input, jsonl);
+            let _ = reader.found(Found::End(result));
+        });
+        let mut next = 0;
+        let mut arrived = BTreeMap::new();
+        loop {
+            let (n, found) = found_rx
+                .recv()
+                .map_err(|_| anyhow::anyhow!("the trace reader stopped"))?;
+            arrived.insert(n, found);
+            while let Some(found) = arrived.remove(&next) {
+                next += 1;
+                match found {
+                    Found::Field(key, value) => p.field(&key, &value)?,
+                    // A wrong format or version is refused before its events are read.
+                    Found::Events => check_known(p.format.as_deref(), p.version)?,
+                    Found::Parsed(batch) => {
+                        let _ = tokens_rx.recv();
+                        p.parsed(batch)?;
+                    }
+                    Found::End(result) => return result,
+                }
+            }
+        }
+    })
+}
