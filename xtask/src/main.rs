@@ -20,8 +20,9 @@ const USAGE: &str = "usage: cargo xtask <setup|tools|test|demo|vm-test|bench>
           packages of every program they run (see `tools`; apt's output goes to
           target/setup.log), bpf-linker 0.13.0 (LLVM 22), a tracefs mount; one line per step
   tools   list every external program the tasks run, its package and who needs it
-  test    setup, then cargo fmt --check, clippy, and every test (unit tests and the root
-          tests that load the eBPF programs into this kernel; run as root)
+  test    setup, then cargo fmt --check, clippy, the unit and fixture tests (what plain
+          `cargo test` runs, no root needed), the root tests of integration/ that load the
+          eBPF programs into this kernel and start containers, and vm-test; run as root
   demo    setup, build, then show how events are observed here (tracer check), and launch
           a container with the built-in runtime: each phase of its launch explained
           (tracer run --explain) and its lifecycle table (run as root)
@@ -100,7 +101,16 @@ fn test() -> anyhow::Result<()> {
     require_root("cargo xtask test")?;
     setup::all()?;
     run(cargo().args(["fmt", "--all", "--", "--check"]))?;
-    run(cargo().args(["clippy", "--all-targets", "--", "-D", "warnings"]))?;
+    run(cargo().args([
+        "clippy",
+        "--workspace",
+        "--exclude",
+        "tracer-ebpf",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
     // The kernel programs only build for the BPF target, with the nightly toolchain.
     run(Command::new("rustup")
         .args([
@@ -114,7 +124,10 @@ fn test() -> anyhow::Result<()> {
         ])
         .args(["--target", "bpfel-unknown-none", "-Z", "build-std=core"])
         .args(["--", "-D", "warnings"]))?;
+    // Unit and fixture tests (no root needed), then the root tests against this build.
     run(cargo().args(["test", "--no-fail-fast"]))?;
+    run(cargo().args(["build", "--package", "tracer"]))?;
+    run(cargo().args(["test", "--no-fail-fast", "--package", "tracer-integration"]))?;
     vm::vm_test()?;
     eprintln!("xtask: all tests passed");
     Ok(())

@@ -183,7 +183,7 @@ fn extract_vmlinux(vmlinuz: &Path, out: &Path) -> anyhow::Result<()> {
 /// Builds a root test binary (already built by `cargo test`) and returns its path.
 fn build_test_binary(name: &str) -> anyhow::Result<PathBuf> {
     let out = cargo()
-        .args(["test", "--no-run", "--package", "tracer"])
+        .args(["test", "--no-run", "--package", "tracer-integration"])
         .args(["--test", name, "--message-format=json"])
         .current_dir(root())
         .stderr(Stdio::inherit())

@@ -86,6 +86,7 @@ pub fn bench(args: &[String]) -> anyhow::Result<()> {
     require_root("cargo xtask bench")?;
     setup::tasks(&[crate::tools::Task::Build, crate::tools::Task::Bench])?;
     run(cargo().args(["build", "--release", "--package", "tracer"]))?;
+    run(cargo().args(["build", "--release", "--package", "tracer-integration"]))?;
     fs::create_dir_all(WORK)?;
     let sizes = if quick { &QUICK } else { &FULL };
     let out = out.unwrap_or_else(|| {

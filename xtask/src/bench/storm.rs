@@ -274,7 +274,7 @@ pub(super) fn storms(
 
     let _ = writeln!(
         md,
-        "## 1. Exec storm\n\n`exec-storm` (in `tracer/src/bin`) fork+execs `/bin/true` N times, \
+        "## 1. Exec storm\n\n`exec-storm` (in `integration/src/bin`) fork+execs `/bin/true` N times, \
          one after another (1 thread), then the longer storm with {} threads ({} CPUs busy). \
          Captured: the storm's execs of `/bin/true` found in each tool's output. Lost: what \
          the tool reports lost (the tracer: exec events; it also records each fork and exit, \

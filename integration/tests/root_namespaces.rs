@@ -2,8 +2,6 @@
 //! fallback hooks here; the kprobe hooks where the kernel has kprobes), checked against what
 //! `/proc/PID/ns/*` and sysfs say.
 
-mod common;
-
 use std::{
     fs,
     os::unix::fs::MetadataExt as _,
@@ -13,7 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{require_root, Watch, TRACER};
+use tracer_integration::{require_root, Watch, TRACER};
 use tracer::event::{Detail, Event, NsInodes};
 
 /// Inode of `/proc/PID/ns/KIND`.
@@ -285,7 +283,7 @@ fn root_veth_pair_is_seen() {
 #[test]
 fn root_check_reports_every_kind() {
     require_root();
-    let out = Command::new(TRACER).arg("check").output().unwrap();
+    let out = Command::new(&*TRACER).arg("check").output().unwrap();
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(out.status.success(), "{stdout}");
     assert!(stdout.contains("16/16 event kinds observed"), "{stdout}");

@@ -1,8 +1,6 @@
 //! Root tests of the built-in runtime: real containers started by `tracer run` on this
 //! machine (namespaces, overlay, cgroups, veth on the bridge), checked from inside and out.
 
-mod common;
-
 use std::{
     collections::BTreeSet,
     fs,
@@ -12,7 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{as_nobody, require_root, TRACER};
+use tracer_integration::{as_nobody, require_root, TRACER};
 
 /// Tests that compare snapshots of the host hold this exclusively; the others share it.
 static HOST: std::sync::RwLock<()> = std::sync::RwLock::new(());
@@ -31,7 +29,7 @@ fn exclusive() -> std::sync::RwLockWriteGuard<'static, ()> {
 #[allow(clippy::zombie_processes)]
 fn start(args: &[&str], comm: &str) -> (std::process::Child, i32) {
     require_root();
-    let child = Command::new(TRACER)
+    let child = Command::new(&*TRACER)
         .arg("run")
         .args(args)
         .stdout(Stdio::piped())
@@ -65,7 +63,7 @@ fn signal(pid: i32, sig: nix::sys::signal::Signal) {
 
 fn run(args: &[&str]) -> Output {
     require_root();
-    Command::new(TRACER)
+    Command::new(&*TRACER)
         .arg("run")
         .args(args)
         .stdin(Stdio::null())
@@ -339,7 +337,7 @@ fn root_run_ten_in_parallel_get_distinct_addresses() {
     warm_up();
     let children: Vec<_> = (0..10)
         .map(|_| {
-            Command::new(TRACER)
+            Command::new(&*TRACER)
                 .args([
                     "run",
                     "--",
@@ -368,7 +366,7 @@ fn root_run_ten_in_parallel_get_distinct_addresses() {
 #[test]
 fn root_run_applies_cgroup_limits() {
     let _g = exclusive();
-    let child = Command::new(TRACER)
+    let child = Command::new(&*TRACER)
         .args([
             "run",
             "--pids-limit",
@@ -742,7 +740,7 @@ fn root_run_crashed_tracer_is_cleaned_up() {
         "the container outlives its tracer"
     );
     assert_ne!(snapshot(), before, "the crash left state behind");
-    let out = Command::new(TRACER).arg("cleanup").output().unwrap();
+    let out = Command::new(&*TRACER).arg("cleanup").output().unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(
         text(&out.stderr).trim(),

@@ -1,10 +1,8 @@
 //! Root tests: the real programs loaded into this kernel, observing real processes.
 
-mod common;
-
 use std::process::{Command, Stdio};
 
-use common::{as_nobody, exit_of, require_root, Watch, TRACER};
+use tracer_integration::{as_nobody, exit_of, require_root, Watch, TRACER};
 use tracer::event::Detail;
 
 #[test]
@@ -228,7 +226,7 @@ fn root_not_root_gets_one_clear_line() {
 #[test]
 fn root_bad_ring_size_is_refused() {
     require_root();
-    let out = Command::new(TRACER)
+    let out = Command::new(&*TRACER)
         .args(["watch", "--ring-size", "5000", "--duration", "1"])
         .output()
         .unwrap();
@@ -244,7 +242,7 @@ fn root_bad_ring_size_is_refused() {
 #[test]
 fn root_duration_stops_cleanly() {
     require_root();
-    let out = Command::new(TRACER)
+    let out = Command::new(&*TRACER)
         .args(["watch", "--quiet", "--duration", "0.5"])
         .output()
         .unwrap();

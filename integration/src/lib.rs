@@ -1,20 +1,38 @@
-//! Runs the real `tracer` binary with its real eBPF programs. These tests need root: they load
-//! programs into the running kernel. Without root they fail with a message saying so.
-
-#![allow(dead_code)]
+//! Helpers of the root tests (`tests/`), which run the real `tracer` binary with its real
+//! eBPF programs and start real containers. They need root: they load programs into the
+//! running kernel. Without root they fail with a message saying so. Plain `cargo test`
+//! leaves this crate out; `cargo xtask test` builds the tracer and runs it as root.
 
 use std::{
     io::{BufRead, BufReader},
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::{Child, Command, Stdio},
-    sync::mpsc,
+    sync::{mpsc, LazyLock},
     thread,
     time::Duration,
 };
 
 use tracer::event::{Detail, Event};
 
-pub const TRACER: &str = env!("CARGO_BIN_EXE_tracer");
+/// The `tracer` binary of this build: beside the test binaries' `deps/` folder
+/// (`TRACER_BIN` overrides it).
+pub static TRACER: LazyLock<PathBuf> = LazyLock::new(|| {
+    if let Some(path) = std::env::var_os("TRACER_BIN") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test binaries live in target/<profile>/deps");
+    let tracer = dir.join("tracer");
+    assert!(
+        tracer.is_file(),
+        "{} is missing: build it first (cargo build -p tracer; cargo xtask test does)",
+        tracer.display()
+    );
+    tracer
+});
 
 /// Runs `tracer ARGS` as nobody, with no capabilities (for the "needs root" errors).
 pub fn as_nobody(args: &[&str]) -> std::process::Output {
@@ -26,7 +44,7 @@ pub fn as_nobody(args: &[&str]) -> std::process::Output {
             "--clear-groups",
             "--inh-caps=-all",
         ])
-        .arg(TRACER)
+        .arg(&*TRACER)
         .args(args)
         .output()
         .unwrap()
@@ -60,7 +78,7 @@ impl Watch {
         require_root();
         let dir = tempfile::tempdir().unwrap();
         let jsonl = dir.path().join("events.jsonl");
-        let mut child = Command::new(TRACER)
+        let mut child = Command::new(&*TRACER)
             .args(["watch", "--quiet", "--jsonl"])
             .arg(&jsonl)
             .args(extra)

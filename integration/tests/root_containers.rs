@@ -2,14 +2,12 @@
 //! container; both must be in the trace's containers with their ids and exit codes, and in
 //! the lifecycle table `tracer report` prints from it.
 
-mod common;
-
 use std::{
     fs,
     process::{Command, Stdio},
 };
 
-use common::{Watch, TRACER};
+use tracer_integration::{Watch, TRACER};
 
 /// A `runc spec` bundle on a busybox-static rootfs running `sh -c SCRIPT`.
 fn busybox_bundle(dir: &std::path::Path, script: &str) {
@@ -37,7 +35,7 @@ fn root_watch_json_sees_tracer_run_and_runc_run() {
     let json = dir.path().join("trace.json");
     let watch = Watch::start(&["--json", json.to_str().unwrap()]);
 
-    let ours = Command::new(TRACER)
+    let ours = Command::new(&*TRACER)
         .args(["run", "-q", "--net", "none", "--name", "live-ours", "--"])
         .args(["sh", "-c", "exit 3"])
         .stdin(Stdio::null())
@@ -107,7 +105,7 @@ fn root_watch_json_sees_tracer_run_and_runc_run() {
     use std::os::unix::fs::PermissionsExt as _;
     fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
     fs::set_permissions(&json, fs::Permissions::from_mode(0o644)).unwrap();
-    let table = common::as_nobody(&["report", json.to_str().unwrap()]);
+    let table = tracer_integration::as_nobody(&["report", json.to_str().unwrap()]);
     let text = String::from_utf8_lossy(&table.stdout);
     assert!(
         table.status.success(),
