@@ -67,7 +67,7 @@ fn root_watch_json_sees_tracer_run_and_runc_run() {
     assert!(out.success, "{}", out.stderr);
     let doc: serde_json::Value = serde_json::from_slice(&fs::read(&json).unwrap()).unwrap();
     assert_eq!(doc["format"], "tracer-trace");
-    assert_eq!(doc["version"], 2);
+    assert_eq!(doc["version"], tracer::document::VERSION);
     let containers = doc["containers"].as_array().unwrap();
     let find = |pred: &dyn Fn(&serde_json::Value) -> bool| {
         containers

@@ -11,8 +11,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use tracer_integration::{require_root, Watch, TRACER};
 use tracer::event::{Detail, Event, NsInodes};
+use tracer_integration::{require_root, Watch, TRACER};
 
 /// Inode of `/proc/PID/ns/KIND`.
 fn ns_inode(pid: u32, kind: &str) -> u32 {

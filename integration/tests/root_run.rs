@@ -16,11 +16,13 @@ use tracer_integration::{as_nobody, require_root, TRACER};
 static HOST: std::sync::RwLock<()> = std::sync::RwLock::new(());
 
 fn shared() -> std::sync::RwLockReadGuard<'static, ()> {
-    HOST.read().unwrap_or_else(|e| e.into_inner())
+    HOST.read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn exclusive() -> std::sync::RwLockWriteGuard<'static, ()> {
-    HOST.write().unwrap_or_else(|e| e.into_inner())
+    HOST.write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Starts `tracer run -- ARGS` in the background and waits until its container runs
@@ -669,7 +671,10 @@ fn root_run_json_document() {
     let out = run(&["-q", "--json", file.to_str().unwrap(), "--", "echo", "hi"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let doc: Document = serde_json::from_str(&fs::read_to_string(&file).unwrap()).unwrap();
-    assert_eq!((doc.format.as_str(), doc.version), ("tracer-trace", 2));
+    assert_eq!(
+        (doc.format.as_str(), doc.version),
+        ("tracer-trace", tracer::document::VERSION)
+    );
     assert_ne!(doc.host.ns.mnt, 0, "the host's namespaces");
     assert_eq!(doc.containers.len(), 1, "{:#?}", doc.containers);
     let c = &doc.containers[0];

@@ -2,8 +2,8 @@
 
 use std::process::{Command, Stdio};
 
-use tracer_integration::{as_nobody, exit_of, require_root, Watch, TRACER};
 use tracer::event::Detail;
+use tracer_integration::{as_nobody, exit_of, require_root, Watch, TRACER};
 
 #[test]
 fn root_exec_argv_result_and_exit_code() {

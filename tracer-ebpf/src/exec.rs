@@ -18,13 +18,13 @@ use crate::{
 };
 
 #[tracepoint(category = "syscalls", name = "sys_enter_execve")]
-pub fn sys_enter_execve(ctx: TracePointContext) -> u32 {
+pub(crate) fn sys_enter_execve(ctx: TracePointContext) -> u32 {
     let _ = exec_enter(&ctx, false);
     0
 }
 
 #[tracepoint(category = "syscalls", name = "sys_enter_execveat")]
-pub fn sys_enter_execveat(ctx: TracePointContext) -> u32 {
+pub(crate) fn sys_enter_execveat(ctx: TracePointContext) -> u32 {
     let _ = exec_enter(&ctx, true);
     0
 }
@@ -80,14 +80,11 @@ fn read_argv(ev: &mut ExecEvent, argv: *const *const u8) {
     let mut i = 0;
     while i < MAX_ARGS {
         // SAFETY: reading a user pointer through the helper; failure is handled.
-        let p = match unsafe { bpf_probe_read_user(argv.wrapping_add(i)) } {
-            Ok(p) => p,
-            Err(_) => {
-                if i == 0 {
-                    ev.flags |= exec_flags::ARGV_UNREADABLE;
-                }
-                break;
+        let Ok(p) = (unsafe { bpf_probe_read_user(argv.wrapping_add(i)) }) else {
+            if i == 0 {
+                ev.flags |= exec_flags::ARGV_UNREADABLE;
             }
+            break;
         };
         if p.is_null() {
             break;
@@ -132,7 +129,7 @@ fn read_argv(ev: &mut ExecEvent, argv: *const *const u8) {
 
 /// Attached to `sys_exit_execve` and `sys_exit_execveat`.
 #[tracepoint(category = "syscalls", name = "sys_exit_exec")]
-pub fn sys_exit_exec(ctx: TracePointContext) -> u32 {
+pub(crate) fn sys_exit_exec(ctx: TracePointContext) -> u32 {
     let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
     if let Some(ev) = EXEC_PENDING.get_ptr_mut(tgid) {
         // SAFETY: map value pointer, ours until removed below.

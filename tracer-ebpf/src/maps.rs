@@ -8,43 +8,45 @@ use tracer_common::{ExecEvent, MountEvent, NsEvent, DEFAULT_RING_BYTES, KIND_SLO
 
 /// All events, in submission order. Its size is set by the loader (`--ring-size`).
 #[map]
-pub static EVENTS: RingBuf = RingBuf::with_byte_size(DEFAULT_RING_BYTES, 0);
+pub(crate) static EVENTS: RingBuf = RingBuf::with_byte_size(DEFAULT_RING_BYTES, 0);
 
 /// Per event kind, records that could not be sent (ring full) or parked (pending map full).
 #[map]
-pub static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(KIND_SLOTS, 0);
+pub(crate) static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(KIND_SLOTS, 0);
 
 /// Exec records between `sys_enter_*` and `sys_exit_*`, by tgid.
 #[map]
-pub static EXEC_PENDING: LruHashMap<u32, ExecEvent> = LruHashMap::with_max_entries(4096, 0);
+pub(crate) static EXEC_PENDING: LruHashMap<u32, ExecEvent> = LruHashMap::with_max_entries(4096, 0);
 
 /// Mount-family records between entry and exit, by thread id.
 #[map]
-pub static MOUNT_PENDING: LruHashMap<u32, MountEvent> = LruHashMap::with_max_entries(4096, 0);
+pub(crate) static MOUNT_PENDING: LruHashMap<u32, MountEvent> =
+    LruHashMap::with_max_entries(4096, 0);
 
 /// Records are too large for the 512-byte BPF stack: they are built here.
 #[map]
-pub static EXEC_SCRATCH: PerCpuArray<ExecEvent> = PerCpuArray::with_max_entries(1, 0);
+pub(crate) static EXEC_SCRATCH: PerCpuArray<ExecEvent> = PerCpuArray::with_max_entries(1, 0);
 
 #[map]
-pub static MOUNT_SCRATCH: PerCpuArray<MountEvent> = PerCpuArray::with_max_entries(1, 0);
+pub(crate) static MOUNT_SCRATCH: PerCpuArray<MountEvent> = PerCpuArray::with_max_entries(1, 0);
 
 /// unshare/setns records between entry and exit, by thread id.
 #[map]
-pub static NS_PENDING: LruHashMap<u32, NsEvent> = LruHashMap::with_max_entries(1024, 0);
+pub(crate) static NS_PENDING: LruHashMap<u32, NsEvent> = LruHashMap::with_max_entries(1024, 0);
 
 /// `create_new_namespaces` arguments between kprobe and kretprobe, by thread id.
 #[map]
-pub static CREATE_NS_PENDING: LruHashMap<u32, CreateNsArgs> = LruHashMap::with_max_entries(1024, 0);
+pub(crate) static CREATE_NS_PENDING: LruHashMap<u32, CreateNsArgs> =
+    LruHashMap::with_max_entries(1024, 0);
 
 /// `veth_newlink`'s first three arguments, by thread id: which one is the device is
 /// chosen on return (indexing the context by a runtime value is refused by the verifier).
 #[map]
-pub static VETH_PENDING: LruHashMap<u32, [u64; 3]> = LruHashMap::with_max_entries(1024, 0);
+pub(crate) static VETH_PENDING: LruHashMap<u32, [u64; 3]> = LruHashMap::with_max_entries(1024, 0);
 
 #[repr(C)]
 #[derive(Clone, Copy)]
-pub struct CreateNsArgs {
+pub(crate) struct CreateNsArgs {
     pub flags: u64,
     pub task: u64,
 }

@@ -81,7 +81,7 @@ fn a(ctx: &TracePointContext, n: usize) -> u64 {
 }
 
 #[tracepoint(category = "syscalls", name = "sys_enter_mount")]
-pub fn sys_enter_mount(ctx: TracePointContext) -> u32 {
+pub(crate) fn sys_enter_mount(ctx: TracePointContext) -> u32 {
     if let Some(ev) = mount_begin(EventKind::Mount, Hook::Mount) {
         read_src(ev, a(&ctx, 0));
         read_dst(ev, a(&ctx, 1));
@@ -93,7 +93,7 @@ pub fn sys_enter_mount(ctx: TracePointContext) -> u32 {
 }
 
 #[tracepoint(category = "syscalls", name = "sys_enter_umount")]
-pub fn sys_enter_umount(ctx: TracePointContext) -> u32 {
+pub(crate) fn sys_enter_umount(ctx: TracePointContext) -> u32 {
     if let Some(ev) = mount_begin(EventKind::Umount, Hook::Umount) {
         read_dst(ev, a(&ctx, 0));
         ev.flags = a(&ctx, 1);
@@ -103,7 +103,7 @@ pub fn sys_enter_umount(ctx: TracePointContext) -> u32 {
 }
 
 #[tracepoint(category = "syscalls", name = "sys_enter_pivot_root")]
-pub fn sys_enter_pivot_root(ctx: TracePointContext) -> u32 {
+pub(crate) fn sys_enter_pivot_root(ctx: TracePointContext) -> u32 {
     if let Some(ev) = mount_begin(EventKind::PivotRoot, Hook::PivotRoot) {
         read_src(ev, a(&ctx, 0));
         read_dst(ev, a(&ctx, 1));
@@ -113,7 +113,7 @@ pub fn sys_enter_pivot_root(ctx: TracePointContext) -> u32 {
 }
 
 #[tracepoint(category = "syscalls", name = "sys_enter_fsopen")]
-pub fn sys_enter_fsopen(ctx: TracePointContext) -> u32 {
+pub(crate) fn sys_enter_fsopen(ctx: TracePointContext) -> u32 {
     if let Some(ev) = mount_begin(EventKind::Fsopen, Hook::Fsopen) {
         read_fstype(ev, a(&ctx, 0));
         ev.flags = a(&ctx, 1);
@@ -128,7 +128,7 @@ const FSCONFIG_SET_PATH: u32 = 3;
 const FSCONFIG_SET_PATH_EMPTY: u32 = 4;
 
 #[tracepoint(category = "syscalls", name = "sys_enter_fsconfig")]
-pub fn sys_enter_fsconfig(ctx: TracePointContext) -> u32 {
+pub(crate) fn sys_enter_fsconfig(ctx: TracePointContext) -> u32 {
     if let Some(ev) = mount_begin(EventKind::Fsconfig, Hook::Fsconfig) {
         ev.fd = a(&ctx, 0) as i32;
         ev.cmd = a(&ctx, 1) as u32;
@@ -146,7 +146,7 @@ pub fn sys_enter_fsconfig(ctx: TracePointContext) -> u32 {
 }
 
 #[tracepoint(category = "syscalls", name = "sys_enter_fsmount")]
-pub fn sys_enter_fsmount(ctx: TracePointContext) -> u32 {
+pub(crate) fn sys_enter_fsmount(ctx: TracePointContext) -> u32 {
     if let Some(ev) = mount_begin(EventKind::Fsmount, Hook::Fsmount) {
         ev.fd = a(&ctx, 0) as i32;
         ev.flags = a(&ctx, 1);
@@ -157,7 +157,7 @@ pub fn sys_enter_fsmount(ctx: TracePointContext) -> u32 {
 }
 
 #[tracepoint(category = "syscalls", name = "sys_enter_move_mount")]
-pub fn sys_enter_move_mount(ctx: TracePointContext) -> u32 {
+pub(crate) fn sys_enter_move_mount(ctx: TracePointContext) -> u32 {
     if let Some(ev) = mount_begin(EventKind::MoveMount, Hook::MoveMount) {
         ev.fd = a(&ctx, 0) as i32;
         read_src(ev, a(&ctx, 1));
@@ -170,7 +170,7 @@ pub fn sys_enter_move_mount(ctx: TracePointContext) -> u32 {
 }
 
 #[tracepoint(category = "syscalls", name = "sys_enter_open_tree")]
-pub fn sys_enter_open_tree(ctx: TracePointContext) -> u32 {
+pub(crate) fn sys_enter_open_tree(ctx: TracePointContext) -> u32 {
     if let Some(ev) = mount_begin(EventKind::OpenTree, Hook::OpenTree) {
         ev.fd = a(&ctx, 0) as i32;
         read_src(ev, a(&ctx, 1));
@@ -189,7 +189,7 @@ struct MountAttr {
 }
 
 #[tracepoint(category = "syscalls", name = "sys_enter_mount_setattr")]
-pub fn sys_enter_mount_setattr(ctx: TracePointContext) -> u32 {
+pub(crate) fn sys_enter_mount_setattr(ctx: TracePointContext) -> u32 {
     if let Some(ev) = mount_begin(EventKind::MountSetattr, Hook::MountSetattr) {
         ev.fd = a(&ctx, 0) as i32;
         read_src(ev, a(&ctx, 1));
@@ -207,7 +207,7 @@ pub fn sys_enter_mount_setattr(ctx: TracePointContext) -> u32 {
 
 /// Attached to the `sys_exit_*` of every mount-family syscall.
 #[tracepoint(category = "syscalls", name = "sys_exit_mount_family")]
-pub fn sys_exit_mount_family(ctx: TracePointContext) -> u32 {
+pub(crate) fn sys_exit_mount_family(ctx: TracePointContext) -> u32 {
     let tid = bpf_get_current_pid_tgid() as u32;
     if let Some(ev) = MOUNT_PENDING.get_ptr_mut(tid) {
         // SAFETY: map value pointer, ours until removed below.

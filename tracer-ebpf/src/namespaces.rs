@@ -47,7 +47,7 @@ fn tgid() -> u32 {
 /// Fallback for clone: a new process whose namespaces differ from its parent's. Attached to
 /// `sched_process_fork` beside the fork program, only where the kretprobe is unavailable.
 #[raw_tracepoint(tracepoint = "sched_process_fork")]
-pub fn sched_process_fork_ns(ctx: RawTracePointContext) -> u32 {
+pub(crate) fn sched_process_fork_ns(ctx: RawTracePointContext) -> u32 {
     let child: *const u8 = ctx.arg(1);
     let child_pid = kread::<u32>(child, layout!(task_pid));
     if child_pid != kread::<u32>(child, layout!(task_tgid)) {
@@ -121,7 +121,7 @@ fn complete(ctx: &TracePointContext) {
 }
 
 #[tracepoint(category = "syscalls", name = "sys_enter_unshare")]
-pub fn sys_enter_unshare(ctx: TracePointContext) -> u32 {
+pub(crate) fn sys_enter_unshare(ctx: TracePointContext) -> u32 {
     let flags = arg_u64(&ctx, 0);
     if flags & NS_FLAGS != 0 {
         park(
@@ -136,27 +136,27 @@ pub fn sys_enter_unshare(ctx: TracePointContext) -> u32 {
 }
 
 #[tracepoint(category = "syscalls", name = "sys_exit_unshare")]
-pub fn sys_exit_unshare(ctx: TracePointContext) -> u32 {
+pub(crate) fn sys_exit_unshare(ctx: TracePointContext) -> u32 {
     complete(&ctx);
     0
 }
 
 #[tracepoint(category = "syscalls", name = "sys_enter_setns")]
-pub fn sys_enter_setns(ctx: TracePointContext) -> u32 {
+pub(crate) fn sys_enter_setns(ctx: TracePointContext) -> u32 {
     let (fd, nstype) = (arg_u64(&ctx, 0) as i32, arg_u64(&ctx, 1));
     park(EventKind::Setns, Hook::Setns, ns_op::SETNS, nstype, fd);
     0
 }
 
 #[tracepoint(category = "syscalls", name = "sys_exit_setns")]
-pub fn sys_exit_setns(ctx: TracePointContext) -> u32 {
+pub(crate) fn sys_exit_setns(ctx: TracePointContext) -> u32 {
     complete(&ctx);
     0
 }
 
 /// `struct nsproxy *create_new_namespaces(unsigned long flags, struct task_struct *tsk, ...)`
 #[kprobe]
-pub fn create_new_namespaces_entry(ctx: ProbeContext) -> u32 {
+pub(crate) fn create_new_namespaces_entry(ctx: ProbeContext) -> u32 {
     let (Some(flags), Some(task)) = (ctx.arg::<u64>(0), ctx.arg::<u64>(1)) else {
         return 0;
     };
@@ -170,7 +170,7 @@ pub fn create_new_namespaces_entry(ctx: ProbeContext) -> u32 {
 }
 
 #[kretprobe]
-pub fn create_new_namespaces_exit(ctx: RetProbeContext) -> u32 {
+pub(crate) fn create_new_namespaces_exit(ctx: RetProbeContext) -> u32 {
     let tid = tid();
     // SAFETY: map value read while we hold the only reference.
     let Some(args) = (unsafe { CREATE_NS_PENDING.get(tid) }).copied() else {

@@ -17,7 +17,7 @@ use crate::{
 /// and because it gives the child's task, from which the child's tgid tells a thread from a
 /// process.
 #[raw_tracepoint(tracepoint = "sched_process_fork")]
-pub fn sched_process_fork(ctx: RawTracePointContext) -> u32 {
+pub(crate) fn sched_process_fork(ctx: RawTracePointContext) -> u32 {
     let child: *const u8 = ctx.arg(1);
     let child_pid = kread::<u32>(child, layout!(task_pid));
     if child_pid != kread::<u32>(child, layout!(task_tgid)) {
@@ -39,7 +39,7 @@ pub fn sched_process_fork(ctx: RawTracePointContext) -> u32 {
 }
 
 #[tracepoint(category = "sched", name = "sched_process_exit")]
-pub fn sched_process_exit(_ctx: TracePointContext) -> u32 {
+pub(crate) fn sched_process_exit(_ctx: TracePointContext) -> u32 {
     let pid_tgid = bpf_get_current_pid_tgid();
     if pid_tgid as u32 != (pid_tgid >> 32) as u32 {
         return 0; // a thread other than the leader
@@ -61,7 +61,7 @@ pub fn sched_process_exit(_ctx: TracePointContext) -> u32 {
 }
 
 #[tracepoint(category = "task", name = "task_rename")]
-pub fn task_rename(ctx: TracePointContext) -> u32 {
+pub(crate) fn task_rename(ctx: TracePointContext) -> u32 {
     // exec renames the task to the new binary's name: the exec event already says so.
     let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
     if EXEC_PENDING.get_ptr(tgid).is_some() {

@@ -35,7 +35,7 @@ const NS_NET: usize = NsKind::Net as usize;
 /// base or an unknown offset make an address the helper refuses). No branch: each branch
 /// here would multiply the states the verifier walks, and old verifiers give up.
 #[inline(always)]
-pub fn kread<T: Copy + Default>(base: *const u8, offset: u32) -> T {
+pub(crate) fn kread<T: Copy + Default>(base: *const u8, offset: u32) -> T {
     let mut v = T::default();
     // SAFETY: the helper checks the source address and zeroes `v` on failure.
     unsafe {
@@ -50,18 +50,18 @@ pub fn kread<T: Copy + Default>(base: *const u8, offset: u32) -> T {
 
 /// Reads a kernel pointer at `offset` bytes into a struct (null when unreadable).
 #[inline(always)]
-pub fn kptr(base: *const u8, offset: u32) -> *const u8 {
+pub(crate) fn kptr(base: *const u8, offset: u32) -> *const u8 {
     kread::<u64>(base, offset) as *const u8
 }
 
-pub fn current_task() -> *const u8 {
+pub(crate) fn current_task() -> *const u8 {
     // SAFETY: the helper returns the running task.
     unsafe { bpf_get_current_task() as *const u8 }
 }
 
 /// Inode number of namespace kind `i` of an `nsproxy`.
 #[inline(always)]
-pub fn nsproxy_inum(nsproxy: *const u8, i: usize) -> u32 {
+pub(crate) fn nsproxy_inum(nsproxy: *const u8, i: usize) -> u32 {
     if i >= NS_KINDS {
         return 0;
     }
@@ -71,7 +71,7 @@ pub fn nsproxy_inum(nsproxy: *const u8, i: usize) -> u32 {
 
 /// All namespace inodes of an `nsproxy`, in `NsKind` order.
 #[inline(always)]
-pub fn nsproxy_inums(nsproxy: *const u8, out: &mut [u32; NS_KINDS]) {
+pub(crate) fn nsproxy_inums(nsproxy: *const u8, out: &mut [u32; NS_KINDS]) {
     let mut i = 0;
     while i < NS_KINDS {
         out[i] = nsproxy_inum(nsproxy, i);
@@ -79,7 +79,7 @@ pub fn nsproxy_inums(nsproxy: *const u8, out: &mut [u32; NS_KINDS]) {
     }
 }
 
-pub fn task_nsproxy(task: *const u8) -> *const u8 {
+pub(crate) fn task_nsproxy(task: *const u8) -> *const u8 {
     kptr(task, layout!(task_nsproxy))
 }
 
@@ -93,7 +93,7 @@ fn active_pid_ns(task: *const u8) -> u32 {
     kread::<u32>(ns, layout!(ns_inum[NS_PID]))
 }
 
-pub fn fill_header(h: &mut Header, kind: EventKind, hook: Hook) {
+pub(crate) fn fill_header(h: &mut Header, kind: EventKind, hook: Hook) {
     let pid_tgid = bpf_get_current_pid_tgid();
     h.kind = kind as u32;
     h.hook = hook as u32;
@@ -119,7 +119,7 @@ pub fn fill_header(h: &mut Header, kind: EventKind, hook: Hook) {
 /// Reads a NUL-terminated user string into `buf`: (length without NUL, whether it filled
 /// the buffer and so may have been cut). An unreadable or NULL pointer reads as empty.
 #[inline(always)]
-pub fn read_user_str(p: *const u8, buf: &mut [u8]) -> (u16, bool) {
+pub(crate) fn read_user_str(p: *const u8, buf: &mut [u8]) -> (u16, bool) {
     if p.is_null() {
         return (0, false);
     }
@@ -131,7 +131,7 @@ pub fn read_user_str(p: *const u8, buf: &mut [u8]) -> (u16, bool) {
     }
 }
 
-pub fn count_lost(kind: EventKind) {
+pub(crate) fn count_lost(kind: EventKind) {
     if let Some(n) = LOST.get_ptr_mut(kind as u32) {
         // SAFETY: per-CPU slot; no other writer on this CPU while we run.
         unsafe { *n += 1 };
@@ -142,7 +142,7 @@ pub fn count_lost(kind: EventKind) {
 /// context switch per event (and a storm of fork+exec paid for it too); the reader drains
 /// on a short timer anyway, so it is woken early only once an eighth of the ring is used.
 #[inline(always)]
-pub fn wakeup(ring: &RingBuf) -> u64 {
+pub(crate) fn wakeup(ring: &RingBuf) -> u64 {
     let size = ring.query(BPF_RB_RING_SIZE as u64);
     if ring.query(BPF_RB_AVAIL_DATA as u64) >= size / 8 {
         BPF_RB_FORCE_WAKEUP as u64
@@ -153,7 +153,7 @@ pub fn wakeup(ring: &RingBuf) -> u64 {
 
 /// Copies a parked record into the ring, counting a failure as lost.
 #[inline(always)]
-pub fn send<T>(ring: &RingBuf, ev: &T, kind: EventKind) {
+pub(crate) fn send<T>(ring: &RingBuf, ev: &T, kind: EventKind) {
     if ring.output::<T>(ev, wakeup(ring)).is_err() {
         count_lost(kind);
     }

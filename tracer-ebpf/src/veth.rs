@@ -15,7 +15,7 @@ use crate::{
 };
 
 #[kprobe]
-pub fn veth_newlink_entry(ctx: ProbeContext) -> u32 {
+pub(crate) fn veth_newlink_entry(ctx: ProbeContext) -> u32 {
     // Its signature changed (6.1: `(struct net *, struct net_device *dev, ...)`; newer:
     // `(struct net_device *dev, struct rtnl_newlink_params *, ...)`): keep the first three
     // arguments; the return probe picks the one BTF says is the device.
@@ -43,7 +43,7 @@ fn device(dev: *const u8) -> ([u8; COMM_LEN], u32, u32) {
 }
 
 #[kretprobe]
-pub fn veth_newlink_exit(ctx: RetProbeContext) -> u32 {
+pub(crate) fn veth_newlink_exit(ctx: RetProbeContext) -> u32 {
     let tid = bpf_get_current_pid_tgid() as u32;
     // SAFETY: map value read while we hold the only reference.
     let Some(args) = (unsafe { VETH_PENDING.get(tid) }).copied() else {

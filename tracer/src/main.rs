@@ -45,66 +45,7 @@ enum Command {
     /// capabilities and no_new_privs. Its output passes through; its exit code becomes this
     /// command's (128+N for a signal); SIGINT and SIGTERM are passed on to it. Everything it
     /// used is removed afterwards, whatever happens. Needs root.
-    Run {
-        /// Root filesystem directory, used read-only as the overlay's lower layer (default:
-        /// a small skeleton with the host's /usr mounted read-only).
-        #[arg(long, value_name = "DIR", conflicts_with_all = ["bundle", "image"])]
-        rootfs: Option<std::path::PathBuf>,
-        /// An OCI image layout (as `skopeo copy ... oci:DIR:TAG` or umoci make): layers are
-        /// unpacked once into /var/lib/tracer/layers and stacked as overlay lower layers; the
-        /// image's entrypoint, cmd, env and working directory apply. CMD, if given, replaces
-        /// entrypoint and cmd.
-        #[arg(long, value_name = "DIR[:TAG]", conflicts_with = "bundle")]
-        image: Option<String>,
-        /// An OCI runtime bundle (config.json + rootfs, as `runc spec` makes): its args, env,
-        /// cwd, hostname, mounts, masked and read-only paths, capabilities, rlimits, user and
-        /// namespaces are honoured; fields not applied are named in a warning. CMD, if given,
-        /// replaces the bundle's args.
-        #[arg(long, value_name = "DIR")]
-        bundle: Option<std::path::PathBuf>,
-        /// Container name (default: its id).
-        #[arg(long)]
-        name: Option<String>,
-        /// Hostname inside (default: the first 8 characters of the id).
-        #[arg(long)]
-        hostname: Option<String>,
-        /// Environment variable for the command (repeatable).
-        #[arg(long = "env", short = 'e', value_name = "KEY=VALUE")]
-        env: Vec<String>,
-        /// Working directory inside.
-        #[arg(long, short = 'w')]
-        workdir: Option<String>,
-        /// Network: a veth on the tracer0 bridge, only loopback, or the host's (default:
-        /// bridge; with --bundle, what its namespaces say).
-        #[arg(long, value_enum)]
-        net: Option<tracer::runtime::NetMode>,
-        /// Memory limit in bytes (suffixes K, M, G).
-        #[arg(long, value_parser = parse_size)]
-        memory: Option<u64>,
-        /// Most processes the container may have.
-        #[arg(long)]
-        pids_limit: Option<u64>,
-        /// Keep the state directory (/run/tracer/ID) for inspection.
-        #[arg(long)]
-        keep: bool,
-        /// Run without tracing (the runtime alone, e.g. to compare with runc).
-        #[arg(long)]
-        no_trace: bool,
-        /// Print neither the trace nor the table on stderr (files are still written).
-        #[arg(long, short)]
-        quiet: bool,
-        #[command(flatten)]
-        views: ViewArgs,
-        /// Write the run's events as JSON Lines to FILE, as they come.
-        #[arg(long, value_name = "FILE", conflicts_with = "no_trace")]
-        jsonl: Option<std::path::PathBuf>,
-        /// Export the trace as one versioned JSON document (docs/trace-format.md) to FILE.
-        #[arg(long, value_name = "FILE", conflicts_with = "no_trace")]
-        json: Option<std::path::PathBuf>,
-        /// The command and its arguments.
-        #[arg(last = true, required_unless_present_any = ["bundle", "image"], value_name = "CMD")]
-        command: Vec<String>,
-    },
+    Run(RunArgs),
     /// Release what crashed `tracer run`s left behind (mounts, cgroups, veths, addresses).
     Cleanup,
     #[command(name = "__init", hide = true)]
@@ -128,52 +69,120 @@ enum Command {
     /// and crun, and `tracer run`. When it stops (Ctrl-C, SIGTERM or --duration), a summary
     /// goes to stderr (events, lost and malformed per kind), then the lifecycle table of the
     /// containers seen (and their timelines with --timeline or --explain).
-    Watch {
-        /// Also write one JSON object per event to FILE (`-` for stdout, which then replaces
-        /// the human-readable stream).
-        #[arg(long, value_name = "FILE|-")]
-        jsonl: Option<JsonlTarget>,
-        /// Stop after this many seconds (fractions allowed).
-        #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
-        duration: Option<Duration>,
-        /// Ring buffer size in bytes: a power of two, at least a page (suffixes K, M, G).
-        #[arg(long, value_name = "BYTES", value_parser = parse_size, default_value_t = u64::from(DEFAULT_RING_BYTES))]
-        ring_size: u64,
-        /// Print no human-readable stream (the summary is still printed).
-        #[arg(long, short)]
-        quiet: bool,
-        /// List every hook attached, not only the ones that failed.
-        #[arg(long, short)]
-        verbose: bool,
-        /// When it stops, write the versioned trace document (host, hooks, counters, events,
-        /// containers with phases and processes; docs/trace-format.md) to FILE. Read it back
-        /// with `tracer report FILE` (no root needed).
-        #[arg(long, value_name = "FILE")]
-        json: Option<std::path::PathBuf>,
-        #[command(flatten)]
-        views: ViewArgs,
-    },
+    Watch(WatchArgs),
     /// Show a saved trace: the lifecycle table, timelines, the document, or a Chrome trace.
     ///
     /// Reads what `watch --json` or `run --json` wrote (or `--jsonl` lines), works out the
     /// containers again, and needs no root. A damaged file gives a clear error, or a report
     /// with warnings (on stderr) when only parts of it are unreadable.
-    Report {
-        /// The trace file (`-` for stdin).
-        file: std::path::PathBuf,
-        /// What to print.
-        #[arg(long, short, value_enum, default_value_t = tracer::render::report::Format::Table)]
-        format: tracer::render::report::Format,
-        /// With the timeline: a sentence per phase saying what it does and why.
-        #[arg(long)]
-        explain: bool,
-        /// Also host processes unrelated to any container (timeline, chrome).
-        #[arg(long)]
-        all: bool,
-        /// Write to FILE instead of stdout.
-        #[arg(long, short, value_name = "FILE")]
-        output: Option<std::path::PathBuf>,
-    },
+    Report(ReportArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct RunArgs {
+    /// Root filesystem directory, used read-only as the overlay's lower layer (default:
+    /// a small skeleton with the host's /usr mounted read-only).
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["bundle", "image"])]
+    rootfs: Option<std::path::PathBuf>,
+    /// An OCI image layout (as `skopeo copy ... oci:DIR:TAG` or umoci make): layers are
+    /// unpacked once into /var/lib/tracer/layers and stacked as overlay lower layers; the
+    /// image's entrypoint, cmd, env and working directory apply. CMD, if given, replaces
+    /// entrypoint and cmd.
+    #[arg(long, value_name = "DIR[:TAG]", conflicts_with = "bundle")]
+    image: Option<String>,
+    /// An OCI runtime bundle (config.json + rootfs, as `runc spec` makes): its args, env,
+    /// cwd, hostname, mounts, masked and read-only paths, capabilities, rlimits, user and
+    /// namespaces are honoured; fields not applied are named in a warning. CMD, if given,
+    /// replaces the bundle's args.
+    #[arg(long, value_name = "DIR")]
+    bundle: Option<std::path::PathBuf>,
+    /// Container name (default: its id).
+    #[arg(long)]
+    name: Option<String>,
+    /// Hostname inside (default: the first 8 characters of the id).
+    #[arg(long)]
+    hostname: Option<String>,
+    /// Environment variable for the command (repeatable).
+    #[arg(long = "env", short = 'e', value_name = "KEY=VALUE")]
+    env: Vec<String>,
+    /// Working directory inside.
+    #[arg(long, short = 'w')]
+    workdir: Option<String>,
+    /// Network: a veth on the tracer0 bridge, only loopback, or the host's (default:
+    /// bridge; with --bundle, what its namespaces say).
+    #[arg(long, value_enum)]
+    net: Option<tracer::runtime::NetMode>,
+    /// Memory limit in bytes (suffixes K, M, G).
+    #[arg(long, value_parser = parse_size)]
+    memory: Option<u64>,
+    /// Most processes the container may have.
+    #[arg(long)]
+    pids_limit: Option<u64>,
+    /// Keep the state directory (/run/tracer/ID) for inspection.
+    #[arg(long)]
+    keep: bool,
+    /// Run without tracing (the runtime alone, e.g. to compare with runc).
+    #[arg(long)]
+    no_trace: bool,
+    /// Print neither the trace nor the table on stderr (files are still written).
+    #[arg(long, short)]
+    quiet: bool,
+    #[command(flatten)]
+    views: ViewArgs,
+    /// Write the run's events as JSON Lines to FILE, as they come.
+    #[arg(long, value_name = "FILE", conflicts_with = "no_trace")]
+    jsonl: Option<std::path::PathBuf>,
+    /// Export the trace as one versioned JSON document (docs/trace-format.md) to FILE.
+    #[arg(long, value_name = "FILE", conflicts_with = "no_trace")]
+    json: Option<std::path::PathBuf>,
+    /// The command and its arguments.
+    #[arg(last = true, required_unless_present_any = ["bundle", "image"], value_name = "CMD")]
+    command: Vec<String>,
+}
+
+#[derive(clap::Args, Debug)]
+struct WatchArgs {
+    /// Also write one JSON object per event to FILE (`-` for stdout, which then replaces
+    /// the human-readable stream).
+    #[arg(long, value_name = "FILE|-")]
+    jsonl: Option<JsonlTarget>,
+    /// Stop after this many seconds (fractions allowed).
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
+    duration: Option<Duration>,
+    /// Ring buffer size in bytes: a power of two, at least a page (suffixes K, M, G).
+    #[arg(long, value_name = "BYTES", value_parser = parse_size, default_value_t = u64::from(DEFAULT_RING_BYTES))]
+    ring_size: u64,
+    /// Print no human-readable stream (the summary is still printed).
+    #[arg(long, short)]
+    quiet: bool,
+    /// List every hook attached, not only the ones that failed.
+    #[arg(long, short)]
+    verbose: bool,
+    /// When it stops, write the versioned trace document (host, hooks, counters, events,
+    /// containers with phases and processes; docs/trace-format.md) to FILE. Read it back
+    /// with `tracer report FILE` (no root needed).
+    #[arg(long, value_name = "FILE")]
+    json: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    views: ViewArgs,
+}
+
+#[derive(clap::Args, Debug)]
+struct ReportArgs {
+    /// The trace file (`-` for stdin).
+    file: std::path::PathBuf,
+    /// What to print.
+    #[arg(long, short, value_enum, default_value_t = tracer::render::report::Format::Table)]
+    format: tracer::render::report::Format,
+    /// With the timeline: a sentence per phase saying what it does and why.
+    #[arg(long)]
+    explain: bool,
+    /// Also host processes unrelated to any container (timeline, chrome).
+    #[arg(long)]
+    all: bool,
+    /// Write to FILE instead of stdout.
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<std::path::PathBuf>,
 }
 
 /// What is shown about containers.
@@ -226,6 +235,34 @@ fn parse_size(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("`{s}` is not a size in bytes (e.g. 16M)"))
 }
 
+/// `tracer run`: the runtime's options and the trace's.
+async fn run(a: RunArgs) -> anyhow::Result<i32> {
+    commands::privilege::require_root("tracer run")?;
+    let options = tracer::runtime::RunOptions {
+        id: tracer::runtime::new_id()?,
+        command: a.command,
+        bundle: a.bundle,
+        image: a.image,
+        name: a.name,
+        hostname: a.hostname,
+        env: a.env,
+        workdir: a.workdir,
+        net: a.net,
+        memory: a.memory,
+        pids_limit: a.pids_limit,
+        keep: a.keep,
+        rootfs: a.rootfs,
+    };
+    let trace = commands::run::TraceOptions {
+        enabled: !a.no_trace,
+        jsonl: a.jsonl,
+        json: a.json,
+        quiet: a.quiet,
+        views: a.views.into(),
+    };
+    commands::run::run(&options, &trace).await
+}
+
 fn main() -> ExitCode {
     // The container's init runs before anything else is set up (no threads, no runtime).
     let mut args = std::env::args_os();
@@ -246,82 +283,25 @@ fn main() -> ExitCode {
         .expect("building the tokio runtime");
     let result = rt.block_on(async {
         match cli.command {
-            Command::Run {
-                rootfs,
-                image,
-                bundle,
-                name,
-                hostname,
-                env,
-                workdir,
-                net,
-                memory,
-                pids_limit,
-                keep,
-                no_trace,
-                quiet,
-                views,
-                jsonl,
-                json,
-                command,
-            } => {
-                commands::privilege::require_root("tracer run")?;
-                let options = tracer::runtime::RunOptions {
-                    id: tracer::runtime::new_id()?,
-                    command,
-                    bundle,
-                    image,
-                    name,
-                    hostname,
-                    env,
-                    workdir,
-                    net,
-                    memory,
-                    pids_limit,
-                    keep,
-                    rootfs,
-                };
-                let trace = commands::run::TraceOptions {
-                    enabled: !no_trace,
-                    jsonl,
-                    json,
-                    quiet,
-                    views: views.into(),
-                };
-                return commands::run::run(&options, &trace).await;
-            }
-            Command::Report {
-                file,
-                format,
-                explain,
-                all,
-                output,
-            } => commands::report::report(&commands::report::Args {
-                file,
-                format,
-                explain,
-                all,
-                output,
+            Command::Run(args) => return run(args).await,
+            Command::Report(args) => commands::report::report(&commands::report::Args {
+                file: args.file,
+                format: args.format,
+                explain: args.explain,
+                all: args.all,
+                output: args.output,
             }),
             Command::Cleanup => commands::cleanup::cleanup().await,
             Command::Init { .. } => unreachable!("handled before the runtime starts"),
             Command::Check => commands::check::check(),
-            Command::Watch {
-                jsonl,
-                duration,
-                ring_size,
-                quiet,
-                verbose,
-                json,
-                views,
-            } => commands::watch::watch(WatchOptions {
-                jsonl,
-                duration,
-                ring_bytes: ring_size,
-                quiet,
-                verbose,
-                json,
-                views: views.into(),
+            Command::Watch(args) => commands::watch::watch(WatchOptions {
+                jsonl: args.jsonl,
+                duration: args.duration,
+                ring_bytes: args.ring_size,
+                quiet: args.quiet,
+                verbose: args.verbose,
+                json: args.json,
+                views: args.views.into(),
             })
             .await
             .map(|_| ()),

@@ -307,7 +307,7 @@ fn every_format_renders() {
                 }
                 report::Format::Json => {
                     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-                    assert_eq!(v["version"], 2);
+                    assert_eq!(v["version"], tracer::document::VERSION);
                     assert_eq!(v["containers"].as_array().unwrap().len(), 1);
                 }
                 report::Format::Timeline => {

@@ -21,13 +21,13 @@ const BPF_LINKER_VERSION: &str = "0.13.0";
 const TRACEFS: &str = "/sys/kernel/tracing";
 
 /// What the README's two commands need: the build, the host tests, the VM test and the demo.
-pub fn all() -> anyhow::Result<()> {
+pub(crate) fn all() -> anyhow::Result<()> {
     tasks(&[Task::Build, Task::Test, Task::Vm, Task::Demo])
 }
 
 /// The toolchain pieces, then every package the tasks need (from [`crate::tools::TOOLS`]),
 /// then bpf-linker and tracefs.
-pub fn tasks(tasks: &[Task]) -> anyhow::Result<()> {
+pub(crate) fn tasks(tasks: &[Task]) -> anyhow::Result<()> {
     nightly()?;
     rust_src()?;
     Apt::default().ensure(&tools::packages_for(tasks))?;

@@ -35,7 +35,7 @@ const MODULES: &[&str] = &[
     "bridge",
 ];
 
-pub fn vm_test() -> anyhow::Result<()> {
+pub(crate) fn vm_test() -> anyhow::Result<()> {
     let started = Instant::now();
     let kernel = fetch_kernel()?;
     // The test build's binaries (dependencies are optimized in the dev profile).

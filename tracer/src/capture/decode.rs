@@ -36,15 +36,25 @@ pub enum DecodeError {
 /// # Safety
 /// Every bit pattern of `size_of::<Self>()` bytes must be a valid value.
 unsafe trait Plain: Copy {}
-// SAFETY: all are `repr(C)` structs of integers and byte arrays (see tracer-common).
-unsafe impl Plain for Header {}
-unsafe impl Plain for ExecEvent {}
-unsafe impl Plain for MountEvent {}
-unsafe impl Plain for ForkEvent {}
-unsafe impl Plain for ExitEvent {}
-unsafe impl Plain for RenameEvent {}
-unsafe impl Plain for NsEvent {}
-unsafe impl Plain for VethEvent {}
+/// Each record type is a `repr(C)` struct of integers and byte arrays (see tracer-common).
+macro_rules! plain {
+    ($($t:ty),+) => {
+        $(
+            // SAFETY: a `repr(C)` struct of integers and byte arrays: any bytes are a value.
+            unsafe impl Plain for $t {}
+        )+
+    };
+}
+plain!(
+    Header,
+    ExecEvent,
+    MountEvent,
+    ForkEvent,
+    ExitEvent,
+    RenameEvent,
+    NsEvent,
+    VethEvent
+);
 
 fn read<T: Plain>(buf: &[u8]) -> Option<T> {
     if buf.len() < size_of::<T>() {
@@ -800,6 +810,24 @@ mod tests {
             decode(&mount[..mount.len() - 1]),
             Err(DecodeError::Short { kind: "mount", .. })
         ));
+    }
+
+    /// Every kind the table declares decodes from a record of its size.
+    #[test]
+    fn every_kind_decodes() {
+        for kind in EventKind::ALL {
+            let mut buf = vec![0u8; kind.record_size()];
+            let h = header(kind);
+            buf[..size_of::<Header>()].copy_from_slice(&bytes_of(&h));
+            if kind == EventKind::Namespaces {
+                let mut ns: NsEvent = zeroed();
+                ns.header = h;
+                ns.op = ns_op::UNSHARE;
+                buf = bytes_of(&ns);
+            }
+            let ev = decode(&buf).unwrap_or_else(|e| panic!("{kind:?}: {e}"));
+            assert_eq!(ev.detail.kind(), kind);
+        }
     }
 
     #[test]

@@ -12,7 +12,7 @@ use anyhow::Context as _;
 
 use super::privilege;
 use crate::{
-    capture::{process_tree::ProcessTree, session::Session},
+    capture::{process_tree::ProcessTree, session::Session, stats::Counters},
     document::Document,
     event::Clock,
     render::{jsonl, lifecycle, stream, views::Views},
@@ -98,27 +98,49 @@ pub async fn run(opts: &RunOptions, trace: &TraceOptions) -> anyhow::Result<i32>
         out.flush()?;
     }
     let counters = session.finish();
-    let mut doc = Document::new(
+    let doc = Document::new(
         &session.loaded.plans,
         &counters,
         clock.offset_ns(),
         std::mem::take(&mut session.cgroups).into_map(),
         kept,
     );
+    finish(
+        opts,
+        trace,
+        doc,
+        json_file,
+        &clock,
+        &counters,
+        result.is_ok(),
+    )?;
+    Ok(result?.exit_code)
+}
+
+/// The run's document and views, and a word about any loss.
+fn finish(
+    opts: &RunOptions,
+    trace: &TraceOptions,
+    mut doc: Document,
+    json_file: Option<File>,
+    clock: &Clock,
+    counters: &Counters,
+    launched: bool,
+) -> anyhow::Result<()> {
     // This process execs nothing, so only it knows the name it gave.
     for c in doc.containers.iter_mut().filter(|c| c.id == opts.id) {
-        c.name = opts.name.clone();
+        c.name.clone_from(&opts.name);
     }
     if let Some(file) = json_file {
         serde_json::to_writer(BufWriter::new(file), &doc)?;
     }
     // A launch that failed is one error line, nothing more.
-    if !trace.quiet && result.is_ok() {
+    if !trace.quiet && launched {
         eprint!(
             "{}",
             trace.views.render(
                 &doc.containers,
-                &clock,
+                clock,
                 lifecycle::color_on(&std::io::stderr())
             )
         );
@@ -129,5 +151,5 @@ pub async fn run(opts: &RunOptions, trace: &TraceOptions) -> anyhow::Result<i32>
             counters.total_lost()
         );
     }
-    Ok(result?.exit_code)
+    Ok(())
 }

@@ -18,7 +18,7 @@ use crate::{
         session::Session,
         stats::Counters,
     },
-    correlate::{engine::Engine, Context},
+    correlate::{engine::Engine, Container, Context},
     document::Document,
     event::{Clock, Event, HostNs},
     render::{jsonl, lifecycle, plan, stream, summary, views::Views},
@@ -168,17 +168,7 @@ pub async fn watch(opts: WatchOptions) -> anyhow::Result<Counters> {
     };
     tokio::pin!(sleep);
 
-    let (covered, kinds) = session.loaded.covered();
-    eprintln!(
-        "tracer: ready: {covered}/{kinds} event kinds observed, ring buffer {} KiB, loaded in {} ms{}",
-        session.loaded.ring_bytes / 1024,
-        started.elapsed().as_millis(),
-        if opts.duration.is_none() {
-            "; Ctrl-C to stop"
-        } else {
-            ""
-        }
-    );
+    announce_ready(&session.loaded, started, opts.duration.is_none());
 
     let watch_start = Instant::now();
     let mut batch = Vec::new();
@@ -230,15 +220,33 @@ pub async fn watch(opts: WatchOptions) -> anyhow::Result<Counters> {
         "{}",
         summary::summary(&counters, watch_start.elapsed().as_secs_f64())
     );
-    let views = opts.views.render(
-        &containers,
-        &sinks.clock,
-        lifecycle::color_on(&io::stdout()),
+    print_views(&opts, &containers, &sinks.clock);
+    Ok(counters)
+}
+
+/// The line tests and scripts wait for: every hook is attached.
+fn announce_ready(loaded: &Loaded, started: Instant, until_interrupted: bool) {
+    let (covered, kinds) = loaded.covered();
+    eprintln!(
+        "tracer: ready: {covered}/{kinds} event kinds observed, ring buffer {} KiB, loaded in {} ms{}",
+        loaded.ring_bytes / 1024,
+        started.elapsed().as_millis(),
+        if until_interrupted {
+            "; Ctrl-C to stop"
+        } else {
+            ""
+        }
     );
+}
+
+/// The end-of-watch views, on stdout unless JSON Lines took it.
+fn print_views(opts: &WatchOptions, containers: &[Container], clock: &Clock) {
+    let views = opts
+        .views
+        .render(containers, clock, lifecycle::color_on(&io::stdout()));
     if opts.jsonl == Some(JsonlTarget::Stdout) {
         eprint!("{views}");
     } else {
         print!("{views}");
     }
-    Ok(counters)
 }

@@ -22,212 +22,7 @@ fn cut<'a>(ev: &Event, field: &str, text: &'a str) -> std::borrow::Cow<'a, str> 
 }
 
 fn content(ev: &Event) -> String {
-    let mut s = String::new();
-    match &ev.detail {
-        Detail::Exec {
-            filename,
-            argv,
-            argv_truncated,
-            filename_truncated,
-            argv_unreadable,
-            execveat,
-            ..
-        } => {
-            s.push_str(&argv.join(" "));
-            if *argv_unreadable {
-                s.push_str("(argv unreadable)");
-            }
-            if *argv_truncated {
-                s.push_str(" …");
-            }
-            if argv.first() != Some(filename) || *filename_truncated {
-                let cut = if *filename_truncated { "…" } else { "" };
-                let _ = write!(s, "  (file={filename}{cut}");
-                if let Some(at) = execveat {
-                    let _ = write!(s, ", dirfd={}, {}", at.dirfd, flags::at_flags(at.flags));
-                }
-                s.push(')');
-            }
-        }
-        Detail::Mount {
-            fstype,
-            source,
-            target,
-            flags: f,
-            ..
-        } => {
-            let _ = write!(
-                s,
-                "type={}, dev={}, dir={}, flags={}",
-                cut(ev, "fstype", fstype),
-                cut(ev, "source", source),
-                cut(ev, "target", target),
-                flags::mount_flags(*f)
-            );
-        }
-        Detail::Umount {
-            target, flags: f, ..
-        } => {
-            let _ = write!(
-                s,
-                "dir={}, flags={}",
-                cut(ev, "target", target),
-                flags::umount_flags(*f)
-            );
-        }
-        Detail::PivotRoot {
-            new_root, put_old, ..
-        } => {
-            let _ = write!(
-                s,
-                "new_root={}, put_old={}",
-                cut(ev, "new_root", new_root),
-                cut(ev, "put_old", put_old)
-            );
-        }
-        Detail::Fsopen { fstype, .. } => {
-            let _ = write!(s, "type={}", cut(ev, "fstype", fstype));
-        }
-        Detail::Fsconfig {
-            fd,
-            cmd,
-            key,
-            value,
-            ..
-        } => {
-            let _ = write!(s, "fd={fd}, {}", flags::fsconfig_cmd(*cmd));
-            if !key.is_empty() {
-                let _ = write!(s, ", {}", cut(ev, "key", key));
-                if let Some(v) = value {
-                    let _ = write!(s, "={}", cut(ev, "value", v));
-                }
-            }
-        }
-        Detail::Fsmount {
-            fs_fd, attr_flags, ..
-        } => {
-            let _ = write!(
-                s,
-                "fs_fd={fs_fd}, attrs={}",
-                flags::mount_attr(u64::from(*attr_flags))
-            );
-        }
-        Detail::MoveMount {
-            from_dfd,
-            from_path,
-            to_dfd,
-            to_path,
-            ..
-        } => {
-            let _ = write!(
-                s,
-                "from={}, to={}",
-                flags::dirfd_path(*from_dfd, &cut(ev, "from_path", from_path)),
-                flags::dirfd_path(*to_dfd, &cut(ev, "to_path", to_path))
-            );
-        }
-        Detail::OpenTree {
-            dfd,
-            path,
-            flags: f,
-            ..
-        } => {
-            let _ = write!(
-                s,
-                "path={}, flags={}",
-                flags::dirfd_path(*dfd, &cut(ev, "path", path)),
-                flags::open_tree_flags(*f)
-            );
-        }
-        Detail::MountSetattr {
-            dfd,
-            path,
-            attr_set,
-            attr_clr,
-            propagation,
-            ..
-        } => {
-            let _ = write!(
-                s,
-                "path={}, set={}, clear={}",
-                flags::dirfd_path(*dfd, &cut(ev, "path", path)),
-                flags::mount_attr(*attr_set),
-                flags::mount_attr(*attr_clr)
-            );
-            if *propagation != 0 {
-                let _ = write!(s, ", propagation={}", flags::mount_flags(*propagation));
-            }
-        }
-        Detail::Fork { child_pid } => {
-            let _ = write!(s, "child={child_pid}");
-        }
-        Detail::Exit {
-            exit_code,
-            signal,
-            core_dumped,
-        } => match (exit_code, signal) {
-            (Some(code), _) => {
-                let _ = write!(s, "code={code}");
-            }
-            (None, Some(sig)) => {
-                let _ = write!(s, "killed by {}", flags::signal_name(*sig));
-                if *core_dumped {
-                    s.push_str(" (core dumped)");
-                }
-            }
-            (None, None) => s.push('?'),
-        },
-        Detail::Rename {
-            target_pid,
-            oldcomm,
-            newcomm,
-        } => {
-            let _ = write!(s, "{oldcomm} -> {newcomm}");
-            if *target_pid != ev.pid {
-                let _ = write!(s, " (task {target_pid})");
-            }
-        }
-        Detail::Namespaces {
-            op,
-            target_pid,
-            new,
-            ns,
-            ..
-        } => {
-            s.push_str(op.name());
-            if *target_pid != 0 && *target_pid != ev.tgid {
-                let _ = write!(s, " child={target_pid}");
-            }
-            let _ = write!(s, ": new {}", ns::list(new, ns));
-        }
-        Detail::Setns {
-            fd,
-            nstype,
-            joined,
-            ns,
-            ..
-        } => {
-            let _ = write!(s, "fd={fd}, nstype={}", flags::clone_flags(*nstype));
-            if !joined.is_empty() {
-                let _ = write!(s, ": joined {}", ns::list(joined, ns));
-            }
-        }
-        Detail::Veth {
-            name,
-            peer,
-            ifindex,
-            peer_ifindex,
-            netns,
-            peer_netns,
-            ..
-        } => {
-            let peer = if peer.is_empty() { "?" } else { peer };
-            let _ = write!(
-                s,
-                "{name} <-> {peer}  (ifindex {ifindex}/{peer_ifindex}, netns {netns}/{peer_netns})"
-            );
-        }
-    }
+    let mut s = what(ev);
     if let Some(r) = ev.detail.result() {
         match &r.error {
             Some(err) => {
@@ -244,6 +39,224 @@ fn content(ev: &Event) -> String {
             None => {}
         }
     }
+    s
+}
+
+/// What the event did, without its result.
+fn what(ev: &Event) -> String {
+    let at = |dfd: &i32, field: &str, path: &str| flags::dirfd_path(*dfd, &cut(ev, field, path));
+    match &ev.detail {
+        Detail::Exec { .. } => exec(ev),
+        Detail::Mount {
+            fstype,
+            source,
+            target,
+            flags: f,
+            ..
+        } => format!(
+            "type={}, dev={}, dir={}, flags={}",
+            cut(ev, "fstype", fstype),
+            cut(ev, "source", source),
+            cut(ev, "target", target),
+            flags::mount_flags(*f)
+        ),
+        Detail::Umount {
+            target, flags: f, ..
+        } => format!(
+            "dir={}, flags={}",
+            cut(ev, "target", target),
+            flags::umount_flags(*f)
+        ),
+        Detail::PivotRoot {
+            new_root, put_old, ..
+        } => format!(
+            "new_root={}, put_old={}",
+            cut(ev, "new_root", new_root),
+            cut(ev, "put_old", put_old)
+        ),
+        Detail::Fsopen { fstype, .. } => format!("type={}", cut(ev, "fstype", fstype)),
+        Detail::Fsconfig { .. } => fsconfig(ev),
+        Detail::Fsmount {
+            fs_fd, attr_flags, ..
+        } => format!(
+            "fs_fd={fs_fd}, attrs={}",
+            flags::mount_attr(u64::from(*attr_flags))
+        ),
+        Detail::MoveMount {
+            from_dfd,
+            from_path,
+            to_dfd,
+            to_path,
+            ..
+        } => format!(
+            "from={}, to={}",
+            at(from_dfd, "from_path", from_path),
+            at(to_dfd, "to_path", to_path)
+        ),
+        Detail::OpenTree {
+            dfd,
+            path,
+            flags: f,
+            ..
+        } => format!(
+            "path={}, flags={}",
+            at(dfd, "path", path),
+            flags::open_tree_flags(*f)
+        ),
+        Detail::MountSetattr { .. } => mount_setattr(ev),
+        Detail::Fork { child_pid } => format!("child={child_pid}"),
+        Detail::Exit { .. } => exit(ev),
+        Detail::Rename {
+            target_pid,
+            oldcomm,
+            newcomm,
+        } if *target_pid != ev.pid => format!("{oldcomm} -> {newcomm} (task {target_pid})"),
+        Detail::Rename {
+            oldcomm, newcomm, ..
+        } => format!("{oldcomm} -> {newcomm}"),
+        Detail::Namespaces { .. } => namespaces(ev),
+        Detail::Setns {
+            fd,
+            nstype,
+            joined,
+            ns,
+            ..
+        } if !joined.is_empty() => format!(
+            "fd={fd}, nstype={}: joined {}",
+            flags::clone_flags(*nstype),
+            ns::list(joined, ns)
+        ),
+        Detail::Setns { fd, nstype, .. } => {
+            format!("fd={fd}, nstype={}", flags::clone_flags(*nstype))
+        }
+        Detail::Veth {
+            name,
+            peer,
+            ifindex,
+            peer_ifindex,
+            netns,
+            peer_netns,
+            ..
+        } => {
+            let peer = if peer.is_empty() { "?" } else { peer };
+            format!(
+                "{name} <-> {peer}  (ifindex {ifindex}/{peer_ifindex}, netns {netns}/{peer_netns})"
+            )
+        }
+    }
+}
+
+fn exec(ev: &Event) -> String {
+    let Detail::Exec {
+        filename,
+        argv,
+        argv_truncated,
+        filename_truncated,
+        argv_unreadable,
+        execveat,
+        ..
+    } = &ev.detail
+    else {
+        return String::new();
+    };
+    let mut s = argv.join(" ");
+    if *argv_unreadable {
+        s.push_str("(argv unreadable)");
+    }
+    if *argv_truncated {
+        s.push_str(" …");
+    }
+    if argv.first() != Some(filename) || *filename_truncated {
+        let cut = if *filename_truncated { "…" } else { "" };
+        let _ = write!(s, "  (file={filename}{cut}");
+        if let Some(at) = execveat {
+            let _ = write!(s, ", dirfd={}, {}", at.dirfd, flags::at_flags(at.flags));
+        }
+        s.push(')');
+    }
+    s
+}
+
+fn fsconfig(ev: &Event) -> String {
+    let Detail::Fsconfig {
+        fd,
+        cmd,
+        key,
+        value,
+        ..
+    } = &ev.detail
+    else {
+        return String::new();
+    };
+    let mut s = format!("fd={fd}, {}", flags::fsconfig_cmd(*cmd));
+    if !key.is_empty() {
+        let _ = write!(s, ", {}", cut(ev, "key", key));
+        if let Some(v) = value {
+            let _ = write!(s, "={}", cut(ev, "value", v));
+        }
+    }
+    s
+}
+
+fn mount_setattr(ev: &Event) -> String {
+    let Detail::MountSetattr {
+        dfd,
+        path,
+        attr_set,
+        attr_clr,
+        propagation,
+        ..
+    } = &ev.detail
+    else {
+        return String::new();
+    };
+    let mut s = format!(
+        "path={}, set={}, clear={}",
+        flags::dirfd_path(*dfd, &cut(ev, "path", path)),
+        flags::mount_attr(*attr_set),
+        flags::mount_attr(*attr_clr)
+    );
+    if *propagation != 0 {
+        let _ = write!(s, ", propagation={}", flags::mount_flags(*propagation));
+    }
+    s
+}
+
+fn exit(ev: &Event) -> String {
+    let Detail::Exit {
+        exit_code,
+        signal,
+        core_dumped,
+    } = &ev.detail
+    else {
+        return String::new();
+    };
+    match (exit_code, signal) {
+        (Some(code), _) => format!("code={code}"),
+        (None, Some(sig)) if *core_dumped => {
+            format!("killed by {} (core dumped)", flags::signal_name(*sig))
+        }
+        (None, Some(sig)) => format!("killed by {}", flags::signal_name(*sig)),
+        (None, None) => "?".into(),
+    }
+}
+
+fn namespaces(ev: &Event) -> String {
+    let Detail::Namespaces {
+        op,
+        target_pid,
+        new,
+        ns,
+        ..
+    } = &ev.detail
+    else {
+        return String::new();
+    };
+    let mut s = op.name().to_string();
+    if *target_pid != 0 && *target_pid != ev.tgid {
+        let _ = write!(s, " child={target_pid}");
+    }
+    let _ = write!(s, ": new {}", ns::list(new, ns));
     s
 }
 
@@ -275,7 +288,7 @@ mod tests {
         });
         assert_eq!(e.to_string(), "/bin/echo a b");
         let e = ev(Detail::Exec {
-            filename: "".into(),
+            filename: String::new(),
             argv: vec!["runc".into(), "init".into()],
             argv_truncated: true,
             filename_truncated: false,

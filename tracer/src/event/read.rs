@@ -372,6 +372,8 @@ mod tests {
                 result: r,
             },
         ];
+        let kinds: Vec<EventKind> = all.iter().map(Detail::kind).collect();
+        assert_eq!(kinds, EventKind::ALL, "one of each kind, in order");
         for detail in all {
             let ev = event(detail);
             let text = serde_json::to_string(&ev).unwrap();

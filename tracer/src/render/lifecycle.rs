@@ -181,7 +181,7 @@ mod tests {
         event::{NsInodes, NsKind},
     };
 
-    pub fn sample(id: &str, command: &str) -> Container {
+    pub(super) fn sample(id: &str, command: &str) -> Container {
         Container {
             id: id.into(),
             name: Some("a-rather-long-container-name-that-goes-on".into()),

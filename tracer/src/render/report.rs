@@ -222,7 +222,7 @@ mod tests {
     fn events_out(input: &str) -> Vec<u64> {
         let (out, _) = run(input, Format::Json).unwrap();
         let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
-        assert_eq!(doc["version"], 2);
+        assert_eq!(doc["version"], document::VERSION);
         doc["events"]
             .as_array()
             .unwrap()

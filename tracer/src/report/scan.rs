@@ -7,7 +7,7 @@ use std::io::{self, Read};
 
 /// Why the input is not JSON the scanner can split.
 #[derive(Debug)]
-pub enum ScanError {
+pub(super) enum ScanError {
     /// The input ended inside a value.
     Truncated {
         line: u64,
@@ -43,7 +43,7 @@ impl std::fmt::Display for ScanError {
 
 impl std::error::Error for ScanError {}
 
-pub struct Scanner<R> {
+pub(super) struct Scanner<R> {
     input: R,
     buf: Vec<u8>,
     pos: usize,
@@ -57,7 +57,7 @@ pub struct Scanner<R> {
 const CHUNK: usize = 1 << 16;
 
 impl<R: Read> Scanner<R> {
-    pub fn new(input: R) -> Self {
+    pub(super) fn new(input: R) -> Self {
         Self {
             input,
             buf: Vec::with_capacity(CHUNK * 2),
@@ -123,7 +123,7 @@ impl<R: Read> Scanner<R> {
     }
 
     /// A syntax error at the current position.
-    pub fn error(&self, expected: &'static str) -> ScanError {
+    pub(super) fn error(&self, expected: &'static str) -> ScanError {
         self.syntax(expected)
     }
 
@@ -137,7 +137,7 @@ impl<R: Read> Scanner<R> {
     }
 
     /// The next byte that is not whitespace (not consumed); None at the end.
-    pub fn peek(&mut self) -> Result<Option<u8>, ScanError> {
+    pub(super) fn peek(&mut self) -> Result<Option<u8>, ScanError> {
         loop {
             while let Some(&b) = self.buf.get(self.pos) {
                 if !b.is_ascii_whitespace() {
@@ -153,7 +153,7 @@ impl<R: Read> Scanner<R> {
     }
 
     /// Consumes `byte` (after whitespace), or fails saying `expected`.
-    pub fn expect(&mut self, byte: u8, expected: &'static str) -> Result<(), ScanError> {
+    pub(super) fn expect(&mut self, byte: u8, expected: &'static str) -> Result<(), ScanError> {
         match self.peek()? {
             Some(b) if b == byte => {
                 self.pos += 1;
@@ -165,7 +165,7 @@ impl<R: Read> Scanner<R> {
     }
 
     /// Consumes one of `bytes` and says which.
-    pub fn one_of(&mut self, bytes: &[u8], expected: &'static str) -> Result<u8, ScanError> {
+    pub(super) fn one_of(&mut self, bytes: &[u8], expected: &'static str) -> Result<u8, ScanError> {
         match self.peek()? {
             Some(b) if bytes.contains(&b) => {
                 self.pos += 1;
@@ -177,7 +177,7 @@ impl<R: Read> Scanner<R> {
     }
 
     /// The next whole value (string, number, literal, object or array), as its bytes.
-    pub fn value(&mut self) -> Result<&[u8], ScanError> {
+    pub(super) fn value(&mut self) -> Result<&[u8], ScanError> {
         self.compact();
         let Some(first) = self.peek()? else {
             return Err(self.truncated());

@@ -168,7 +168,28 @@ async fn launch(
         Some(_) => NetMode::Host,
         None => NetMode::Bridge,
     });
-    // The image: overlay, lower = image layers, upper/work in the state dir.
+    let merged = mount_overlay(st, &image)?;
+    st.cgroup.create(
+        &st.id,
+        Limits {
+            memory: opts.memory,
+            pids: opts.pids_limit,
+        },
+    )?;
+    st.save()?;
+    let network = if net == NetMode::Bridge {
+        Some(bridge_veth(st).await?)
+    } else {
+        None
+    };
+    let config = container_config(opts, bundle, oci, st, image, merged, net, network)?;
+    config.write(&dir)?;
+    start_and_wait(st, &config).await
+}
+
+/// The image as an overlay: lower = its layers, upper and work in the state dir.
+fn mount_overlay(st: &mut State, image: &image::Image) -> anyhow::Result<PathBuf> {
+    let dir = st.dir();
     let merged = dir.join("merged");
     for d in ["upper", "work", "merged"] {
         fs::create_dir_all(dir.join(d))?;
@@ -194,59 +215,47 @@ async fn launch(
     .context("mounting the overlay rootfs")?;
     st.overlay = Some(merged.clone());
     st.save()?;
+    Ok(merged)
+}
 
-    st.cgroup.create(
-        &st.id,
-        Limits {
-            memory: opts.memory,
-            pids: opts.pids_limit,
-        },
-    )?;
+/// An address and a veth pair on the bridge, each recorded before it is made.
+async fn bridge_veth(st: &mut State) -> anyhow::Result<NetConfig> {
+    let ipam = network::Ipam::new(Path::new(STATE_ROOT));
+    let address = ipam.allocate(&st.id)?;
+    st.address = Some(address);
+    let [host_end, peer] = naming::veth_names(&st.id);
+    st.veth = Some(host_end.clone());
     st.save()?;
+    network::create_veth(&host_end, &peer).await?;
+    Ok(NetConfig {
+        peer,
+        address,
+        prefix: network::PREFIX,
+        gateway: network::GATEWAY,
+    })
+}
 
-    let short = naming::short_id(&st.id).to_string();
-    let network = if net == NetMode::Bridge {
-        let ipam = network::Ipam::new(Path::new(STATE_ROOT));
-        let address = ipam.allocate(&st.id)?;
-        st.address = Some(address);
-        let [host_end, peer] = naming::veth_names(&st.id);
-        st.veth = Some(host_end.clone());
-        st.save()?;
-        network::create_veth(&host_end, &peer).await?;
-        Some(NetConfig {
-            peer,
-            address,
-            prefix: network::PREFIX,
-            gateway: network::GATEWAY,
-        })
-    } else {
-        None
-    };
-
-    // A bundle says exactly what it wants; otherwise Docker's defaults.
-    let mut mounts = match bundle {
-        Some(b) => b.mounts.clone(),
-        None => rootfs::default_mounts(),
-    };
-    mounts.extend(image.mounts);
-    let hostname = opts
-        .hostname
-        .clone()
-        .or_else(|| bundle.and_then(|b| b.hostname.clone()))
-        .unwrap_or(short);
+/// The environment: the bundle's, the image's or the defaults, then `--env` on top.
+fn container_env(
+    opts: &RunOptions,
+    bundle: Option<&bundle::Bundle>,
+    oci: Option<&oci_image::OciImage>,
+    default_path: &str,
+    hostname: &str,
+) -> anyhow::Result<Vec<String>> {
     let mut env = match (bundle, oci) {
         (Some(b), _) => b.env.clone(),
         (None, Some(i)) => {
             let mut env = i.env.clone();
             if !env.iter().any(|e| e.starts_with("PATH=")) {
-                env.push(format!("PATH={}", image.default_path));
+                env.push(format!("PATH={default_path}"));
             }
             env.push(format!("HOSTNAME={hostname}"));
             env
         }
         (None, None) => {
             let mut env = vec![
-                format!("PATH={}", image.default_path),
+                format!("PATH={default_path}"),
                 format!("HOSTNAME={hostname}"),
                 "HOME=/root".to_string(),
             ];
@@ -264,8 +273,35 @@ async fn launch(
         env.retain(|old| !old.starts_with(&format!("{key}=")));
         env.push(e.clone());
     }
-    let strings = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-    let config = ContainerConfig {
+    Ok(env)
+}
+
+/// What the init needs to set the container up: a bundle says exactly what it wants;
+/// otherwise Docker's defaults.
+#[allow(clippy::too_many_arguments)]
+fn container_config(
+    opts: &RunOptions,
+    bundle: Option<&bundle::Bundle>,
+    oci: Option<&oci_image::OciImage>,
+    st: &State,
+    image: image::Image,
+    merged: PathBuf,
+    net: NetMode,
+    network: Option<NetConfig>,
+) -> anyhow::Result<ContainerConfig> {
+    let mut mounts = match bundle {
+        Some(b) => b.mounts.clone(),
+        None => rootfs::default_mounts(),
+    };
+    mounts.extend(image.mounts);
+    let hostname = opts
+        .hostname
+        .clone()
+        .or_else(|| bundle.and_then(|b| b.hostname.clone()))
+        .unwrap_or_else(|| naming::short_id(&st.id).to_string());
+    let env = container_env(opts, bundle, oci, &image.default_path, &hostname)?;
+    let strings = |list: &[&str]| list.iter().map(|s| (*s).to_string()).collect::<Vec<_>>();
+    Ok(ContainerConfig {
         id: st.id.clone(),
         args: match (bundle, oci) {
             (Some(b), _) if opts.command.is_empty() => b.args.clone(),
@@ -296,9 +332,13 @@ async fn launch(
         rlimits: bundle.map(|b| b.rlimits.clone()).unwrap_or_default(),
         uid: bundle.map_or(0, |b| b.uid),
         gid: bundle.map_or(0, |b| b.gid),
-    };
-    config.write(&dir)?;
+    })
+}
 
+/// Clones the init into its namespaces, puts it in the cgroup and moves its veth end in,
+/// lets it go, and waits for it (passing signals on).
+async fn start_and_wait(st: &mut State, config: &ContainerConfig) -> anyhow::Result<Outcome> {
+    let dir = st.dir();
     let mut flags = CloneFlags::CLONE_NEWNS
         | CloneFlags::CLONE_NEWUTS
         | CloneFlags::CLONE_NEWIPC
@@ -309,7 +349,6 @@ async fn launch(
     let (child, sync_w, err_r) = spawn_init(&dir, flags)?;
     st.init_pid = Some(child.as_raw() as u32);
     st.save()?;
-
     let ready = async {
         st.cgroup.add(child.as_raw() as u32)?;
         if let (Some(net), Some(_)) = (&config.network, &st.veth) {

@@ -57,16 +57,20 @@ const QUICK: Sizes = Sizes {
     report_runs: 2,
 };
 
-pub const USAGE: &str = "  bench   [--quick] [--only storm,ring,ready,start,report] [--out FILE]
+pub(crate) const USAGE: &str =
+    "  bench   [--quick] [--only storm,ring,ready,start,report] [--out FILE]
           measure the tracer beside bpftrace, execsnoop, runc and crun (root; about 20
           minutes): exec storms, ring buffer limits, time to ready, container start, report
           speed; writes BENCHMARKS.md (--quick: small sizes, to /tmp/tracer-bench)";
 
 const SECTIONS: [&str; 5] = ["storm", "ring", "ready", "start", "report"];
 
-pub fn bench(args: &[String]) -> anyhow::Result<()> {
+pub(crate) fn bench(args: &[String]) -> anyhow::Result<()> {
     let mut quick = false;
-    let mut only: Vec<String> = SECTIONS.iter().map(|s| s.to_string()).collect();
+    let mut only: Vec<String> = SECTIONS
+        .iter()
+        .map(std::string::ToString::to_string)
+        .collect();
     let mut out = None;
     let mut args = args.iter();
     while let Some(a) = args.next() {
@@ -166,13 +170,13 @@ fn release(bin: &str) -> PathBuf {
 }
 
 fn first_line(cmd: &mut Command) -> String {
-    cmd.output()
-        .ok()
-        .map(|o| {
+    cmd.output().ok().map_or_else(
+        || "?".into(),
+        |o| {
             let text = String::from_utf8_lossy(&o.stdout).into_owned();
             text.lines().next().unwrap_or("").trim().to_string()
-        })
-        .unwrap_or_else(|| "?".into())
+        },
+    )
 }
 
 fn header(quick: bool, only: &[String]) -> anyhow::Result<String> {
@@ -185,7 +189,7 @@ fn header(quick: bool, only: &[String]) -> anyhow::Result<String> {
                 .map(|s| s.trim().to_string())
         })
         .unwrap_or_else(|| "?".into());
-    let cpus = thread::available_parallelism().map_or(1, |n| n.get());
+    let cpus = thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let mut md = String::from("# Benchmarks\n\n");
     let _ = writeln!(
         md,

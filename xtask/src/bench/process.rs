@@ -143,13 +143,11 @@ impl Peer {
     pub(super) fn wait_perf_events(&self, n: usize, limit: Duration) -> anyhow::Result<Duration> {
         let dir = format!("/proc/{}/fd", self.child.id());
         while self.started.elapsed() < limit {
-            let count = fs::read_dir(&dir)
-                .map(|d| {
-                    d.filter_map(|e| fs::read_link(e.ok()?.path()).ok())
-                        .filter(|t| t.as_os_str() == "anon_inode:[perf_event]")
-                        .count()
-                })
-                .unwrap_or(0);
+            let count = fs::read_dir(&dir).map_or(0, |d| {
+                d.filter_map(|e| fs::read_link(e.ok()?.path()).ok())
+                    .filter(|t| t.as_os_str() == "anon_inode:[perf_event]")
+                    .count()
+            });
             if count >= n {
                 return Ok(self.started.elapsed());
             }

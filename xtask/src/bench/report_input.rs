@@ -81,7 +81,7 @@ impl Copy<'_> {
 
 /// Writes `events` events to `out` (kept between runs when it exists); returns the events
 /// and containers in it.
-pub fn generate(fixture: &Path, events: u64, out: &Path) -> anyhow::Result<(u64, u64)> {
+pub(super) fn generate(fixture: &Path, events: u64, out: &Path) -> anyhow::Result<(u64, u64)> {
     let doc: Value = serde_json::from_slice(
         &fs::read(fixture).with_context(|| format!("reading {}", fixture.display()))?,
     )?;

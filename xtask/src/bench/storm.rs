@@ -256,7 +256,7 @@ pub(super) fn storms(
     md: &mut String,
     verdicts: &mut Vec<Verdict>,
 ) -> anyhow::Result<Storms> {
-    let cpus = thread::available_parallelism().map_or(1, |n| n.get());
+    let cpus = thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let order = [
         Tool::None,
         Tool::Tracer,
@@ -395,7 +395,7 @@ pub(super) fn ring(
     md: &mut String,
     verdicts: &mut Vec<Verdict>,
 ) -> anyhow::Result<()> {
-    let cpus = thread::available_parallelism().map_or(1, |n| n.get());
+    let cpus = thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let jobs = 2 * cpus;
     let small = 4096;
     let r = storm_under(Tool::Tracer, sizes.small_ring, jobs, Some(small))?;

@@ -13,7 +13,11 @@ pub(super) fn text(ev: &Event) -> String {
     } else {
         format!("{} {} {}", ev.comm, ev.tgid, ev.detail.kind_name())
     };
-    if ev.detail.result().is_some_and(|r| r.failed()) {
+    if ev
+        .detail
+        .result()
+        .is_some_and(crate::event::SysResult::failed)
+    {
         s.push('!');
     }
     s.push_str(": ");
