@@ -5,7 +5,7 @@
 #
 #   scripts/record-fixtures.sh [NAME...]     (default: all of them)
 #
-# Names: docker-run docker-exec runc crun podman tracer-run
+# Names: docker-run docker-exec runc crun podman tracer-run concurrent
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TRACER=${TRACER:-$PWD/target/release/tracer}
@@ -89,7 +89,21 @@ podman_run() {
 
 tracer_run() { record tracer-run "$TRACER" run -q --name fx-tracer -- echo hi; }
 
-for name in "${@:-docker-run docker-exec runc crun podman tracer-run}"; do
+# Four docker containers and two plain runc ones started at once; what Docker and ip(8)
+# say of each is kept beside the trace, to check every fact against.
+concurrent() {
+    docker_up
+    bundle
+    # The runc containers run `sleep 2; exit 7`.
+    mkdir -p "$WORK/par-bundle"
+    [ -d "$WORK/par-bundle/rootfs" ] || cp -a "$WORK/bundle/rootfs" "$WORK/par-bundle/rootfs"
+    sed 's/"echo", "hi"/"sh", "-c", "sleep 2; exit 7"/' "$WORK/bundle/config.json" \
+        >"$WORK/par-bundle/config.json"
+    record concurrent scripts/concurrent-workload.sh "$OUT/concurrent.truth.json" $IMAGE \
+        "$WORK/par-bundle"
+}
+
+for name in "${@:-docker-run docker-exec runc crun podman tracer-run concurrent}"; do
     for n in $name; do
         case $n in
             docker-run) docker_run ;;
@@ -98,6 +112,7 @@ for name in "${@:-docker-run docker-exec runc crun podman tracer-run}"; do
             crun) crun_run ;;
             podman) podman_run ;;
             tracer-run) tracer_run ;;
+            concurrent) concurrent ;;
             *) echo "unknown fixture $n" >&2; exit 2 ;;
         esac
     done

@@ -94,6 +94,10 @@ event_kinds! {
     Namespaces = 14, "namespaces", NsEvent;
     Setns = 15, "setns", NsEvent;
     Veth = 16, "veth", VethEvent;
+    CgroupMkdir = 17, "cgroup_mkdir", CgroupEvent;
+    CgroupRmdir = 18, "cgroup_rmdir", CgroupEvent;
+    CgroupAttach = 19, "cgroup_attach", CgroupEvent;
+    NetdevMove = 20, "netdev_move", NetdevMoveEvent;
 }
 
 /// Slots in the lost-event counter array: one per discriminant (slot 0 is unused).
@@ -205,6 +209,11 @@ hooks! {
     VethNewlink = 19, "kretprobe:veth_newlink";
     /// Userspace rtnetlink link monitor (fallback where kprobes are missing).
     RtnetlinkMonitor = 20, "rtnetlink:RTNLGRP_LINK";
+    CgroupMkdir = 21, "tracepoint:cgroup:cgroup_mkdir";
+    CgroupRmdir = 22, "tracepoint:cgroup:cgroup_rmdir";
+    CgroupAttachTask = 23, "tracepoint:cgroup:cgroup_attach_task";
+    /// kprobe + kretprobe on `__dev_change_net_namespace` (stock kernels).
+    DevChangeNetNamespace = 24, "kretprobe:__dev_change_net_namespace";
 }
 
 /// A kind of namespace. The discriminant is its index in [`NsEvent::inum`] and its bit in
@@ -341,6 +350,44 @@ pub struct VethEvent {
     pub peer_netns: u32,
     pub name: [u8; COMM_LEN],
     pub peer: [u8; COMM_LEN],
+}
+
+/// A cgroup made or removed (`cgroup_mkdir`, `cgroup_rmdir`), or a task moved into one
+/// (`cgroup_attach_task`). On cgroup v1 each controller hierarchy reports its own.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct CgroupEvent {
+    pub header: Header,
+    /// The cgroup's id (on the cgroup2 hierarchy, what [`Header::cgroup_id`] holds).
+    pub id: u64,
+    /// The hierarchy's id (the cgroup2 hierarchy's is its own; each v1 hierarchy has one).
+    pub root: i32,
+    /// Depth below the hierarchy's root.
+    pub level: i32,
+    /// `cgroup_attach`: the task moved in.
+    pub pid: u32,
+    pub path_len: u16,
+    /// The path filled its buffer and may have been cut.
+    pub truncated: u16,
+    /// Relative to the hierarchy's root (`/docker/<id>`).
+    pub path: [u8; PATH_LEN],
+}
+
+/// A network device moved into another network namespace (a veth end going into a
+/// container: what ties a host veth to its container).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct NetdevMoveEvent {
+    pub header: Header,
+    /// The call's result (0 on success).
+    pub ret: i64,
+    /// The device's index before the move.
+    pub ifindex: u32,
+    /// Inode of the namespace it leaves, and of the one it joins.
+    pub netns: u32,
+    pub to_netns: u32,
+    pub _pad: u32,
+    pub name: [u8; COMM_LEN],
 }
 
 /// Bits of [`ExecEvent::flags`].
@@ -490,6 +537,21 @@ pub struct KernelLayout {
     pub veth_newlink_dev_arg: u32,
     /// `struct net.ns.inum`, for the netns of a device.
     pub net_inum: u32,
+    /// Which arguments of `__dev_change_net_namespace` are the device and the target net.
+    pub devmove_dev_arg: u32,
+    pub devmove_net_arg: u32,
+    /// `cgroup:cgroup_mkdir`/`cgroup_rmdir` record fields (byte offsets; `path` is a
+    /// `__data_loc`).
+    pub cgroup_root: u32,
+    pub cgroup_level: u32,
+    pub cgroup_id: u32,
+    pub cgroup_path: u32,
+    /// `cgroup:cgroup_attach_task` record fields.
+    pub attach_root: u32,
+    pub attach_level: u32,
+    pub attach_id: u32,
+    pub attach_pid: u32,
+    pub attach_path: u32,
 }
 
 impl KernelLayout {
@@ -516,6 +578,17 @@ impl KernelLayout {
         veth_priv_peer: OFFSET_UNKNOWN,
         veth_newlink_dev_arg: OFFSET_UNKNOWN,
         net_inum: OFFSET_UNKNOWN,
+        devmove_dev_arg: OFFSET_UNKNOWN,
+        devmove_net_arg: OFFSET_UNKNOWN,
+        cgroup_root: OFFSET_UNKNOWN,
+        cgroup_level: OFFSET_UNKNOWN,
+        cgroup_id: OFFSET_UNKNOWN,
+        cgroup_path: OFFSET_UNKNOWN,
+        attach_root: OFFSET_UNKNOWN,
+        attach_level: OFFSET_UNKNOWN,
+        attach_id: OFFSET_UNKNOWN,
+        attach_pid: OFFSET_UNKNOWN,
+        attach_path: OFFSET_UNKNOWN,
     };
 }
 

@@ -4,6 +4,7 @@
 #![no_std]
 #![no_main]
 
+mod cgroup;
 mod exec;
 mod maps;
 mod mount;

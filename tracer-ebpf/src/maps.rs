@@ -4,7 +4,9 @@ use aya_ebpf::{
     macros::map,
     maps::{LruHashMap, PerCpuArray, RingBuf},
 };
-use tracer_common::{ExecEvent, MountEvent, NsEvent, DEFAULT_RING_BYTES, KIND_SLOTS};
+use tracer_common::{
+    ExecEvent, MountEvent, NetdevMoveEvent, NsEvent, DEFAULT_RING_BYTES, KIND_SLOTS,
+};
 
 /// All events, in submission order. Its size is set by the loader (`--ring-size`).
 #[map]
@@ -50,3 +52,8 @@ pub(crate) struct CreateNsArgs {
     pub flags: u64,
     pub task: u64,
 }
+
+/// Device moves between kprobe and kretprobe, by thread id.
+#[map]
+pub(crate) static DEVMOVE_PENDING: LruHashMap<u32, NetdevMoveEvent> =
+    LruHashMap::with_max_entries(1024, 0);

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     capture::{loader::PlanReport, stats::Counters},
-    correlate::{self, Container},
+    correlate::{self, Container, Unattributed},
     event::{Event, EventKind, HostNs},
 };
 
@@ -30,6 +30,12 @@ pub struct Document {
     /// The containers the events make up (`correlate`).
     #[serde(default)]
     pub containers: Vec<Container>,
+    /// Events no evidence ties to a container: the daemons' own activity (the first
+    /// thousand; `unattributed_total` counts them all).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unattributed: Vec<Unattributed>,
+    #[serde(default)]
+    pub unattributed_total: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -103,14 +109,29 @@ impl Document {
             cgroups,
             events,
             containers: Vec::new(),
+            unattributed: Vec::new(),
+            unattributed_total: 0,
         }
         .correlated()
     }
 
     /// Works out the containers from the events.
     pub fn correlated(mut self) -> Self {
-        self.containers = correlate::containers(&self.events, &self.context());
+        let c = correlate::containers(&self.events, &self.context());
+        self.containers = c.containers;
+        self.unattributed = c.unattributed;
+        self.unattributed_total = c.unattributed_total;
         self
+    }
+
+    /// What correlation found, as a copy of the document's containers and unattributed
+    /// events.
+    pub fn correlation(&self) -> correlate::Correlation {
+        correlate::Correlation {
+            containers: self.containers.clone(),
+            unattributed: self.unattributed.clone(),
+            unattributed_total: self.unattributed_total,
+        }
     }
 
     pub fn context(&self) -> correlate::Context<'_> {

@@ -1,12 +1,20 @@
 //! The recorded traces in `fixtures/` (made by `scripts/record-fixtures.sh` on real Docker,
 //! podman, runc, crun and `tracer run`) read back as the containers that were there: ids,
-//! runtimes, exit codes and the phases in order. No root needed.
+//! runtimes, exit codes, the phases in order, and every fact with the evidence that ties it
+//! to its container. No root needed.
+//!
+//! Recorded with the cgroup kinds and the veth moves (rtnetlink here): a daemon's veth is a
+//! container's because one end moved into its network namespace, an overlay because the
+//! runtime bound its merged directory as the root; nothing goes to a container on timing.
 
 use std::path::Path;
 
-use tracer::{correlate::Container, render::report};
+use tracer::{
+    correlate::{Container, Evidence, FactKind},
+    render::report,
+};
 
-fn containers(name: &str) -> Vec<Container> {
+fn fixture(name: &str) -> tracer::report::Summary {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../fixtures")
         .join(format!("{name}.json"));
@@ -18,7 +26,20 @@ fn containers(name: &str) -> Vec<Container> {
     };
     let summary = report::report_path(&path, &opts, &mut std::io::sink()).unwrap();
     assert!(summary.warnings.is_empty(), "{:?}", summary.warnings);
-    summary.containers
+    summary
+}
+
+fn containers(name: &str) -> Vec<Container> {
+    fixture(name).containers
+}
+
+/// The facts of one kind, with their evidence.
+fn facts(c: &Container, kind: FactKind) -> Vec<(String, Evidence)> {
+    c.facts
+        .iter()
+        .filter(|f| f.fact == kind)
+        .map(|f| (f.value.clone(), f.evidence))
+        .collect()
 }
 
 fn only(name: &str) -> Container {
@@ -43,8 +64,9 @@ fn only(name: &str) -> Container {
     c
 }
 
-/// A runtime run by hand on a bundle: no engine, so no image, network, shim or start.
-const PLAIN_RUNTIME: [&str; 7] = [
+/// A runtime run by hand on a bundle: no engine, so no image, network, shim or start; the
+/// runtime makes the cgroup and removes it at the end.
+const PLAIN_RUNTIME: [&str; 8] = [
     "runtime init",
     "namespaces",
     "rootfs mounts",
@@ -52,6 +74,7 @@ const PLAIN_RUNTIME: [&str; 7] = [
     "mask paths",
     "user command",
     "exit",
+    "delete",
 ];
 
 fn names(kinds: &[tracer::event::NsKind]) -> Vec<&'static str> {
@@ -75,40 +98,65 @@ fn assert_ordered(c: &Container) {
     assert!(c.exited_ns.unwrap() >= c.started_ns.unwrap());
 }
 
+const DOCKER_RUN: [&str; 15] = [
+    "image mount",
+    "network",
+    "shim start",
+    "runtime init",
+    "cgroup",
+    "namespaces",
+    "rootfs mounts",
+    "pivot_root",
+    "mask paths",
+    "start",
+    "user command",
+    "exit",
+    "delete",
+    "unmount",
+    "network cleanup",
+];
+
 #[test]
 fn docker_run_rm() {
+    let s = fixture("docker-run");
     let c = only("docker-run");
     assert_eq!(
         c.id,
-        "c468aa9aa8fc0a21afadb17947872fdc78bfd612f3b64f3440ec48c033c2c924"
+        "58ef8ace9b5588ef95c739fdc8044b668b9462febeecd6037b355dc4c7968726"
     );
     assert_eq!(c.runtime_label(), "docker/runc");
     assert_eq!(c.command, ["echo", "hi"]);
     assert_eq!(c.exit_code, Some(0));
-    assert_eq!(
-        phases(&c),
-        [
-            "image mount",
-            "network",
-            "shim start",
-            "runtime init",
-            "namespaces",
-            "rootfs mounts",
-            "pivot_root",
-            "mask paths",
-            "start",
-            "user command",
-            "exit",
-            "delete",
-            "unmount",
-            "network cleanup"
-        ]
-    );
+    assert_eq!(phases(&c), DOCKER_RUN);
     assert_eq!(
         names(&c.new_namespaces),
         ["uts", "ipc", "mnt", "pid", "net"]
     );
-    assert_eq!(c.veths, ["veth73fcf9c", "veth2bd96ed"]);
+    // The pair dockerd made: one end moved into the container's namespace.
+    assert_eq!(c.veths, ["vethe1d71a8", "vetha27ec51"]);
+    assert!(facts(&c, FactKind::Veth)
+        .iter()
+        .all(|(_, e)| *e == Evidence::Netns));
+    // dockerd's overlay, bound by runc as the root.
+    assert_eq!(
+        facts(&c, FactKind::Rootfs),
+        [(
+            "/var/lib/docker/overlay2/ffa847660308d9fcb7470cc4c075aac354a830776b623be9aa5cb7beaf7e1fda/merged".into(),
+            Evidence::RootfsPath
+        )]
+    );
+    let image = c
+        .phases
+        .iter()
+        .find(|p| p.kind.name() == "image mount")
+        .unwrap();
+    assert_eq!(image.evidence, Evidence::RootfsPath);
+    assert!(
+        image.events >= 3,
+        "the init layer, its unmount, the root: {image:?}"
+    );
+    // runc makes /docker/<id> (and /docker, the parent, which is no fact of its).
+    assert_eq!(c.cgroups, [format!("/docker/{}", c.id)]);
     // runc's helpers are the container's, by name as they renamed themselves.
     for comm in [
         "containerd-shim",
@@ -123,13 +171,15 @@ fn docker_run_rm() {
             "{comm} attributed"
         );
     }
-    // The netns bind mount names the init's pid: part of the network phase.
+    // The veth, libnetwork-setkey, the netns bind mount naming the init's pid, dockerd
+    // entering the namespace.
     let net = c
         .phases
         .iter()
         .find(|p| p.kind.name() == "network")
         .unwrap();
-    assert!(net.events >= 3, "veth, libnetwork-setkey, netns bind mount");
+    assert!(net.events >= 4, "{net:?}");
+    assert_eq!(s.unattributed_total, 0, "everything names its container");
     assert_ordered(&c);
 }
 
@@ -138,39 +188,78 @@ fn docker_run_detached_exec_stop() {
     let c = only("docker-exec");
     assert_eq!(
         c.id,
-        "c1c327a90ed81b15116538a269cfd809722eb4b9741a210241a4d795c1558b05"
+        "88ba777312dab281b124aa66879c9ce6020aa4b9d188efca27d4e21d66ec678d"
     );
     assert_eq!(c.command, ["sleep", "60"]);
     // PID 1 ignores SIGTERM: docker stop -t 1 ends with SIGKILL.
     assert_eq!((c.exit_code, c.signal), (None, Some(9)));
-    assert_eq!(
-        phases(&c),
-        [
-            "image mount",
-            "network",
-            "shim start",
-            "runtime init",
-            "namespaces",
-            "rootfs mounts",
-            "pivot_root",
-            "mask paths",
-            "start",
-            "user command",
-            "exec",
-            "kill",
-            "exit",
-            "delete",
-            "unmount",
-            "network cleanup"
-        ]
-    );
+    let mut expected: Vec<&str> = DOCKER_RUN.to_vec();
+    expected.splice(11..11, ["exec", "kill"]);
+    assert_eq!(phases(&c), expected);
     let exec = c.phases.iter().find(|p| p.kind.name() == "exec").unwrap();
     assert!(exec.events >= 3, "runc exec, setns, echo: {exec:?}");
     assert!(c
         .processes
         .iter()
         .any(|p| p.argv == ["echo", "inside"] && p.exit_code == Some(0)));
+    assert_eq!(c.veths.len(), 2);
+    assert!(c.rootfs.is_some());
     assert_ordered(&c);
+}
+
+/// Four `docker run -d` and two `runc run` started at the same instant: each container has
+/// exactly its own exit code, overlay and veth, as Docker and ip(8) said while they ran
+/// (`concurrent.truth.json`), and no fact of another's.
+#[test]
+fn concurrent_containers_each_get_their_own_facts() {
+    #[derive(serde::Deserialize)]
+    struct Truth {
+        id: String,
+        exit_code: i32,
+        rootfs: String,
+        veth: String,
+    }
+    let truth: Vec<Truth> = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/concurrent.truth.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let s = fixture("concurrent");
+    assert_eq!(s.containers.len(), 6, "4 docker, 2 runc");
+    for t in &truth {
+        let c = s
+            .containers
+            .iter()
+            .find(|c| c.id == t.id)
+            .unwrap_or_else(|| panic!("{} not found", t.id));
+        assert_eq!(c.exit_code, Some(t.exit_code), "{}", t.id);
+        assert_eq!(c.rootfs.as_deref(), Some(t.rootfs.as_str()), "{}", t.id);
+        assert!(
+            c.veths.contains(&t.veth),
+            "{}: {:?} lacks {}",
+            t.id,
+            c.veths,
+            t.veth
+        );
+        assert_eq!(c.veths.len(), 2, "{}: one pair", t.id);
+        assert_eq!(c.cgroups, [format!("/docker/{}", t.id)]);
+        for other in truth.iter().filter(|o| o.id != t.id) {
+            assert!(
+                !c.veths.contains(&other.veth),
+                "{} has {}'s veth",
+                t.id,
+                other.id
+            );
+        }
+    }
+    for id in ["fx-par-runc-1", "fx-par-runc-2"] {
+        let c = s.containers.iter().find(|c| c.id == id).unwrap();
+        assert_eq!(c.exit_code, Some(7));
+        assert!(c.veths.is_empty() && c.rootfs.is_none(), "{id}: {c:?}");
+    }
+    assert_eq!(s.unattributed_total, 0);
 }
 
 #[test]
@@ -179,7 +268,14 @@ fn plain_runc_run() {
     assert_eq!(c.id, "fx-runc");
     assert_eq!(c.runtime_label(), "runc");
     assert_eq!(c.exit_code, Some(0));
-    assert_eq!(phases(&c), PLAIN_RUNTIME);
+    let mut expected = PLAIN_RUNTIME.to_vec();
+    expected.insert(1, "cgroup");
+    assert_eq!(phases(&c), expected);
+    assert!(
+        c.cgroups.iter().all(|p| p.ends_with("/fx-runc")),
+        "{:?}",
+        c.cgroups
+    );
     assert_ordered(&c);
 }
 
@@ -195,26 +291,33 @@ fn crun_run_with_clone() {
         .find(|p| p.kind.name() == "namespaces")
         .unwrap();
     assert!(ns.key.contains("clone"), "crun clones: {}", ns.key);
-    assert_eq!(phases(&c), PLAIN_RUNTIME);
+    // crun makes the cgroup once the container's process exists.
+    let mut expected = PLAIN_RUNTIME.to_vec();
+    expected.insert(2, "cgroup");
+    assert_eq!(phases(&c), expected);
+    assert_eq!(c.cgroups, ["/fx-crun"]);
     assert_ordered(&c);
 }
 
 #[test]
 fn podman_run_rm() {
+    let s = fixture("podman");
     let c = only("podman");
     assert_eq!(
         c.id,
-        "a1488cc63a66b97819452a8297f7c8b0e8f88f48b6a10cef82b7ca3047965338"
+        "5351f5ec0f00b057bf6b1a8dcfa2355fc449831e074fedb948dc872d8b282ff6"
     );
     assert_eq!(c.runtime_label(), "podman/runc");
-    assert_eq!(c.name.as_deref(), Some("elegant_mcclintock"));
+    assert_eq!(c.name.as_deref(), Some("kind_jackson"));
     assert_eq!(c.exit_code, Some(0));
     assert_eq!(
         phases(&c),
         [
             "network",
+            "engine setup",
             "image mount",
             "shim start",
+            "cgroup",
             "runtime init",
             "namespaces",
             "rootfs mounts",
@@ -231,13 +334,26 @@ fn podman_run_rm() {
     // podman made the netns before runc; runc:[1:CHILD] joins it and unshares the rest.
     assert_eq!(names(&c.new_namespaces), ["uts", "ipc", "mnt", "pid"]);
     assert_ne!(c.ns.net, 0);
+    // netavark's veth was made with one end already in that namespace.
+    assert_eq!(
+        facts(&c, FactKind::Veth),
+        [("veth93fe6de9".into(), Evidence::Netns)]
+    );
+    assert_eq!(
+        c.cgroups,
+        [format!("/libpod_parent/libpod-{}", c.id)],
+        "conmon's cgroup is not the container's"
+    );
+    assert!(c.rootfs.as_deref().is_some_and(|r| r.ends_with("/merged")));
+    // podman's check that overlay works here is its own business.
+    assert_eq!(s.unattributed_total, 2);
     assert_ordered(&c);
 }
 
 #[test]
 fn built_in_runtime() {
     let c = only("tracer-run");
-    assert_eq!(c.id, "03dc7d77b7e6");
+    assert_eq!(c.id, "fa01db8cf44c");
     assert_eq!(c.name.as_deref(), Some("fx-tracer"));
     assert_eq!(c.runtime_label(), "tracer");
     assert_eq!(c.exit_code, Some(0));
@@ -245,6 +361,7 @@ fn built_in_runtime() {
         phases(&c),
         [
             "image mount",
+            "cgroup",
             "network",
             "namespaces",
             "runtime init",
@@ -253,10 +370,20 @@ fn built_in_runtime() {
             "mask paths",
             "user command",
             "exit",
+            "delete",
             "unmount"
         ]
     );
-    assert_eq!(c.veths, ["tv03dc7d77", "tp03dc7d77"]);
+    assert_eq!(c.veths, ["tvfa01db8c", "tpfa01db8c"]);
+    assert_eq!(c.rootfs.as_deref(), Some("/run/tracer/fa01db8cf44c/merged"));
+    assert_eq!(c.cgroups, ["/tracer/fa01db8cf44c"]);
+    assert_eq!(
+        facts(&c, FactKind::Veth),
+        [
+            ("tvfa01db8c".into(), Evidence::RuntimeNaming),
+            ("tpfa01db8c".into(), Evidence::RuntimeNaming)
+        ]
+    );
     assert!(
         !c.processes
             .iter()
@@ -276,6 +403,7 @@ fn every_format_renders() {
         "crun",
         "podman",
         "tracer-run",
+        "concurrent",
     ] {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../fixtures")
@@ -300,7 +428,7 @@ fn every_format_renders() {
                     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
                     let evs = v["traceEvents"].as_array().unwrap();
                     let slices = evs.iter().filter(|e| e["ph"] == "X").count();
-                    let phases = containers(name)[0].phases.len();
+                    let phases: usize = containers(name).iter().map(|c| c.phases.len()).sum();
                     assert_eq!(slices, phases, "{name}: a slice per phase");
                     assert!(evs.iter().any(|e| e["ph"] == "i"), "instants");
                     assert!(evs.iter().any(|e| e["ph"] == "M"), "track names");
@@ -308,13 +436,15 @@ fn every_format_renders() {
                 report::Format::Json => {
                     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
                     assert_eq!(v["version"], tracer::document::VERSION);
-                    assert_eq!(v["containers"].as_array().unwrap().len(), 1);
+                    let n = containers(name).len();
+                    assert_eq!(v["containers"].as_array().unwrap().len(), n);
                 }
                 report::Format::Timeline => {
-                    let c = &containers(name)[0];
-                    for p in &c.phases {
-                        let sentence = tracer::render::timeline::sentence(c, p);
-                        assert!(text.contains(&sentence[..40]), "{name}: {sentence}");
+                    for c in &containers(name) {
+                        for p in &c.phases {
+                            let sentence = tracer::render::timeline::sentence(c, p);
+                            assert!(text.contains(&sentence[..40]), "{name}: {sentence}");
+                        }
                     }
                 }
                 report::Format::Table => {

@@ -1,58 +1,43 @@
 //! Cgroup ids (what the kernel programs record) to cgroup paths (what names containers:
 //! `/docker/<id>`, `.../libpod-<id>.scope`). The id is the inode of the cgroup's directory
-//! in the cgroup2 hierarchy, so the paths are found by walking that hierarchy while the
-//! cgroups still exist, and kept in the trace for reading later.
+//! in the cgroup2 hierarchy: the cgroups that exist when tracing starts are found by walking
+//! that hierarchy once, and every one made later is named by its `cgroup_mkdir` event. The
+//! paths are kept in the trace for reading later.
 
 use std::{
-    collections::{BTreeMap, HashSet},
+    collections::BTreeMap,
     os::unix::fs::MetadataExt as _,
     path::{Path, PathBuf},
-    time::{Duration, Instant},
 };
 
-use crate::event::Event;
+use crate::event::{Detail, Event};
 
-/// Walks at most this often: a cgroup unknown at one walk is looked for again later.
-const REWALK_EVERY: Duration = Duration::from_millis(50);
+/// The cgroup2 hierarchy's id in cgroup events (as in `/proc/PID/cgroup`'s `0::/path`).
+const CGROUP2_HIERARCHY: i32 = 0;
 
 pub struct CgroupNames {
-    root: Option<PathBuf>,
     names: BTreeMap<u64, String>,
-    /// Ids not found at the last walk, with its time.
-    missing: HashSet<u64>,
-    last_walk: Option<Instant>,
 }
 
 impl CgroupNames {
+    /// The cgroups that exist now.
     pub fn new() -> Self {
-        Self {
-            root: cgroup2_root(),
-            names: BTreeMap::new(),
-            missing: HashSet::new(),
-            last_walk: None,
+        let mut names = BTreeMap::new();
+        if let Some(root) = cgroup2_root() {
+            walk(&root, &root, &mut names);
         }
+        Self { names }
     }
 
-    /// Names the cgroups of `events` not yet known.
+    /// Names the cgroups `events` make on the cgroup2 hierarchy.
     pub fn learn(&mut self, events: &[Event]) {
-        let Some(root) = &self.root else { return };
-        let unknown = events.iter().any(|e| {
-            e.cgroup_id != 0
-                && !self.names.contains_key(&e.cgroup_id)
-                && !self.missing.contains(&e.cgroup_id)
-        });
-        let retry =
-            !self.missing.is_empty() && self.last_walk.is_none_or(|t| t.elapsed() >= REWALK_EVERY);
-        if !unknown && !retry {
-            return;
+        for e in events {
+            if let Detail::CgroupMkdir { id, root, path, .. } = &e.detail {
+                if *root == CGROUP2_HIERARCHY {
+                    self.names.insert(*id, path.clone());
+                }
+            }
         }
-        walk(root, root, &mut self.names);
-        self.last_walk = Some(Instant::now());
-        self.missing = events
-            .iter()
-            .map(|e| e.cgroup_id)
-            .filter(|id| *id != 0 && !self.names.contains_key(id))
-            .collect();
     }
 
     pub fn map(&self) -> &BTreeMap<u64, String> {
@@ -100,18 +85,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn own_cgroup_is_named() {
+    fn existing_cgroups_are_walked_and_new_ones_learnt() {
         let mut names = CgroupNames::new();
-        let Some(root) = names.root.clone() else {
-            eprintln!("no cgroup2 hierarchy here");
-            return;
+        if let Some(root) = cgroup2_root() {
+            let ino = std::fs::metadata(&root).unwrap().ino();
+            assert_eq!(names.map().get(&ino).map(String::as_str), Some("/"));
+        }
+        let mkdir = |root, id| Event {
+            cgroup_id: 1,
+            ..Event::for_test(
+                1,
+                Detail::CgroupMkdir {
+                    id,
+                    root,
+                    level: 2,
+                    path: "/docker/x".into(),
+                },
+            )
         };
-        let ino = std::fs::metadata(&root).unwrap().ino();
-        let ev = Event {
-            cgroup_id: ino,
-            ..Event::for_test(1, crate::event::Detail::Fork { child_pid: 2 })
-        };
-        names.learn(&[ev]);
-        assert_eq!(names.into_map().get(&ino).map(String::as_str), Some("/"));
+        // Only the cgroup2 hierarchy's ids are what events carry.
+        names.learn(&[mkdir(CGROUP2_HIERARCHY, 1 << 50), mkdir(3, 1 << 51)]);
+        assert_eq!(
+            names.map().get(&(1 << 50)).map(String::as_str),
+            Some("/docker/x")
+        );
+        assert!(!names.map().contains_key(&(1 << 51)));
     }
 }

@@ -3,8 +3,8 @@
 //! caller to count, never a panic or a misread.
 
 use tracer_common::{
-    exec_flags, mount_truncated, ns_op, EventKind, ExecEvent, ExitEvent, ForkEvent, Header, Hook,
-    MountEvent, NsEvent, RenameEvent, VethEvent, ARGV_LEN, NS_KINDS,
+    exec_flags, mount_truncated, ns_op, CgroupEvent, EventKind, ExecEvent, ExitEvent, ForkEvent,
+    Header, Hook, MountEvent, NetdevMoveEvent, NsEvent, RenameEvent, VethEvent, ARGV_LEN, NS_KINDS,
 };
 
 use crate::event::{
@@ -53,7 +53,9 @@ plain!(
     ExitEvent,
     RenameEvent,
     NsEvent,
-    VethEvent
+    VethEvent,
+    CgroupEvent,
+    NetdevMoveEvent
 );
 
 fn read<T: Plain>(buf: &[u8]) -> Option<T> {
@@ -105,6 +107,36 @@ pub fn decode(buf: &[u8]) -> Result<Event, DecodeError> {
         EventKind::Namespaces => namespaces(&record(buf))?,
         EventKind::Setns => setns(&record(buf)),
         EventKind::Veth => veth(&record(buf)),
+        EventKind::NetdevMove => netdev_move(&record(buf)),
+        EventKind::CgroupMkdir => {
+            let (id, root, level, path) = cgroup(&record(buf), &mut truncated);
+            Detail::CgroupMkdir {
+                id,
+                root,
+                level,
+                path,
+            }
+        }
+        EventKind::CgroupRmdir => {
+            let (id, root, level, path) = cgroup(&record(buf), &mut truncated);
+            Detail::CgroupRmdir {
+                id,
+                root,
+                level,
+                path,
+            }
+        }
+        EventKind::CgroupAttach => {
+            let ev: CgroupEvent = record(buf);
+            let (id, root, level, path) = cgroup(&ev, &mut truncated);
+            Detail::CgroupAttach {
+                id,
+                root,
+                level,
+                path,
+                target_pid: ev.pid,
+            }
+        }
         EventKind::Mount => mount(&read_mount(buf, &mut truncated)),
         EventKind::Umount => umount(&read_mount(buf, &mut truncated)),
         EventKind::PivotRoot => pivot_root(&read_mount(buf, &mut truncated)),
@@ -247,6 +279,29 @@ fn exec(ev: &ExecEvent, truncated: &mut Vec<String>) -> Detail {
         }),
         result: SysResult::from_ret(ev.ret),
     }
+}
+
+fn netdev_move(ev: &NetdevMoveEvent) -> Detail {
+    Detail::NetdevMove {
+        name: comm(&ev.name),
+        ifindex: ev.ifindex,
+        netns: ev.netns,
+        to_netns: ev.to_netns,
+        result: SysResult::from_ret(ev.ret),
+    }
+}
+
+/// A cgroup record's (id, hierarchy, level, path), noting a cut path.
+fn cgroup(ev: &CgroupEvent, truncated: &mut Vec<String>) -> (u64, i32, i32, String) {
+    if ev.truncated != 0 {
+        truncated.push("path".to_string());
+    }
+    (
+        ev.id,
+        ev.root,
+        ev.level,
+        text(&ev.path, usize::from(ev.path_len)),
+    )
 }
 
 /// The text fields of a mount-family record.
@@ -832,7 +887,7 @@ mod tests {
 
     #[test]
     fn unknown_kinds_are_rejected() {
-        for kind in [0u32, 17, 999, u32::MAX] {
+        for kind in [0u32, tracer_common::KIND_SLOTS, 999, u32::MAX] {
             let mut h = header(EventKind::Exec);
             h.kind = kind;
             let mut buf = bytes_of(&h);

@@ -279,6 +279,35 @@ fn resolve_btf(btf: &Btf, veth: &Btf, l: &mut KernelLayout, problems: &mut Vec<S
         &mut l.veth_newlink_dev_arg,
         param_index(veth, "veth_newlink", "net_device"),
     );
+    let devmove = "__dev_change_net_namespace";
+    set(
+        &mut l.devmove_dev_arg,
+        param_index(btf, devmove, "net_device"),
+    );
+    set(&mut l.devmove_net_arg, param_index(btf, devmove, "net"));
+}
+
+/// Reads the record offsets of `fields` from tracepoint `event`'s format file.
+fn format_fields(
+    tracefs: &Path,
+    event: &str,
+    fields: &mut [(&str, &mut u32)],
+    problems: &mut Vec<String>,
+) {
+    let path = tracefs.join("events").join(event).join("format");
+    match fs::read_to_string(&path) {
+        Ok(format) => {
+            for (field, slot) in fields.iter_mut() {
+                match format_field_offset(&format, field) {
+                    Some(off) => **slot = off,
+                    None => {
+                        problems.push(format!("{event} has no field {field} ({})", path.display()));
+                    }
+                }
+            }
+        }
+        Err(e) => problems.push(format!("reading {}: {e}", path.display())),
+    }
 }
 
 /// Environment variable that deliberately skews resolved offsets (`GROUP:BYTES`, e.g.
@@ -330,26 +359,41 @@ pub fn resolve(btf: Option<&Btf>, veth_btf: Option<&Btf>, tracefs: &Path) -> Res
              details are not observed"
         )),
     }
-    let format_path = tracefs.join("events/task/task_rename/format");
-    match fs::read_to_string(&format_path) {
-        Ok(format) => {
-            let fields = [
-                ("pid", &mut layout.rename_pid),
-                ("oldcomm", &mut layout.rename_oldcomm),
-                ("newcomm", &mut layout.rename_newcomm),
-            ];
-            for (field, slot) in fields {
-                match format_field_offset(&format, field) {
-                    Some(off) => *slot = off,
-                    None => problems.push(format!(
-                        "task_rename has no field {field} ({})",
-                        format_path.display()
-                    )),
-                }
-            }
-        }
-        Err(e) => problems.push(format!("reading {}: {e}", format_path.display())),
-    }
+    let l = &mut layout;
+    format_fields(
+        tracefs,
+        "task/task_rename",
+        &mut [
+            ("pid", &mut l.rename_pid),
+            ("oldcomm", &mut l.rename_oldcomm),
+            ("newcomm", &mut l.rename_newcomm),
+        ],
+        &mut problems,
+    );
+    // cgroup_rmdir shares cgroup_mkdir's record (the `cgroup` event class).
+    format_fields(
+        tracefs,
+        "cgroup/cgroup_mkdir",
+        &mut [
+            ("root", &mut l.cgroup_root),
+            ("level", &mut l.cgroup_level),
+            ("id", &mut l.cgroup_id),
+            ("path", &mut l.cgroup_path),
+        ],
+        &mut problems,
+    );
+    format_fields(
+        tracefs,
+        "cgroup/cgroup_attach_task",
+        &mut [
+            ("dst_root", &mut l.attach_root),
+            ("dst_level", &mut l.attach_level),
+            ("dst_id", &mut l.attach_id),
+            ("pid", &mut l.attach_pid),
+            ("dst_path", &mut l.attach_path),
+        ],
+        &mut problems,
+    );
     Resolved { layout, problems }
 }
 
@@ -470,6 +514,23 @@ mod tests {
         assert!(l.veth_newlink_dev_arg <= 1, "{}", l.veth_newlink_dev_arg);
         assert!(l.netdev_priv > l.netdev_name);
         assert_eq!(l.netdev_name % 8, 0);
+        assert_eq!((l.devmove_dev_arg, l.devmove_net_arg), (0, 1));
+    }
+
+    /// The cgroup tracepoints' fields, as this kernel's format files give them.
+    #[test]
+    fn cgroup_record_fields_parse() {
+        let mkdir = "\tfield:int root;\toffset:8;\tsize:4;\tsigned:1;\n\
+                     \tfield:int level;\toffset:12;\tsize:4;\tsigned:1;\n\
+                     \tfield:u64 id;\toffset:16;\tsize:8;\tsigned:0;\n\
+                     \tfield:__data_loc char[] path;\toffset:24;\tsize:4;\tsigned:0;\n";
+        assert_eq!(format_field_offset(mkdir, "id"), Some(16));
+        assert_eq!(format_field_offset(mkdir, "path"), Some(24));
+        let attach = "\tfield:int dst_root;\toffset:8;\tsize:4;\tsigned:1;\n\
+                      \tfield:int pid;\toffset:24;\tsize:4;\tsigned:1;\n\
+                      \tfield:__data_loc char[] dst_path;\toffset:28;\tsize:4;\tsigned:0;\n";
+        assert_eq!(format_field_offset(attach, "pid"), Some(24));
+        assert_eq!(format_field_offset(attach, "dst_path"), Some(28));
     }
 
     /// The net_device argument of veth_newlink is found by type, whatever its position.

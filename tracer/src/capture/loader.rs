@@ -11,7 +11,7 @@ use aya::{
     },
     Ebpf, EbpfLoader,
 };
-use tracer_common::DEFAULT_RING_BYTES;
+use tracer_common::{EventKind, DEFAULT_RING_BYTES};
 
 use super::{
     detach::{detach_after_exit, detach_all, detach_in_parallel},
@@ -74,11 +74,18 @@ impl Loaded {
         (ok, self.plans.len())
     }
 
-    /// Whether the userspace rtnetlink monitor was chosen for some kind.
-    pub fn wants_rtnetlink_monitor(&self) -> bool {
-        self.plans
-            .iter()
-            .any(|p| matches!(p.chosen().map(|o| o.source), Some(Source::RtnetlinkMonitor)))
+    /// What the userspace rtnetlink monitor must report: the kinds it was chosen for.
+    pub fn rtnetlink_reports(&self) -> super::netlink_monitor::Reports {
+        let chose = |kind: EventKind| {
+            self.plans.iter().any(|p| {
+                p.plan.kind == kind
+                    && matches!(p.chosen().map(|o| o.source), Some(Source::RtnetlinkMonitor))
+            })
+        };
+        super::netlink_monitor::Reports {
+            veths: chose(EventKind::Veth),
+            moves: chose(EventKind::NetdevMove),
+        }
     }
 }
 

@@ -12,6 +12,7 @@ mod detach;
 pub mod kernel_layout;
 pub mod loader;
 pub mod netlink_monitor;
+mod nsid;
 pub mod plans;
 pub mod process_tree;
 pub mod session;

@@ -1,8 +1,13 @@
-//! veth creation where kprobes are missing: a userspace rtnetlink monitor of `RTNLGRP_LINK`,
-//! like `ip monitor link`. It needs no kernel hook at all, at a price stated in `tracer check`:
-//! it sees links of the tracer's own network namespace only (where runtimes create veth pairs
-//! before moving one end into the container), the creator is the notification's netlink port
-//! id (normally the creating process's pid), and its timestamps are taken on receipt.
+//! Network devices where kprobes are missing: a userspace rtnetlink monitor of
+//! `RTNLGRP_LINK`, like `ip monitor link`. It needs no kernel hook at all, at a price stated in
+//! `tracer check`: it sees links of the tracer's own network namespace only (where runtimes
+//! create veth pairs before moving one end into the container), the creator is the
+//! notification's netlink port id (normally the creating process's pid), and its timestamps
+//! are taken on receipt.
+//!
+//! It reports veth pairs, and a veth end moving into another namespace: the end left here then
+//! names its peer's namespace by a netns id (`IFLA_LINK_NETNSID`), which [`nsid`] turns into
+//! the namespace's inode, the one the container's own events carry.
 
 use std::{collections::HashMap, os::unix::fs::MetadataExt as _};
 
@@ -14,11 +19,12 @@ use rtnetlink::{
         link::{InfoKind, LinkAttribute, LinkInfo, LinkMessage},
         RouteNetlinkMessage,
     },
-    MulticastGroup,
+    Handle, MulticastGroup,
 };
 use tokio::sync::mpsc;
 use tracer_common::Hook;
 
+use super::nsid;
 use crate::event::{Detail, Event, SysResult};
 
 /// Whether a link monitor can run here (a NETLINK_ROUTE socket bound to the link group).
@@ -30,16 +36,38 @@ pub fn available() -> Result<(), String> {
         .map_err(|e| format!("binding to RTNLGRP_LINK: {e}"))
 }
 
+/// What the monitor reports.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Reports {
+    /// veth pairs (the `veth` kind's fallback).
+    pub veths: bool,
+    /// veth ends moving to another namespace (the `netdev_move` kind's fallback).
+    pub moves: bool,
+}
+
 /// What the monitor knows of one interface.
 #[derive(Debug, Default, Clone)]
 struct Link {
     name: String,
     veth: bool,
     reported: bool,
+    /// Its peer as it was when the pair was made here.
+    peer: Option<(u32, String)>,
+    /// The netns id its peer is in, once that is another namespace.
+    peer_nsid: Option<i32>,
 }
 
-/// Turns link notifications into veth events: one per pair, when the first end that names
-/// its peer is announced (the peer is registered first, without a peer).
+/// A notification's meaning: a detail, and the netns id whose inode it still needs (in
+/// `peer_netns` of a veth, `to_netns` of a move).
+#[derive(Debug, PartialEq)]
+pub struct Notice {
+    pub detail: Detail,
+    pub nsid: Option<i32>,
+}
+
+/// Turns link notifications into veth and move events: a pair once, when the first end that
+/// names its peer is announced (the peer is registered first, without a peer); a move when an
+/// end reported here starts naming its peer by a netns id.
 #[derive(Debug)]
 pub struct VethTracker {
     links: HashMap<u32, Link>,
@@ -56,41 +84,65 @@ impl VethTracker {
 
     /// Learns a link without reporting it (initial dump).
     fn learn(&mut self, msg: &LinkMessage) {
-        let (name, veth, _, _) = parse(msg);
+        let (name, veth, _, nsid) = parse(msg);
         let link = self.links.entry(msg.header.index).or_default();
         link.name = name;
         link.veth = veth;
+        link.peer_nsid = nsid;
         link.reported = true;
     }
 
-    /// A `RTM_NEWLINK` notification: the veth pair's details, once per pair.
-    pub fn new_link(&mut self, msg: &LinkMessage) -> Option<Detail> {
+    /// A `RTM_NEWLINK` notification.
+    pub fn new_link(&mut self, msg: &LinkMessage) -> Option<Notice> {
         let index = msg.header.index;
-        let (name, veth, peer, peer_elsewhere) = parse(msg);
+        let (name, veth, peer, nsid) = parse(msg);
+        let netns = self.netns;
         let link = self.links.entry(index).or_default();
         link.name.clone_from(&name);
         link.veth = veth;
-        if !veth || link.reported {
+        if !veth {
             return None;
+        }
+        if link.reported {
+            // Its peer has just left for another namespace.
+            let moved = link.peer_nsid.is_none() && nsid.is_some();
+            link.peer_nsid = link.peer_nsid.or(nsid);
+            let (peer_index, peer_name) = link.peer.clone().filter(|_| moved)?;
+            return Some(Notice {
+                detail: Detail::NetdevMove {
+                    name: peer_name,
+                    ifindex: peer_index,
+                    netns,
+                    to_netns: 0,
+                    result: SysResult::from_ret(0),
+                },
+                nsid,
+            });
         }
         let peer = peer.filter(|p| *p != 0 && *p != index)?;
         link.reported = true;
-        let peer_name = if peer_elsewhere {
+        link.peer_nsid = nsid;
+        let peer_name = if nsid.is_some() {
             String::new()
         } else {
             let p = self.links.entry(peer).or_default();
             p.reported = true;
+            p.peer = Some((index, name.clone()));
             p.name.clone()
         };
-        Some(Detail::Veth {
-            name,
-            peer: peer_name,
-            ifindex: index,
-            peer_ifindex: peer,
-            netns: self.netns,
-            // Another namespace's inode cannot be read from here.
-            peer_netns: if peer_elsewhere { 0 } else { self.netns },
-            result: SysResult::from_ret(0),
+        self.links.get_mut(&index).expect("just added").peer = Some((peer, peer_name.clone()));
+        Some(Notice {
+            detail: Detail::Veth {
+                name,
+                peer: peer_name,
+                ifindex: index,
+                peer_ifindex: peer,
+                netns,
+                // Filled from the netns id once resolved.
+                peer_netns: if nsid.is_some() { 0 } else { netns },
+                result: SysResult::from_ret(0),
+            },
+            nsid,
         })
     }
 
@@ -99,17 +151,17 @@ impl VethTracker {
     }
 }
 
-/// (name, is veth, peer ifindex, peer in another netns)
-fn parse(msg: &LinkMessage) -> (String, bool, Option<u32>, bool) {
+/// (name, is veth, peer ifindex, the netns id of the peer's namespace when it is another)
+fn parse(msg: &LinkMessage) -> (String, bool, Option<u32>, Option<i32>) {
     let mut name = String::new();
     let mut veth = false;
     let mut peer = None;
-    let mut elsewhere = false;
+    let mut nsid = None;
     for attr in &msg.attributes {
         match attr {
             LinkAttribute::IfName(n) => name.clone_from(n),
             LinkAttribute::Link(i) => peer = Some(*i),
-            LinkAttribute::LinkNetNsId(_) => elsewhere = true,
+            LinkAttribute::LinkNetNsId(id) => nsid = Some(*id),
             LinkAttribute::LinkInfo(infos) => {
                 veth |= infos
                     .iter()
@@ -118,7 +170,7 @@ fn parse(msg: &LinkMessage) -> (String, bool, Option<u32>, bool) {
             _ => {}
         }
     }
-    (name, veth, peer, elsewhere)
+    (name, veth, peer, nsid)
 }
 
 fn boot_ns() -> u64 {
@@ -155,10 +207,11 @@ fn event(detail: Detail, portid: u32) -> Event {
 }
 
 /// Starts the monitor; events arrive on the returned channel until it is dropped.
-pub async fn start() -> std::io::Result<mpsc::UnboundedReceiver<Event>> {
+pub async fn start(reports: Reports) -> std::io::Result<mpsc::UnboundedReceiver<Event>> {
     let (conn, handle, mut messages) = new_multicast_connection(&[MulticastGroup::Link])?;
     tokio::spawn(conn);
-    let mut tracker = VethTracker::new(own_ns("net"));
+    let own = own_ns("net");
+    let mut tracker = VethTracker::new(own);
     // Existing links are known (for peer names) but not reported.
     let mut dump = handle.link().get().execute();
     while let Ok(Some(msg)) = dump.try_next().await {
@@ -172,10 +225,16 @@ pub async fn start() -> std::io::Result<mpsc::UnboundedReceiver<Event>> {
             } = msg;
             match payload {
                 NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(link)) => {
-                    if let Some(detail) = tracker.new_link(&link) {
-                        if tx.send(event(detail, header.port_number)).is_err() {
-                            break;
-                        }
+                    let Some(notice) = tracker.new_link(&link) else {
+                        continue;
+                    };
+                    let wanted = match notice.detail {
+                        Detail::NetdevMove { .. } => reports.moves,
+                        _ => reports.veths,
+                    };
+                    if wanted {
+                        let ev = event(notice.detail, header.port_number);
+                        tokio::spawn(resolved(handle.clone(), own, ev, notice.nsid, tx.clone()));
                     }
                 }
                 NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelLink(link)) => {
@@ -186,6 +245,26 @@ pub async fn start() -> std::io::Result<mpsc::UnboundedReceiver<Event>> {
         }
     });
     Ok(rx)
+}
+
+/// Sends `ev` once the namespace behind `nsid` is known (a namespace nobody holds any more
+/// stays 0). The event keeps the time it was received.
+async fn resolved(
+    mut handle: Handle,
+    own: u32,
+    mut ev: Event,
+    nsid: Option<i32>,
+    tx: mpsc::UnboundedSender<Event>,
+) {
+    if let Some(id) = nsid {
+        let inode = nsid::inode_of(&mut handle, own, id).await.unwrap_or(0);
+        match &mut ev.detail {
+            Detail::Veth { peer_netns, .. } => *peer_netns = inode,
+            Detail::NetdevMove { to_netns, .. } => *to_netns = inode,
+            _ => {}
+        }
+    }
+    let _ = tx.send(ev);
 }
 
 #[cfg(test)]
@@ -214,7 +293,9 @@ mod tests {
     fn one_event_per_pair_named_like_the_kernel_hook() {
         let mut t = VethTracker::new(77);
         assert_eq!(t.new_link(&link(5, "B", true, None)), None);
-        let detail = t.new_link(&link(6, "A", true, Some(5))).unwrap();
+        let notice = t.new_link(&link(6, "A", true, Some(5))).unwrap();
+        assert_eq!(notice.nsid, None);
+        let detail = notice.detail;
         assert_eq!(
             detail,
             Detail::Veth {
@@ -242,17 +323,50 @@ mod tests {
         assert!(t.new_link(&link(8, "new0", true, Some(3))).is_some());
     }
 
+    /// netavark's order: the pair made across namespaces, the host end naming its peer by
+    /// a netns id from the start.
     #[test]
-    fn peer_in_another_namespace_has_no_name() {
+    fn peer_in_another_namespace_needs_its_nsid() {
         let mut t = VethTracker::new(1);
         let mut msg = link(4, "veth1", true, Some(2));
-        msg.attributes.push(LinkAttribute::LinkNetNsId(0));
-        let Some(Detail::Veth {
-            peer, peer_netns, ..
+        msg.attributes.push(LinkAttribute::LinkNetNsId(7));
+        let Some(Notice {
+            detail: Detail::Veth {
+                peer, peer_netns, ..
+            },
+            nsid: Some(7),
         }) = t.new_link(&msg)
         else {
             panic!("not reported")
         };
         assert_eq!((peer.as_str(), peer_netns), ("", 0));
+        // Later notifications of the same end are not a move.
+        assert_eq!(t.new_link(&msg), None);
+    }
+
+    /// Docker's order: the pair made here, then one end moved into the container's namespace;
+    /// the end left here then names its peer by a netns id.
+    #[test]
+    fn a_peer_moving_away_is_a_move() {
+        let mut t = VethTracker::new(1);
+        assert_eq!(t.new_link(&link(5, "vethB", true, None)), None);
+        assert!(t.new_link(&link(6, "vethA", true, Some(5))).is_some());
+        t.del_link(&link(5, "vethB", true, None));
+        let mut moved = link(6, "vethA", true, Some(5));
+        moved.attributes.push(LinkAttribute::LinkNetNsId(3));
+        assert_eq!(
+            t.new_link(&moved),
+            Some(Notice {
+                detail: Detail::NetdevMove {
+                    name: "vethB".into(),
+                    ifindex: 5,
+                    netns: 1,
+                    to_netns: 0,
+                    result: SysResult::from_ret(0),
+                },
+                nsid: Some(3),
+            })
+        );
+        assert_eq!(t.new_link(&moved), None, "once");
     }
 }

@@ -174,6 +174,64 @@ pub const fn options(kind: EventKind) -> &'static [HookOption] {
             }
         }
         EventKind::Setns => syscall!("setns", "sys_exit_setns", ["setns"]),
+        EventKind::CgroupMkdir => {
+            const {
+                &[programs(
+                    "tracepoint cgroup:cgroup_mkdir",
+                    &[Attachment {
+                        program: "cgroup_mkdir",
+                        attach: Attach::TracePoint("cgroup", "cgroup_mkdir"),
+                    }],
+                )]
+            }
+        }
+        EventKind::CgroupRmdir => {
+            const {
+                &[programs(
+                    "tracepoint cgroup:cgroup_rmdir",
+                    &[Attachment {
+                        program: "cgroup_rmdir",
+                        attach: Attach::TracePoint("cgroup", "cgroup_rmdir"),
+                    }],
+                )]
+            }
+        }
+        EventKind::CgroupAttach => {
+            const {
+                &[programs(
+                    "tracepoint cgroup:cgroup_attach_task",
+                    &[Attachment {
+                        program: "cgroup_attach_task",
+                        attach: Attach::TracePoint("cgroup", "cgroup_attach_task"),
+                    }],
+                )]
+            }
+        }
+        EventKind::NetdevMove => {
+            const {
+                &[
+                    programs(
+                        "kretprobe __dev_change_net_namespace",
+                        &[
+                            Attachment {
+                                program: "dev_change_net_namespace_exit",
+                                attach: Attach::KRetProbe("__dev_change_net_namespace"),
+                            },
+                            Attachment {
+                                program: "dev_change_net_namespace_entry",
+                                attach: Attach::KProbe("__dev_change_net_namespace"),
+                            },
+                        ],
+                    ),
+                    HookOption {
+                        name: "rtnetlink link monitor: a veth's peer leaving for another \
+                           namespace (netns id matched to the namespaces of processes and \
+                           nsfs mounts)",
+                        source: Source::RtnetlinkMonitor,
+                    },
+                ]
+            }
+        }
         EventKind::Veth => {
             const {
                 &[

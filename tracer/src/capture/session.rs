@@ -47,9 +47,10 @@ impl Session {
         if loaded.covered().0 == 0 {
             anyhow::bail!("no hook could be attached; nothing to observe");
         }
-        let monitor = if loaded.wants_rtnetlink_monitor() {
+        let reports = loaded.rtnetlink_reports();
+        let monitor = if reports.veths || reports.moves {
             Some(
-                netlink_monitor::start()
+                netlink_monitor::start(reports)
                     .await
                     .context("starting the rtnetlink monitor")?,
             )

@@ -139,7 +139,7 @@ fn finish(
         eprint!(
             "{}",
             trace.views.render(
-                &doc.containers,
+                &doc.correlation(),
                 clock,
                 lifecycle::color_on(&std::io::stderr())
             )

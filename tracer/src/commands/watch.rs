@@ -18,7 +18,7 @@ use crate::{
         session::Session,
         stats::Counters,
     },
-    correlate::{engine::Engine, Container, Context},
+    correlate::{engine::Engine, Context, Correlation},
     document::Document,
     event::{Clock, Event, HostNs},
     render::{jsonl, lifecycle, plan, stream, summary, views::Views},
@@ -200,7 +200,7 @@ pub async fn watch(opts: WatchOptions) -> anyhow::Result<Counters> {
     engine.learn_cgroups(session.cgroups.map());
     let _ = sinks.write_all(&mut batch, &mut engine, opts.views.all, keep);
     let counters = session.finish();
-    let containers = match json_file {
+    let found = match json_file {
         Some(file) => {
             let doc = Document::new(
                 &session.loaded.plans,
@@ -212,15 +212,15 @@ pub async fn watch(opts: WatchOptions) -> anyhow::Result<Counters> {
             let mut w = BufWriter::new(file);
             serde_json::to_writer(&mut w, &doc)?;
             w.flush()?;
-            doc.containers
+            doc.correlation()
         }
-        None => engine.finish(),
+        None => engine.finish_all(),
     };
     eprintln!(
         "{}",
         summary::summary(&counters, watch_start.elapsed().as_secs_f64())
     );
-    print_views(&opts, &containers, &sinks.clock);
+    print_views(&opts, &found, &sinks.clock);
     Ok(counters)
 }
 
@@ -240,10 +240,10 @@ fn announce_ready(loaded: &Loaded, started: Instant, until_interrupted: bool) {
 }
 
 /// The end-of-watch views, on stdout unless JSON Lines took it.
-fn print_views(opts: &WatchOptions, containers: &[Container], clock: &Clock) {
+fn print_views(opts: &WatchOptions, found: &Correlation, clock: &Clock) {
     let views = opts
         .views
-        .render(containers, clock, lifecycle::color_on(&io::stdout()));
+        .render(found, clock, lifecycle::color_on(&io::stdout()));
     if opts.jsonl == Some(JsonlTarget::Stdout) {
         eprint!("{views}");
     } else {

@@ -164,6 +164,16 @@ fn runtime_call(runtime: Runtime, argv: &[String]) -> Option<Call> {
     None
 }
 
+/// A container id (64 hex digits) that is a whole component of `path`, as engines name
+/// their per-container directories (`/var/lib/docker/containers/<id>/...`).
+pub fn id_in_path(path: &str) -> Option<&str> {
+    path.split('/').find(|part| is_long_id(part))
+}
+
+fn is_long_id(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// A container id in a cgroup path, with the engine it implies: `/docker/<64 hex>`,
 /// `docker-<id>.scope`, `libpod-<id>.scope`, `/machine.slice/libpod-<id>`.
 pub fn cgroup_container(path: &str) -> Option<(ContainerEngine, &str)> {
@@ -172,10 +182,12 @@ pub fn cgroup_container(path: &str) -> Option<(ContainerEngine, &str)> {
         for (prefix, engine) in [
             ("libpod-", ContainerEngine::Podman),
             ("docker-", ContainerEngine::Docker),
+            ("cri-containerd-", ContainerEngine::Containerd),
+            ("crio-", ContainerEngine::Other("crio".into())),
             ("", ContainerEngine::Docker),
         ] {
             if let Some(id) = part.strip_prefix(prefix) {
-                if id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+                if is_long_id(id) {
                     let engine = if prefix.is_empty() && !path.contains("docker") {
                         ContainerEngine::Containerd
                     } else {
@@ -289,5 +301,16 @@ mod tests {
             Some((ContainerEngine::Podman, ID))
         );
         assert_eq!(cgroup_container("/user.slice"), None);
+        assert_eq!(
+            cgroup_container(&format!(
+                "/kubepods.slice/kubepods-besteffort.slice/x/cri-containerd-{ID}.scope"
+            )),
+            Some((ContainerEngine::Containerd, ID))
+        );
+        assert_eq!(
+            id_in_path(&format!("/var/lib/docker/containers/{ID}/mounts/shm")),
+            Some(ID)
+        );
+        assert_eq!(id_in_path("/var/lib/docker/overlay2/abc/merged"), None);
     }
 }

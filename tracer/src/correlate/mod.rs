@@ -9,7 +9,11 @@ pub mod engine;
 pub mod identify;
 pub mod model;
 
-pub use model::{Container, ContainerEngine, Phase, PhaseKind, Process, Role, Runtime};
+pub use engine::Correlation;
+pub use model::{
+    Container, ContainerEngine, Evidence, Fact, FactKind, Phase, PhaseKind, Process, Role, Runtime,
+    Unattributed,
+};
 
 use crate::event::{Event, HostNs};
 
@@ -22,14 +26,15 @@ pub struct Context<'a> {
     pub cgroups: &'a BTreeMap<u64, String>,
 }
 
-/// The containers in `events` (in any order), by creation time.
-pub fn containers(events: &[Event], ctx: &Context) -> Vec<Container> {
+/// The containers in `events` (in any order), by creation time, and what no evidence ties
+/// to any.
+pub fn containers(events: &[Event], ctx: &Context) -> Correlation {
     correlate(events, ctx).0
 }
 
 /// The containers, and for each event (by index in `events`) the container it belongs
 /// to (an index into the containers).
-pub fn correlate(events: &[Event], ctx: &Context) -> (Vec<Container>, Vec<Option<usize>>) {
+pub fn correlate(events: &[Event], ctx: &Context) -> (Correlation, Vec<Option<usize>>) {
     let mut order: Vec<usize> = (0..events.len()).collect();
     order.sort_by_key(|&i| events[i].ts_ns);
     let mut ctx = *ctx;
@@ -41,7 +46,7 @@ pub fn correlate(events: &[Event], ctx: &Context) -> (Vec<Container>, Vec<Option
     for i in order {
         owners[i] = engine.feed_owned(&events[i]).1;
     }
-    (engine.finish(), owners)
+    (engine.finish_all(), owners)
 }
 
 /// The host's namespaces when the trace does not say (version 1): the most common ones.

@@ -90,17 +90,115 @@ macro_rules! named {
 named!(Runtime);
 named!(ContainerEngine);
 
+/// Why an event, a process or a fact belongs to a container: what names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Evidence {
+    /// A command line that names the container (the shim's, conmon's, runc's or crun's id).
+    Argv,
+    /// A process descending from one of the container's.
+    ProcessTree,
+    /// A process in the container's mount namespace.
+    MountNamespace,
+    /// The overlay whose merged directory the runtime bind-mounts as the container's root.
+    RootfsPath,
+    /// Done in, or moved into, the container's network namespace.
+    Netns,
+    /// A bind mount of `/proc/<pid>/ns/net` of one of the container's processes.
+    NetnsOfPid,
+    /// A cgroup path holding the container's id.
+    CgroupPath,
+    /// One of the container's processes moved into the cgroup.
+    CgroupAttach,
+    /// A path holding the container's id.
+    IdInPath,
+    /// A mount point made for the container before (its teardown).
+    MountPoint,
+    /// Named after the container's id by the built-in runtime (its veths).
+    RuntimeNaming,
+    /// The built-in runtime's state directory (`/run/tracer/<id>`).
+    StateDir,
+}
+
+impl Evidence {
+    /// In words, for timelines.
+    pub fn name(self) -> &'static str {
+        match self {
+            Evidence::Argv => "argv",
+            Evidence::ProcessTree => "process tree",
+            Evidence::MountNamespace => "mount namespace",
+            Evidence::RootfsPath => "rootfs path",
+            Evidence::Netns => "netns",
+            Evidence::NetnsOfPid => "netns of its pid",
+            Evidence::CgroupPath => "cgroup path",
+            Evidence::CgroupAttach => "cgroup attach",
+            Evidence::IdInPath => "id in path",
+            Evidence::MountPoint => "its mount point",
+            Evidence::RuntimeNaming => "runtime naming",
+            Evidence::StateDir => "state dir",
+        }
+    }
+}
+
+/// A fact given to a container, with what names it as the container's.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fact {
+    /// `rootfs`, `veth`, `cgroup`, `netns`.
+    pub fact: FactKind,
+    /// The path, the link's name, the namespace's inode.
+    pub value: String,
+    pub evidence: Evidence,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FactKind {
+    /// The overlay's merged directory: the container's root filesystem.
+    Rootfs,
+    /// A network link (each end of its veth pair).
+    Veth,
+    /// A cgroup path (one per path, whatever the number of v1 hierarchies).
+    Cgroup,
+    /// Its network namespace is another container's (`--network container:X`, a pod).
+    SharesNetns,
+}
+
+impl FactKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            FactKind::Rootfs => "rootfs",
+            FactKind::Veth => "veth",
+            FactKind::Cgroup => "cgroup",
+            FactKind::SharesNetns => "shares netns",
+        }
+    }
+}
+
+/// What happened that no evidence ties to a container: the daemons' own activity.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Unattributed {
+    pub ts_ns: u64,
+    pub kind: String,
+    /// The event in words.
+    pub key: String,
+}
+
 /// One step of a container's life, in the order they happen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PhaseKind {
     /// The image's layers mounted as the container's root (overlay).
     ImageMount,
+    /// The engine preparing the container's own files before the runtime runs (its shm,
+    /// its directory under the engine's state).
+    EngineSetup,
     /// The engine's shim (containerd-shim, conmon) starting.
     Shim,
     /// The low-level runtime (`runc create|run`, `crun`, `tracer run`) preparing the
     /// container: its helper processes, `runc init`.
     RuntimeInit,
+    /// The container's cgroup made and the container's processes moved into it.
+    Cgroup,
     /// New namespaces (unshare or clone).
     Namespaces,
     /// veth pair and the network namespace's bind mount.
@@ -132,8 +230,10 @@ impl PhaseKind {
     pub fn name(self) -> &'static str {
         match self {
             Self::ImageMount => "image mount",
+            Self::EngineSetup => "engine setup",
             Self::Shim => "shim start",
             Self::RuntimeInit => "runtime init",
+            Self::Cgroup => "cgroup",
             Self::Namespaces => "namespaces",
             Self::Network => "network",
             Self::RootfsMounts => "rootfs mounts",
@@ -172,6 +272,13 @@ pub struct Phase {
     /// The call behind the key event (`unshare`, `clone`, `setns`, `mount`, `execve`...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub call: Option<String>,
+    /// Why the key event is this container's.
+    #[serde(default = "process_tree")]
+    pub evidence: Evidence,
+}
+
+fn process_tree() -> Evidence {
+    Evidence::ProcessTree
 }
 
 /// A process that took part in a container's life.
@@ -185,6 +292,9 @@ pub struct Process {
     #[serde(default)]
     pub argv: Vec<String>,
     pub role: Role,
+    /// Why it is this container's.
+    #[serde(default = "process_tree")]
+    pub evidence: Evidence,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -208,6 +318,10 @@ pub enum Role {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Container {
     pub id: String,
+    /// Which start of the container this is (`docker restart` and restart policies reuse
+    /// the id: each start is its own lifecycle, 1 for the first).
+    #[serde(default = "first")]
+    pub lifecycle: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// The engine above the runtime (`docker`, `containerd`, `podman`), if any.
@@ -238,10 +352,26 @@ pub struct Container {
     pub new_namespaces: Vec<NsKind>,
     #[serde(default)]
     pub veths: Vec<String>,
+    /// The overlay's merged directory, its root filesystem.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rootfs: Option<String>,
+    /// Its cgroup paths (one per path, whatever the number of hierarchies).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cgroups: Vec<String>,
+    /// The container whose network namespace it shares.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shares_netns_with: Option<String>,
+    /// Every fact above, with what names it as this container's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub facts: Vec<Fact>,
     /// Mount-family calls made for it.
     pub mounts: u32,
     pub phases: Vec<Phase>,
     pub processes: Vec<Process>,
+}
+
+fn first() -> u32 {
+    1
 }
 
 impl Container {

@@ -129,6 +129,25 @@ fn what(ev: &Event) -> String {
         Detail::Setns { fd, nstype, .. } => {
             format!("fd={fd}, nstype={}", flags::clone_flags(*nstype))
         }
+        Detail::CgroupMkdir { root, id, path, .. } | Detail::CgroupRmdir { root, id, path, .. } => {
+            format!("{} (hierarchy {root}, id {id})", cut(ev, "path", path))
+        }
+        Detail::CgroupAttach {
+            root,
+            path,
+            target_pid,
+            ..
+        } => format!(
+            "pid {target_pid} -> {} (hierarchy {root})",
+            cut(ev, "path", path)
+        ),
+        Detail::NetdevMove {
+            name,
+            ifindex,
+            netns,
+            to_netns,
+            ..
+        } => format!("{name} (ifindex {ifindex}): netns {netns} -> {to_netns}"),
         Detail::Veth {
             name,
             peer,

@@ -184,6 +184,43 @@ pub enum Detail {
         #[serde(flatten)]
         result: SysResult,
     },
+    /// A cgroup made (on cgroup v1, once per controller hierarchy).
+    CgroupMkdir {
+        /// The cgroup's id (on the cgroup2 hierarchy, what events' `cgroup_id` holds).
+        id: u64,
+        /// The hierarchy's id.
+        root: i32,
+        level: i32,
+        /// Relative to the hierarchy's root (`/docker/<id>`).
+        path: String,
+    },
+    /// A cgroup removed.
+    CgroupRmdir {
+        id: u64,
+        root: i32,
+        level: i32,
+        path: String,
+    },
+    /// A task moved into a cgroup (by the event's process).
+    CgroupAttach {
+        id: u64,
+        root: i32,
+        level: i32,
+        path: String,
+        /// The task moved.
+        target_pid: u32,
+    },
+    /// A network device moved into another network namespace.
+    NetdevMove {
+        name: String,
+        /// Its index before the move.
+        ifindex: u32,
+        /// The namespace it leaves and the one it joins (inodes; 0 when unknown).
+        netns: u32,
+        to_netns: u32,
+        #[serde(flatten)]
+        result: SysResult,
+    },
     /// A veth pair.
     Veth {
         name: String,
@@ -309,6 +346,10 @@ impl Detail {
             Detail::Namespaces { .. } => EventKind::Namespaces,
             Detail::Setns { .. } => EventKind::Setns,
             Detail::Veth { .. } => EventKind::Veth,
+            Detail::CgroupMkdir { .. } => EventKind::CgroupMkdir,
+            Detail::CgroupRmdir { .. } => EventKind::CgroupRmdir,
+            Detail::CgroupAttach { .. } => EventKind::CgroupAttach,
+            Detail::NetdevMove { .. } => EventKind::NetdevMove,
         }
     }
 
@@ -332,8 +373,14 @@ impl Detail {
             | Detail::MountSetattr { result, .. }
             | Detail::Namespaces { result, .. }
             | Detail::Setns { result, .. }
-            | Detail::Veth { result, .. } => Some(result),
-            Detail::Fork { .. } | Detail::Exit { .. } | Detail::Rename { .. } => None,
+            | Detail::Veth { result, .. }
+            | Detail::NetdevMove { result, .. } => Some(result),
+            Detail::Fork { .. }
+            | Detail::Exit { .. }
+            | Detail::Rename { .. }
+            | Detail::CgroupMkdir { .. }
+            | Detail::CgroupRmdir { .. }
+            | Detail::CgroupAttach { .. } => None,
         }
     }
 }

@@ -81,6 +81,10 @@ struct Fields<'a> {
     peer_ifindex: Option<u32>,
     netns: Option<u32>,
     peer_netns: Option<u32>,
+    to_netns: Option<u32>,
+    id: Option<u64>,
+    root: Option<i32>,
+    level: Option<i32>,
 }
 
 fn req<T>(v: Option<T>, name: &str) -> Result<T, String> {
@@ -210,6 +214,32 @@ impl Fields<'_> {
                 peer_ifindex: req!(peer_ifindex),
                 netns: req!(netns),
                 peer_netns: req!(peer_netns),
+                result: result!(),
+            },
+            EventKind::CgroupMkdir => Detail::CgroupMkdir {
+                id: req!(id),
+                root: req!(root),
+                level: req!(level),
+                path: req!(path),
+            },
+            EventKind::CgroupRmdir => Detail::CgroupRmdir {
+                id: req!(id),
+                root: req!(root),
+                level: req!(level),
+                path: req!(path),
+            },
+            EventKind::CgroupAttach => Detail::CgroupAttach {
+                id: req!(id),
+                root: req!(root),
+                level: req!(level),
+                path: req!(path),
+                target_pid: req!(target_pid),
+            },
+            EventKind::NetdevMove => Detail::NetdevMove {
+                name: req!(name),
+                ifindex: req!(ifindex),
+                netns: req!(netns),
+                to_netns: req!(to_netns),
                 result: result!(),
             },
         };
@@ -369,6 +399,32 @@ mod tests {
                 peer_ifindex: 2,
                 netns: 3,
                 peer_netns: 4,
+                result: r.clone(),
+            },
+            Detail::CgroupMkdir {
+                id: 1 << 40,
+                root: 3,
+                level: 2,
+                path: s("/docker/x"),
+            },
+            Detail::CgroupRmdir {
+                id: 7,
+                root: 0,
+                level: 1,
+                path: s("/x"),
+            },
+            Detail::CgroupAttach {
+                id: 7,
+                root: 0,
+                level: 1,
+                path: s("/x"),
+                target_pid: 42,
+            },
+            Detail::NetdevMove {
+                name: s("veth1"),
+                ifindex: 9,
+                netns: 1,
+                to_netns: 2,
                 result: r,
             },
         ];

@@ -184,6 +184,11 @@ mod tests {
     pub(super) fn sample(id: &str, command: &str) -> Container {
         Container {
             id: id.into(),
+            lifecycle: 1,
+            rootfs: None,
+            cgroups: Vec::new(),
+            shares_netns_with: None,
+            facts: Vec::new(),
             name: Some("a-rather-long-container-name-that-goes-on".into()),
             engine: Some(ContainerEngine::Docker),
             runtime: Runtime::Runc,

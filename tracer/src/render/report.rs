@@ -64,6 +64,10 @@ impl Sink for Containers<'_> {
             return writeln!(self.out, "{table}");
         }
         let mut text = timeline::render(end.containers, self.opts.explain);
+        text.push_str(&timeline::unattributed(
+            end.unattributed,
+            end.unattributed_total,
+        ));
         if let Some(host) = &self.host {
             text.push_str(&host.render());
         }
@@ -118,7 +122,14 @@ impl Sink for Json<'_> {
         serde_json::to_writer(&mut *self.out, end.counters)?;
         self.out.write_all(br#","containers":"#)?;
         serde_json::to_writer(&mut *self.out, end.containers)?;
-        self.out.write_all(b"}\n")
+        self.out.write_all(br#","unattributed":"#)?;
+        serde_json::to_writer(&mut *self.out, end.unattributed)?;
+        write!(
+            self.out,
+            r#","unattributed_total":{}}}"#,
+            end.unattributed_total
+        )?;
+        self.out.write_all(b"\n")
     }
 }
 

@@ -5,7 +5,7 @@
 use std::{collections::BTreeMap, fmt::Write as _};
 
 use crate::{
-    correlate::{Container, ContainerEngine, Phase, PhaseKind, Runtime},
+    correlate::{Container, ContainerEngine, Phase, PhaseKind, Runtime, Unattributed},
     event::{Detail, Event},
     render::lifecycle::{exit_text, ms, truncate},
 };
@@ -21,8 +21,13 @@ pub fn render(containers: &[Container], explain: bool) -> String {
     for c in containers {
         let _ = writeln!(
             out,
-            "\ncontainer {}{} ({}) {}: exit {}, found by {}",
+            "\ncontainer {}{}{} ({}) {}: exit {}, found by {}",
             c.short_id(),
+            if c.lifecycle > 1 {
+                format!(" (start #{})", c.lifecycle)
+            } else {
+                String::new()
+            },
             c.name
                 .as_ref()
                 .map(|n| format!(" \"{n}\""))
@@ -32,14 +37,25 @@ pub fn render(containers: &[Container], explain: bool) -> String {
             exit_text(c),
             c.found_by,
         );
+        for f in &c.facts {
+            let _ = writeln!(
+                out,
+                "  {:>10}  {:<15} {}  [{}]",
+                "",
+                f.fact.name(),
+                truncate(&f.value, 80),
+                f.evidence.name()
+            );
+        }
         for p in &c.phases {
             let _ = writeln!(
                 out,
-                "  {:>10}  {:<15} {:>9}  {}",
+                "  {:>10}  {:<15} {:>9}  {}  [{}]",
                 format!("+{}", ms(p.start_ns.saturating_sub(c.created_ns))),
                 p.kind.name(),
                 ms(p.end_ns - p.start_ns),
                 truncate(&p.key, KEY_CHARS),
+                p.evidence.name(),
             );
             if explain {
                 let _ = writeln!(out, "{}", wrap(&sentence(c, p), 76, "      "));
@@ -47,6 +63,26 @@ pub fn render(containers: &[Container], explain: bool) -> String {
         }
     }
     out.push('\n');
+    out
+}
+
+/// Events no evidence ties to a container: the daemons' own activity, shown as such.
+pub fn unattributed(list: &[Unattributed], total: u64) -> String {
+    const SHOWN: usize = 20;
+    if total == 0 {
+        return String::new();
+    }
+    let mut out = format!(
+        "\nnot attributed (no event names a container): {total} event{}\n",
+        if total == 1 { "" } else { "s" }
+    );
+    for u in list.iter().take(SHOWN) {
+        let _ = writeln!(out, "  {}", truncate(&u.key, 120));
+    }
+    let shown = list.len().min(SHOWN) as u64;
+    if total > shown {
+        let _ = writeln!(out, "  ... and {} more", total - shown);
+    }
     out
 }
 
@@ -126,6 +162,11 @@ pub fn sentence(c: &Container, p: &Phase) -> String {
              overlay mount: that merged directory becomes the container's root filesystem, \
              and the image itself is never modified."
         ),
+        PhaseKind::EngineSetup => format!(
+            "{} prepares what the container needs from the engine before the runtime runs: \
+             its /dev/shm and its own directory of files (hostname, hosts, resolv.conf).",
+            p.comm
+        ),
         PhaseKind::Shim => format!(
             "{} starts: it stays beside the container for its whole life, holding its output \
              and collecting its exit status, so the engine itself can restart without \
@@ -149,6 +190,15 @@ pub fn sentence(c: &Container, p: &Phase) -> String {
             }
             Runtime::Other(_) => format!("{rt} prepares the container's processes and cgroup."),
         },
+        PhaseKind::Cgroup => format!(
+            "{} makes the container's cgroup and moves its first process in: from now on \
+             the kernel counts and limits the memory, CPU and processes of everything inside \
+             it as one ({}).",
+            p.comm,
+            c.cgroups
+                .first()
+                .map_or("its own directory", String::as_str)
+        ),
         PhaseKind::Namespaces => {
             let op = match p.call.as_deref() {
                 Some("unshare") => "unshare()",

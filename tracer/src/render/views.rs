@@ -1,7 +1,7 @@
 //! What is printed about containers when `watch` or `run` ends.
 
 use super::{lifecycle, timeline};
-use crate::{correlate::Container, event::Clock};
+use crate::{correlate::Correlation, event::Clock};
 
 /// The correlated views printed at the end of `watch` and `run`.
 #[derive(Clone, Copy, Debug, Default)]
@@ -19,10 +19,15 @@ pub struct Views {
 
 impl Views {
     /// Renders the end-of-session views.
-    pub fn render(&self, containers: &[Container], clock: &Clock, color: bool) -> String {
+    pub fn render(&self, found: &Correlation, clock: &Clock, color: bool) -> String {
+        let containers = &found.containers;
         let mut out = String::new();
         if self.timeline || self.explain {
             out.push_str(&timeline::render(containers, self.explain));
+            out.push_str(&timeline::unattributed(
+                &found.unattributed,
+                found.unattributed_total,
+            ));
         }
         if !self.no_table {
             out.push_str(&lifecycle::table(

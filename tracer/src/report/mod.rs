@@ -25,7 +25,7 @@ use std::{
 use anyhow::Context as _;
 
 use crate::{
-    correlate::Container,
+    correlate::{Container, Unattributed},
     document::{DocCounters, Host},
     event::Event,
 };
@@ -44,6 +44,9 @@ pub struct End<'a> {
     pub host: Option<&'a Host>,
     pub containers: &'a [Container],
     pub counters: &'a DocCounters,
+    /// Events no evidence ties to a container (the first ones), and how many in all.
+    pub unattributed: &'a [Unattributed],
+    pub unattributed_total: u64,
 }
 
 /// Where a report goes: the output of one format.
@@ -63,6 +66,9 @@ pub trait Sink {
 #[derive(Debug)]
 pub struct Summary {
     pub containers: Vec<Container>,
+    /// Events no evidence ties to a container (the first ones), and how many in all.
+    pub unattributed: Vec<Unattributed>,
+    pub unattributed_total: u64,
     /// Events read (unreadable ones are not counted).
     pub events: u64,
     pub warnings: Vec<String>,

@@ -170,7 +170,8 @@ impl<'s> Pipeline<'s> {
         while let Some(p) = self.window.pop() {
             self.feed(&p.ev, &p.text)?;
         }
-        let containers = self.engine.take().expect("started").finish();
+        let correlation = self.engine.take().expect("started").finish_all();
+        let containers = correlation.containers;
         let counters = self.counters.take().unwrap_or_else(|| DocCounters {
             events: self.kinds.clone(),
             lost: BTreeMap::new(),
@@ -180,10 +181,14 @@ impl<'s> Pipeline<'s> {
             host: self.host.as_ref(),
             containers: &containers,
             counters: &counters,
+            unattributed: &correlation.unattributed,
+            unattributed_total: correlation.unattributed_total,
         })?;
         let warnings = self.warnings(jsonl, &counters);
         Ok(Summary {
             containers,
+            unattributed: correlation.unattributed,
+            unattributed_total: correlation.unattributed_total,
             events: self.events,
             warnings,
         })

@@ -5,7 +5,7 @@ use super::{succeeded, Engine};
 use crate::{
     correlate::{
         identify::{self, Call, Sub},
-        model::{ContainerEngine, PhaseKind, Role, Runtime},
+        model::{ContainerEngine, Evidence, PhaseKind, Role, Runtime},
     },
     event::{Detail, Event},
 };
@@ -74,19 +74,25 @@ impl Engine {
         let tgid = ev.tgid;
         match call {
             Call::Shim { id, engine } => {
-                let c = self.container(&id, Runtime::Runc, "containerd shim argv", ev.ts_ns);
-                self.containers[c].c.engine.get_or_insert(engine);
-                self.join(tgid, c, Role::Shim, ev);
-                if argv.last().is_some_and(|a| a == "delete") {
-                    self.phase(c, PhaseKind::Delete, ev);
+                let found = "containerd shim argv";
+                let delete = argv.last().is_some_and(|a| a == "delete");
+                let c = if delete {
+                    self.container(&id, Runtime::Runc, found, ev.ts_ns)
                 } else {
-                    self.phase(c, PhaseKind::Shim, ev);
-                    self.claim_pending(c, ev.ts_ns);
-                }
+                    self.starting(&id, Runtime::Runc, found, ev.ts_ns)
+                };
+                self.containers[c].c.engine.get_or_insert(engine);
+                self.join(tgid, c, Role::Shim, Evidence::Argv, ev);
+                let kind = if delete {
+                    PhaseKind::Delete
+                } else {
+                    PhaseKind::Shim
+                };
+                self.phase(c, kind, ev);
                 Some(true)
             }
             Call::Conmon { id, name } => {
-                let c = self.container(&id, Runtime::Runc, "conmon argv", ev.ts_ns);
+                let c = self.starting(&id, Runtime::Runc, "conmon argv", ev.ts_ns);
                 let st = &mut self.containers[c];
                 st.c.engine.get_or_insert(ContainerEngine::Podman);
                 if let Some(rt) = identify::opt_value(argv, &["-r", "--runtime"]) {
@@ -95,9 +101,8 @@ impl Engine {
                 if name.is_some() {
                     st.c.name = name;
                 }
-                self.join(tgid, c, Role::Shim, ev);
+                self.join(tgid, c, Role::Shim, Evidence::Argv, ev);
                 self.phase(c, PhaseKind::Shim, ev);
-                self.claim_pending(c, ev.ts_ns);
                 Some(true)
             }
             Call::Runtime { runtime, sub, id } => {
@@ -110,7 +115,7 @@ impl Engine {
             }
             Call::Hook => {
                 let c = self.container_of(tgid)?;
-                self.join(tgid, c, Role::Hook, ev);
+                self.join(tgid, c, Role::Hook, Evidence::ProcessTree, ev);
                 let kind = if argv.first().is_some_and(|a| a == "libnetwork-setkey") {
                     PhaseKind::Network
                 } else {
@@ -125,18 +130,23 @@ impl Engine {
     /// `runc|crun SUB ... ID`: the runtime working on container `id`.
     fn runtime_call(&mut self, ev: &Event, runtime: Runtime, sub: Sub, id: &str) {
         let tgid = ev.tgid;
-        let c = match self
-            .container_of(tgid)
-            .filter(|&c| self.containers[c].c.id == id)
-        {
+        let starts = matches!(sub, Sub::Create | Sub::Run);
+        let c = match self.container_of(tgid).filter(|&c| {
+            let st = &self.containers[c];
+            st.c.id == id && !(starts && st.c.exited_ns.is_some())
+        }) {
             Some(c) => c,
             None => {
                 let found = format!("{runtime} argv");
-                self.container(id, runtime.clone(), &found, ev.ts_ns)
+                if starts {
+                    self.starting(id, runtime.clone(), &found, ev.ts_ns)
+                } else {
+                    self.container(id, runtime.clone(), &found, ev.ts_ns)
+                }
             }
         };
         self.containers[c].c.runtime = runtime;
-        self.join(tgid, c, Role::Runtime, ev);
+        self.join(tgid, c, Role::Runtime, Evidence::Argv, ev);
         let kind = match sub {
             Sub::Create | Sub::Run => Some(PhaseKind::RuntimeInit),
             Sub::Start => Some(PhaseKind::Start),
@@ -178,7 +188,7 @@ impl Engine {
             }
             return true;
         }
-        self.join(tgid, c, Role::Container, ev);
+        self.join(tgid, c, Role::Container, Evidence::ProcessTree, ev);
         if exec_session {
             self.extend_last(c, PhaseKind::Exec, ev);
             return true;
@@ -200,6 +210,7 @@ impl Engine {
             }
         }
         self.phase(c, PhaseKind::UserExec, ev);
+        self.netns_known(c);
         true
     }
 }

@@ -60,6 +60,9 @@ pub(super) fn call(ev: &Event) -> Option<&'static str> {
             NsOp::Create => "clone",
         },
         Detail::Setns { .. } => "setns",
-        Detail::Veth { .. } => return None,
+        Detail::CgroupMkdir { .. } => "mkdir",
+        Detail::CgroupRmdir { .. } => "rmdir",
+        Detail::CgroupAttach { .. } => "write",
+        Detail::NetdevMove { .. } | Detail::Veth { .. } => return None,
     })
 }

@@ -2,35 +2,41 @@
 //! exit), recognises containers from command lines, state paths, cgroups and namespaces,
 //! and files each event of a container under a phase.
 //!
-//! Attribution is by process where a process works for one container (the shim, runc and
-//! its `runc init` helpers, the container's own processes: children inherit it), and by
-//! event where a shared daemon acts for one (dockerd's overlay mount, a netns bind mount
-//! naming the container's pid, an unmount of a path holding its id). Daemon activity that
-//! names no container yet (dockerd mounting the image and creating the veth before
-//! containerd starts the shim) waits in `pending` and goes to the next container an engine
-//! starts, within [`PENDING_WINDOW_NS`].
+//! Every fact goes to a container only on evidence that names it ([`Evidence`]): by
+//! process where a process works for one container (the shim, runc and its `runc init`
+//! helpers, the container's own processes: children inherit it), and by event where a shared
+//! daemon acts for one: an overlay whose merged directory the runtime then binds as the
+//! container's root, a veth end moved into the container's network namespace, a netns bind
+//! mount naming one of its pids, a path or cgroup holding its id. A daemon's event that names
+//! no container yet waits under the key that will ([`waiting`]); what is still waiting at the
+//! end was the daemons' own activity, reported as unattributed, never guessed.
 
+mod cgroup;
 mod exec;
 mod key;
 mod mount;
 mod namespaces;
 mod process;
 mod veth;
+mod waiting;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+#[cfg(test)]
+mod tests;
 
+use std::collections::{BTreeMap, HashMap};
+
+use self::waiting::{Key, Waiting};
 use super::{
     identify,
-    model::{Container, Phase, PhaseKind, Process, Role, Runtime},
+    model::{
+        Container, Evidence, Fact, FactKind, Phase, PhaseKind, Process, Role, Runtime, Unattributed,
+    },
     Context,
 };
 use crate::event::{Detail, Event, HostNs, NsInodes};
 
-/// Daemon activity older than this when a container appears is not its.
-pub const PENDING_WINDOW_NS: u64 = 10_000_000_000;
-
-/// Daemons whose unattributed mounts and links are set up for the next container.
-const ENGINES: &[&str] = &["dockerd", "containerd", "podman", "netavark", "crio"];
+/// Unattributed events listed in full (the rest are counted).
+const UNATTRIBUTED_LISTED: usize = 1000;
 
 #[derive(Debug, Default)]
 struct Proc {
@@ -39,6 +45,8 @@ struct Proc {
     argv: Vec<String>,
     container: Option<usize>,
     role: Option<Role>,
+    /// Why it is its container's.
+    evidence: Option<Evidence>,
     /// Descends from `runc exec`: its commands are exec sessions, not the container's init.
     exec_session: bool,
     /// `tracer run`, waiting for its first mount to name its container.
@@ -67,6 +75,51 @@ impl State {
     fn started(&self) -> bool {
         self.c.started_ns.is_some()
     }
+
+    /// Its cgroup at `path`: the deepest ones only (a runtime making `/docker` for the
+    /// first container makes a parent, not its cgroup).
+    fn cgroup(&mut self, path: &str, evidence: Evidence) {
+        let under = |parent: &str, child: &str| {
+            child.len() > parent.len()
+                && child.starts_with(parent)
+                && (parent.ends_with('/') || child.as_bytes()[parent.len()] == b'/')
+        };
+        if self.c.cgroups.iter().any(|c| under(path, c) || c == path) {
+            return;
+        }
+        self.c.cgroups.retain(|c| !under(c, path));
+        self.c
+            .facts
+            .retain(|f| f.fact != FactKind::Cgroup || !under(&f.value, path));
+        self.c.cgroups.push(path.to_string());
+        self.fact(FactKind::Cgroup, path, evidence);
+    }
+
+    /// Records a fact once.
+    fn fact(&mut self, fact: FactKind, value: &str, evidence: Evidence) {
+        if !self
+            .c
+            .facts
+            .iter()
+            .any(|f| f.fact == fact && f.value == value)
+        {
+            self.c.facts.push(Fact {
+                fact,
+                value: value.to_string(),
+                evidence,
+            });
+        }
+    }
+}
+
+/// What correlation found: the containers, and what no evidence tied to any.
+#[derive(Debug, Default)]
+pub struct Correlation {
+    pub containers: Vec<Container>,
+    /// The first [`UNATTRIBUTED_LISTED`] unattributed events, in the order they were given up.
+    pub unattributed: Vec<Unattributed>,
+    /// All of them.
+    pub unattributed_total: u64,
 }
 
 pub struct Engine {
@@ -74,8 +127,13 @@ pub struct Engine {
     cgroups: BTreeMap<u64, String>,
     procs: HashMap<u32, Proc>,
     containers: Vec<State>,
+    /// The current lifecycle of each id.
     by_id: HashMap<String, usize>,
-    pending: VecDeque<(Event, PhaseKind)>,
+    /// Network namespace inode → the container that owns it (its first one).
+    netns_owner: HashMap<u32, usize>,
+    waiting: Waiting,
+    unattributed: Vec<Unattributed>,
+    unattributed_total: u64,
     /// The container a daemon's event was filed under (by `event_for`).
     event_owner: Option<usize>,
 }
@@ -88,7 +146,10 @@ impl Engine {
             procs: HashMap::new(),
             containers: Vec::new(),
             by_id: HashMap::new(),
-            pending: VecDeque::new(),
+            netns_owner: HashMap::new(),
+            waiting: Waiting::default(),
+            unattributed: Vec::new(),
+            unattributed_total: 0,
             event_owner: None,
         }
     }
@@ -122,12 +183,18 @@ impl Engine {
         } else {
             None
         };
+        if let Some(c) = owner {
+            self.learn_netns(c, ev);
+        }
+        let evicted = self.waiting.evicted();
+        self.give_up(evicted);
         let related = attributed
             || matches!(
                 ev.detail,
                 Detail::Namespaces { .. }
                     | Detail::Setns { .. }
                     | Detail::Veth { .. }
+                    | Detail::NetdevMove { .. }
                     | Detail::PivotRoot { .. }
             )
             || (ev.mnt_ns != 0 && self.host.mnt != 0 && ev.mnt_ns != self.host.mnt);
@@ -136,15 +203,92 @@ impl Engine {
 
     /// The containers, in the order they were recognised.
     pub fn finish(self) -> Vec<Container> {
-        self.containers
-            .into_iter()
-            .map(|mut st| {
-                st.c.processes = st.procs.into_values().collect();
-                st.c.phases.sort_by_key(|p| (p.start_ns, p.kind));
-                st.c.new_namespaces.sort();
-                st.c
-            })
-            .collect()
+        self.finish_all().containers
+    }
+
+    /// The containers, and what is still waiting: the daemons' own activity.
+    pub fn finish_all(mut self) -> Correlation {
+        let left = self.waiting.drain();
+        self.give_up(left);
+        Correlation {
+            containers: self
+                .containers
+                .into_iter()
+                .map(|mut st| {
+                    st.c.processes = st.procs.into_values().collect();
+                    st.c.phases.sort_by_key(|p| (p.start_ns, p.kind));
+                    st.c.new_namespaces.sort();
+                    st.c
+                })
+                .collect(),
+            unattributed: self.unattributed,
+            unattributed_total: self.unattributed_total,
+        }
+    }
+
+    /// Events no evidence will tie to a container any more.
+    fn give_up(&mut self, events: Vec<Event>) {
+        for ev in events {
+            self.unattributed_total += 1;
+            if self.unattributed.len() < UNATTRIBUTED_LISTED {
+                self.unattributed.push(Unattributed {
+                    ts_ns: ev.ts_ns,
+                    kind: ev.detail.kind_name().to_string(),
+                    key: key::text(&ev),
+                });
+            }
+        }
+    }
+
+    /// A daemon's event that names no container yet: it waits under `key`.
+    fn wait(&mut self, key: Key, kind: PhaseKind, ev: &Event) {
+        self.waiting.push(key, kind, ev.clone());
+    }
+
+    /// Gives container `c` everything waiting under `key`.
+    fn claim(&mut self, c: usize, key: &Key, evidence: Evidence) {
+        for (kind, ev) in self.waiting.take(key) {
+            self.event_for(c, kind, &ev, evidence);
+        }
+    }
+
+    /// An event of container `c`'s process in a network namespace other than the host's:
+    /// the container's, if it has none yet.
+    fn learn_netns(&mut self, c: usize, ev: &Event) {
+        let st = &self.containers[c];
+        if st.c.ns.net == 0 && ev.net_ns != 0 && ev.net_ns != self.host.net && st.ns_done {
+            self.containers[c].c.ns.net = ev.net_ns;
+            self.netns_known(c);
+        }
+    }
+
+    /// Container `c`'s network namespace is known: it owns it (what waits for it is its),
+    /// unless another container had it first (then it shares that one's).
+    fn netns_known(&mut self, c: usize) {
+        let n = self.containers[c].c.ns.net;
+        if n == 0 || n == self.host.net {
+            return;
+        }
+        match self.netns_owner.get(&n).copied() {
+            Some(owner) if owner != c => {
+                let id = self.containers[owner].c.id.clone();
+                let st = &mut self.containers[c];
+                st.c.shares_netns_with = Some(id.clone());
+                st.fact(FactKind::SharesNetns, &id, Evidence::Netns);
+            }
+            Some(_) => {}
+            None => {
+                self.netns_owner.insert(n, c);
+                self.claim(c, &Key::Netns(n), Evidence::Netns);
+            }
+        }
+    }
+
+    /// The container that owns network namespace `n`.
+    fn netns_container(&self, n: u32) -> Option<usize> {
+        (n != 0 && n != self.host.net)
+            .then(|| self.netns_owner.get(&n).copied())
+            .flatten()
     }
 
     fn proc_mut(&mut self, tgid: u32, ev: &Event) -> &mut Proc {
@@ -161,13 +305,31 @@ impl Engine {
 
     /// Finds or makes the container `id`.
     fn container(&mut self, id: &str, runtime: Runtime, found_by: &str, ts: u64) -> usize {
-        if let Some(&i) = self.by_id.get(id) {
-            return i;
+        match self.by_id.get(id) {
+            Some(&i) => i,
+            None => self.new_lifecycle(id, runtime, found_by, ts),
         }
+    }
+
+    /// The container `id` being started: a new lifecycle when its last one has ended (a
+    /// restart reuses the id).
+    fn starting(&mut self, id: &str, runtime: Runtime, found_by: &str, ts: u64) -> usize {
+        match self.by_id.get(id) {
+            Some(&i) if self.containers[i].c.exited_ns.is_none() => i,
+            _ => self.new_lifecycle(id, runtime, found_by, ts),
+        }
+    }
+
+    fn new_lifecycle(&mut self, id: &str, runtime: Runtime, found_by: &str, ts: u64) -> usize {
+        let lifecycle = self
+            .by_id
+            .get(id)
+            .map_or(1, |&i| self.containers[i].c.lifecycle + 1);
         let i = self.containers.len();
         self.containers.push(State {
             c: Container {
                 id: id.to_string(),
+                lifecycle,
                 name: None,
                 engine: None,
                 runtime,
@@ -181,6 +343,10 @@ impl Engine {
                 ns: NsInodes::default(),
                 new_namespaces: Vec::new(),
                 veths: Vec::new(),
+                rootfs: None,
+                cgroups: Vec::new(),
+                shares_netns_with: None,
+                facts: Vec::new(),
                 mounts: 0,
                 phases: Vec::new(),
                 processes: Vec::new(),
@@ -193,12 +359,15 @@ impl Engine {
             mount_targets: Vec::new(),
         });
         self.by_id.insert(id.to_string(), i);
+        // What named it before it was known (a path holding its id) is its.
+        self.claim(i, &Key::Id(id.to_string()), Evidence::IdInPath);
         i
     }
 
-    /// Makes `tgid` one of container `c`'s processes.
-    fn join(&mut self, tgid: u32, c: usize, role: Role, ev: &Event) {
+    /// Makes `tgid` one of container `c`'s processes, for the reason `evidence`.
+    fn join(&mut self, tgid: u32, c: usize, role: Role, evidence: Evidence, ev: &Event) {
         let p = self.proc_mut(tgid, ev);
+        let evidence = *p.evidence.get_or_insert(evidence);
         p.container = Some(c);
         p.role = Some(role);
         let (ppid, comms, argv) = (p.ppid, p.comms.clone(), p.argv.clone());
@@ -208,14 +377,26 @@ impl Engine {
             comms,
             argv,
             role,
+            evidence,
             exit_code: None,
             signal: None,
         });
         entry.role = role;
     }
 
-    /// Files `ev` under phase `kind` of container `c`.
+    /// Files `ev` of one of container `c`'s processes under phase `kind`.
     fn phase(&mut self, c: usize, kind: PhaseKind, ev: &Event) {
+        let evidence = self
+            .procs
+            .get(&ev.tgid)
+            .filter(|p| p.container == Some(c))
+            .and_then(|p| p.evidence)
+            .unwrap_or(Evidence::ProcessTree);
+        self.phase_with(c, kind, ev, evidence);
+    }
+
+    /// Files `ev` under phase `kind` of container `c`, for the reason `evidence`.
+    fn phase_with(&mut self, c: usize, kind: PhaseKind, ev: &Event, evidence: Evidence) {
         let st = &mut self.containers[c];
         st.c.created_ns = st.c.created_ns.min(ev.ts_ns);
         let existing = if kind.once() {
@@ -226,7 +407,15 @@ impl Engine {
         match existing {
             Some(i) => {
                 let p = &mut st.c.phases[i];
-                p.start_ns = p.start_ns.min(ev.ts_ns);
+                // An earlier event claimed late (a daemon's, once evidence came) is the key.
+                if ev.ts_ns < p.start_ns {
+                    p.start_ns = ev.ts_ns;
+                    p.key = key::text(ev);
+                    p.pid = ev.tgid;
+                    p.comm.clone_from(&ev.comm);
+                    p.call = key::call(ev).map(str::to_string);
+                    p.evidence = evidence;
+                }
                 p.end_ns = p.end_ns.max(ev.ts_ns);
                 p.events += 1;
             }
@@ -241,6 +430,7 @@ impl Engine {
                     pid: ev.tgid,
                     comm: ev.comm.clone(),
                     call: key::call(ev).map(str::to_string),
+                    evidence,
                 });
             }
         }
@@ -258,19 +448,9 @@ impl Engine {
         }
     }
 
-    /// Gives daemon activity waiting for a container to the one an engine just started.
-    fn claim_pending(&mut self, c: usize, now: u64) {
-        let pending: Vec<_> = self.pending.drain(..).collect();
-        for (ev, kind) in pending {
-            if now.saturating_sub(ev.ts_ns) > PENDING_WINDOW_NS {
-                continue;
-            }
-            self.event_for(c, kind, &ev);
-        }
-    }
-
-    /// Files a daemon's event (not its process) under container `c`.
-    fn event_for(&mut self, c: usize, kind: PhaseKind, ev: &Event) {
+    /// Files a daemon's event (not its process) under container `c`, for the reason
+    /// `evidence`.
+    fn event_for(&mut self, c: usize, kind: PhaseKind, ev: &Event, evidence: Evidence) {
         self.event_owner = Some(c);
         let st = &mut self.containers[c];
         match &ev.detail {
@@ -285,10 +465,31 @@ impl Engine {
                 for n in [name, peer] {
                     if !n.is_empty() && !st.c.veths.contains(n) {
                         st.c.veths.push(n.clone());
+                        st.fact(FactKind::Veth, n, evidence);
                     }
                 }
             }
-            Detail::Exec { .. }
+            Detail::CgroupMkdir { path, .. } => st.cgroup(path, evidence),
+            Detail::CgroupAttach {
+                path, target_pid, ..
+            } => {
+                // The shim's own cgroup (conmon's) is not the container's.
+                if st
+                    .procs
+                    .get(target_pid)
+                    .is_none_or(|p| p.role != Role::Shim)
+                {
+                    st.cgroup(path, evidence);
+                }
+            }
+            Detail::NetdevMove { name, .. } => {
+                if !name.is_empty() && !st.c.veths.contains(name) {
+                    st.c.veths.push(name.clone());
+                    st.fact(FactKind::Veth, name, evidence);
+                }
+            }
+            Detail::CgroupRmdir { .. }
+            | Detail::Exec { .. }
             | Detail::PivotRoot { .. }
             | Detail::Fsopen { .. }
             | Detail::Fsconfig { .. }
@@ -302,7 +503,7 @@ impl Engine {
             | Detail::Namespaces { .. }
             | Detail::Setns { .. } => {}
         }
-        self.phase(c, kind, ev);
+        self.phase_with(c, kind, ev, evidence);
     }
 
     /// Assigns `ev`; true when it belongs to a container or waits for one. Every kind is
@@ -329,7 +530,13 @@ impl Engine {
                 self.phase(c, PhaseKind::PivotRoot, ev);
                 true
             }
-            Detail::Veth { name, peer, .. } => self.veth(ev, name, peer),
+            Detail::Veth { .. } => self.veth(ev),
+            Detail::NetdevMove { .. } => self.netdev_move(ev),
+            Detail::CgroupMkdir { path, .. } => self.cgroup(ev, path, None, false),
+            Detail::CgroupRmdir { path, .. } => self.cgroup(ev, path, None, true),
+            Detail::CgroupAttach {
+                path, target_pid, ..
+            } => self.cgroup(ev, path, Some(*target_pid), false),
             Detail::Mount { .. }
             | Detail::Umount { .. }
             | Detail::Fsopen { .. }
@@ -339,14 +546,6 @@ impl Engine {
             | Detail::OpenTree { .. }
             | Detail::MountSetattr { .. } => self.mount(ev),
         }
-    }
-
-    fn is_engine(&self, ev: &Event) -> bool {
-        let comm = self
-            .procs
-            .get(&ev.tgid)
-            .map_or(ev.comm.as_str(), Proc::comm);
-        ENGINES.contains(&comm) || ENGINES.contains(&ev.comm.as_str())
     }
 
     /// A container whose mount namespace the event's process is in, or whose cgroup it is
@@ -363,17 +562,24 @@ impl Engine {
         let c = match by_ns {
             Some(c) => c,
             None => {
-                let path = self.cgroups.get(&ev.cgroup_id)?;
-                let (engine, id) = identify::cgroup_container(path)?;
+                let path = self.cgroups.get(&ev.cgroup_id)?.clone();
+                let (engine, id) = identify::cgroup_container(&path)?;
                 let id = id.to_string();
                 let found = format!("cgroup {path}");
                 let c = self.container(&id, Runtime::Runc, &found, ev.ts_ns);
-                self.containers[c].c.engine.get_or_insert(engine);
+                let st = &mut self.containers[c];
+                st.c.engine.get_or_insert(engine);
+                st.cgroup(&path, Evidence::CgroupPath);
                 c
             }
         };
         let exec = self.procs.get(&ev.tgid).is_some_and(|p| p.exec_session);
-        self.join(ev.tgid, c, Role::Container, ev);
+        let evidence = if by_ns.is_some() {
+            Evidence::MountNamespace
+        } else {
+            Evidence::CgroupPath
+        };
+        self.join(ev.tgid, c, Role::Container, evidence, ev);
         if let Some(p) = self.procs.get_mut(&ev.tgid) {
             p.exec_session = exec || self.containers[c].started();
         }

@@ -1,9 +1,12 @@
 //! The mount family: a container's own mounts (runtime init, rootfs, pivot_root, masked
 //! paths, teardown) and the mounts a shared daemon makes for it (its image, its netns).
 
-use super::{succeeded, Engine};
+use super::{succeeded, waiting::Key, Engine};
 use crate::{
-    correlate::model::{PhaseKind, Role, Runtime},
+    correlate::{
+        identify,
+        model::{Evidence, FactKind, PhaseKind, Role, Runtime},
+    },
     event::{Detail, Event},
     runtime::naming,
 };
@@ -24,7 +27,11 @@ fn mount_target(d: &Detail) -> Option<&str> {
         | Detail::Rename { .. }
         | Detail::Namespaces { .. }
         | Detail::Setns { .. }
-        | Detail::Veth { .. } => None,
+        | Detail::Veth { .. }
+        | Detail::CgroupMkdir { .. }
+        | Detail::CgroupRmdir { .. }
+        | Detail::CgroupAttach { .. }
+        | Detail::NetdevMove { .. } => None,
     }
 }
 
@@ -35,6 +42,17 @@ fn netns_source_pid(source: &str) -> Option<u32> {
         return None;
     }
     rest.split('/').next()?.parse().ok()
+}
+
+/// The key an overlay's mount point waits under: its merged directory, with Docker's init
+/// layer (`<layer>-init/merged`, mounted to prepare the container's files) under its
+/// layer's (`<layer>/merged`), which the runtime binds as the root.
+fn rootfs_key(path: &str) -> String {
+    let Some(dir) = path.strip_suffix("/merged") else {
+        return path.to_string();
+    };
+    let dir = dir.strip_suffix("-init").unwrap_or(dir);
+    format!("{dir}/merged")
 }
 
 /// What a mount says about itself.
@@ -72,16 +90,45 @@ impl Engine {
             return;
         }
         let found = format!("state dir {}/<id>", naming::STATE_ROOT);
-        let c = self.container(&id, Runtime::Tracer, &found, ev.ts_ns);
+        let c = self.starting(&id, Runtime::Tracer, &found, ev.ts_ns);
+        let st = &mut self.containers[c];
         if let Some(Some(name)) = name {
-            self.containers[c].c.name = Some(name);
+            st.c.name = Some(name);
         }
-        self.join(ev.tgid, c, Role::Runtime, ev);
+        if m.overlay {
+            st.c.rootfs = Some(m.target.to_string());
+            st.fact(FactKind::Rootfs, m.target, Evidence::StateDir);
+        }
+        self.join(ev.tgid, c, Role::Runtime, Evidence::StateDir, ev);
+    }
+
+    /// The runtime binding an overlay's merged directory as the root: that overlay, mounted
+    /// by a daemon before, is this container's.
+    fn rootfs_bind(&mut self, c: usize, ev: &Event) {
+        let Detail::Mount { source, target, .. } = &ev.detail else {
+            return;
+        };
+        for path in [source, target] {
+            let key = Key::Path(rootfs_key(path));
+            if !path.is_empty() && self.waiting.contains(&key) {
+                let st = &mut self.containers[c];
+                st.c.rootfs = Some(path.clone());
+                st.fact(FactKind::Rootfs, path, Evidence::RootfsPath);
+                if !st.mount_targets.contains(path) {
+                    st.mount_targets.push(path.clone());
+                }
+                self.claim(c, &key, Evidence::RootfsPath);
+                return;
+            }
+        }
     }
 
     /// A mount by one of container `c`'s processes: which phase it belongs to follows from
     /// how far the launch got.
     fn own_mount(&mut self, c: usize, ev: &Event, m: &MountFacts) {
+        if succeeded(ev) {
+            self.rootfs_bind(c, ev);
+        }
         if self.procs.get(&ev.tgid).is_some_and(|p| p.exec_session) {
             self.containers[c].c.mounts += 1;
             self.extend_last(c, PhaseKind::Exec, ev);
@@ -118,26 +165,30 @@ impl Engine {
         self.phase(c, kind, ev);
     }
 
-    /// A shared daemon's mount: the netns of a container's process, a path holding an id or
-    /// one of a container's mount points; true when it is about containers.
+    /// A shared daemon's mount: the netns of a container's process, a path holding an id,
+    /// one of a container's mount points, or what waits for one: an overlay (for the runtime
+    /// to bind it as a root), a netns bind mount made from inside a new netns (podman's).
+    /// True when it is about containers.
     fn daemon_mount(&mut self, ev: &Event, m: &MountFacts) -> bool {
         let target = m.target;
         if let Detail::Mount { source, .. } = &ev.detail {
             if let Some(c) = netns_source_pid(source).and_then(|p| self.container_of(p)) {
-                self.event_for(c, PhaseKind::Network, ev);
+                self.event_for(c, PhaseKind::Network, ev, Evidence::NetnsOfPid);
                 return true;
             }
         }
         let by_target = self
             .containers
             .iter()
-            .position(|st| st.mount_targets.iter().any(|t| t == target));
+            .rposition(|st| st.mount_targets.iter().any(|t| t == target))
+            .map(|c| (c, Evidence::MountPoint));
         let by_id = || {
             self.containers
                 .iter()
-                .position(|st| st.c.id.len() >= 12 && target.contains(&st.c.id))
+                .rposition(|st| st.c.id.len() >= 12 && target.contains(&st.c.id))
+                .map(|c| (c, Evidence::IdInPath))
         };
-        if let Some(c) = by_target.or_else(by_id) {
+        if let Some((c, evidence)) = by_target.or_else(by_id) {
             let st = &self.containers[c];
             let netns = target.contains("/netns/");
             let kind = match (st.c.exited_ns.is_some() || st.started(), netns, m.umount) {
@@ -145,20 +196,28 @@ impl Engine {
                 (true, false, true) => PhaseKind::Unmount,
                 (true, false, false) => return true,
                 (false, true, _) => PhaseKind::Network,
-                (false, false, _) => PhaseKind::ImageMount,
+                (false, false, _) if m.overlay || evidence == Evidence::MountPoint => {
+                    PhaseKind::ImageMount
+                }
+                (false, false, _) => PhaseKind::EngineSetup,
             };
-            self.event_for(c, kind, ev);
+            self.event_for(c, kind, ev, evidence);
             return true;
         }
-        if self.is_engine(ev) {
-            if m.overlay || (m.umount && target.ends_with("/merged")) {
-                self.pending.push_back((ev.clone(), PhaseKind::ImageMount));
-                return true;
-            }
-            if target.contains("/netns/") {
-                self.pending.push_back((ev.clone(), PhaseKind::Network));
-                return true;
-            }
+        let key = Key::Path(rootfs_key(target));
+        if m.overlay || (m.umount && self.waiting.contains(&key)) {
+            self.wait(key, PhaseKind::ImageMount, ev);
+            return true;
+        }
+        if let Some(id) = identify::id_in_path(target) {
+            self.wait(Key::Id(id.to_string()), PhaseKind::EngineSetup, ev);
+            return true;
+        }
+        // A namespace kept by a bind mount made from inside it (podman's /run/netns/...).
+        let inside = ev.net_ns != 0 && ev.net_ns != self.host.net;
+        if inside && matches!(ev.detail, Detail::Mount { .. }) && target.contains("netns") {
+            self.wait(Key::Netns(ev.net_ns), PhaseKind::Network, ev);
+            return true;
         }
         false
     }

@@ -1,8 +1,10 @@
-//! New namespaces (unshare, clone) and joined ones (setns).
+//! New namespaces (unshare, clone) and joined ones (setns), a container's own and the ones
+//! a daemon makes or enters for a container (podman's netns, dockerd configuring the
+//! container's network from inside its namespace).
 
-use super::{succeeded, Engine};
+use super::{succeeded, waiting::Key, Engine};
 use crate::{
-    correlate::model::PhaseKind,
+    correlate::model::{Evidence, PhaseKind},
     event::{Event, NsInodes, NsKind},
 };
 
@@ -13,9 +15,10 @@ impl Engine {
             return self.container_of(ev.tgid).is_some();
         }
         let Some(c) = self.container_of(ev.tgid).or_else(|| self.by_namespace(ev)) else {
-            // An engine making the container's netns ahead of it (podman).
-            if self.is_engine(ev) && new == [NsKind::Net] {
-                self.pending.push_back((ev.clone(), PhaseKind::Network));
+            // A network namespace made ahead of its container (podman's): it is the
+            // container's once the container is seen in it.
+            if new == [NsKind::Net] && ns.net != 0 {
+                self.wait(Key::Netns(ns.net), PhaseKind::Network, ev);
                 return true;
             }
             return false;
@@ -37,13 +40,17 @@ impl Engine {
             PhaseKind::Namespaces
         };
         self.phase(c, kind, ev);
+        if new.contains(&NsKind::Net) {
+            self.netns_known(c);
+        }
         true
     }
 
-    /// A container's process joining namespaces: the runtime setting up, or an exec session.
+    /// Joining namespaces: a container's process (the runtime setting up, or an exec
+    /// session), or a daemon entering a container's network namespace to configure it.
     pub(super) fn setns(&mut self, ev: &Event, joined: &[NsKind], ns: &NsInodes) -> bool {
         let Some(c) = self.container_of(ev.tgid) else {
-            return false;
+            return self.daemon_setns(ev, joined, ns);
         };
         let exec = self.procs.get(&ev.tgid).is_some_and(|p| p.exec_session);
         if joined.is_empty() || !succeeded(ev) {
@@ -53,7 +60,24 @@ impl Engine {
             self.extend_last(c, PhaseKind::Exec, ev);
         } else {
             self.containers[c].c.ns.merge(ns, joined);
+            self.containers[c].ns_done = true;
             self.phase(c, PhaseKind::Namespaces, ev);
+            if joined.contains(&NsKind::Net) {
+                self.netns_known(c);
+            }
+        }
+        true
+    }
+
+    /// A process of no container joining a network namespace: the container's that owns
+    /// it, or one still to come.
+    fn daemon_setns(&mut self, ev: &Event, joined: &[NsKind], ns: &NsInodes) -> bool {
+        if !succeeded(ev) || !joined.contains(&NsKind::Net) || ns.net == self.host.net {
+            return false;
+        }
+        match self.netns_container(ns.net) {
+            Some(c) => self.event_for(c, PhaseKind::Network, ev, Evidence::Netns),
+            None => self.wait(Key::Netns(ns.net), PhaseKind::Network, ev),
         }
         true
     }

@@ -3,7 +3,7 @@
 
 use super::{Engine, Proc};
 use crate::{
-    correlate::model::{PhaseKind, Process},
+    correlate::model::{Evidence, PhaseKind, Process},
     event::Event,
 };
 
@@ -18,6 +18,7 @@ impl Engine {
             argv: parent.argv.clone(),
             container: parent.container,
             role: parent.role,
+            evidence: parent.container.map(|_| Evidence::ProcessTree),
             exec_session: parent.exec_session,
             tracer_run: None,
         };
@@ -36,6 +37,7 @@ impl Engine {
             comms: parent.as_ref().map(|p| p.comms.clone()).unwrap_or_default(),
             argv: parent.map(|p| p.argv).unwrap_or_default(),
             role,
+            evidence: Evidence::ProcessTree,
             exit_code: None,
             signal: None,
         });

@@ -1,49 +1,132 @@
-//! veth pairs: the network a container gets.
+//! Network devices: veth pairs, and a device moving into a container's network namespace
+//! (the evidence that ties a veth made by a daemon in the host's namespace to its container).
 
-use super::{Engine, State};
+use super::{succeeded, waiting::Key, Engine};
 use crate::{
-    correlate::model::{PhaseKind, Runtime},
-    event::Event,
+    correlate::model::{Evidence, PhaseKind, Runtime},
+    event::{Detail, Event},
     runtime::naming,
 };
 
 impl Engine {
-    /// A veth pair: the container it is named after or made for.
-    pub(super) fn veth(&mut self, ev: &Event, name: &str, peer: &str) -> bool {
-        let names = |st: &State| {
-            st.c.veths
-                .iter()
-                .any(|v| v == name || (!peer.is_empty() && v == peer))
-        };
-        // A link of a container's (moved back or deleted at teardown), or the built-in
-        // runtime's (named after the id), or made by a container's process.
-        let known = self.containers.iter().position(names);
-        let by_name = || {
-            self.containers.iter().position(|st| {
-                st.c.runtime == Runtime::Tracer
-                    && naming::veth_names(&st.c.id)
-                        .iter()
-                        .any(|n| n == name || n == peer)
+    /// The container a link's names are already known to: one of its links (moved back or
+    /// deleted at teardown), or named after its id by the built-in runtime.
+    fn link_owner(&self, name: &str, peer: &str) -> Option<(usize, Evidence)> {
+        let named = |n: &str| !n.is_empty() && (n == name || n == peer);
+        self.containers
+            .iter()
+            .rposition(|st| st.c.veths.iter().any(|v| named(v)))
+            .map(|c| (c, Evidence::Netns))
+            .or_else(|| {
+                self.containers
+                    .iter()
+                    .rposition(|st| {
+                        st.c.runtime == Runtime::Tracer
+                            && naming::veth_names(&st.c.id).iter().any(|n| named(n))
+                    })
+                    .map(|c| (c, Evidence::RuntimeNaming))
             })
+    }
+
+    /// A network namespace other than the host's (0 is unknown).
+    fn foreign(&self, n: u32) -> bool {
+        n != 0 && n != self.host.net
+    }
+
+    /// A veth pair: a container's by its names, by the process that made it, or by the
+    /// namespace one end is in; made in the host's namespace by a daemon, it waits for one
+    /// end to move.
+    pub(super) fn veth(&mut self, ev: &Event) -> bool {
+        let Detail::Veth {
+            name,
+            peer,
+            netns,
+            peer_netns,
+            ..
+        } = &ev.detail
+        else {
+            return false;
         };
-        let c = known
-            .or_else(by_name)
-            .or_else(|| self.container_of(ev.tgid));
-        match c {
-            Some(c) => {
-                let kind = if self.containers[c].c.exited_ns.is_some() && known.is_some() {
-                    PhaseKind::NetworkCleanup
-                } else {
-                    PhaseKind::Network
-                };
-                self.event_for(c, kind, ev);
+        if !succeeded(ev) {
+            return self.container_of(ev.tgid).is_some();
+        }
+        if let Some((c, evidence)) = self.link_owner(name, peer) {
+            let kind = if self.containers[c].c.exited_ns.is_some() {
+                PhaseKind::NetworkCleanup
+            } else {
+                PhaseKind::Network
+            };
+            self.event_for(c, kind, ev, evidence);
+            return true;
+        }
+        if let Some(c) = self.container_of(ev.tgid) {
+            self.event_for(c, PhaseKind::Network, ev, Evidence::ProcessTree);
+            return true;
+        }
+        for n in [*peer_netns, *netns] {
+            if self.foreign(n) {
+                match self.netns_container(n) {
+                    Some(c) => self.event_for(c, PhaseKind::Network, ev, Evidence::Netns),
+                    None => self.wait(Key::Netns(n), PhaseKind::Network, ev),
+                }
+                return true;
+            }
+        }
+        let keys = [name, peer]
+            .into_iter()
+            .filter(|n| !n.is_empty())
+            .map(|n| Key::Link(n.clone()))
+            .collect();
+        self.waiting.push_keys(keys, PhaseKind::Network, ev.clone());
+        true
+    }
+
+    /// The pair waiting under a link's name.
+    fn take_link(&mut self, name: &str) -> Vec<(PhaseKind, Event)> {
+        self.waiting.take(&Key::Link(name.to_string()))
+    }
+
+    /// A device moving to another namespace: into a container's, it and its pair are that
+    /// container's.
+    pub(super) fn netdev_move(&mut self, ev: &Event) -> bool {
+        let Detail::NetdevMove { name, to_netns, .. } = &ev.detail else {
+            return false;
+        };
+        if !succeeded(ev) {
+            return self.container_of(ev.tgid).is_some();
+        }
+        let owner = self
+            .netns_container(*to_netns)
+            .map(|c| (c, Evidence::Netns))
+            .or_else(|| self.link_owner(name, ""))
+            .or_else(|| {
+                self.container_of(ev.tgid)
+                    .map(|c| (c, Evidence::ProcessTree))
+            });
+        let pair = self.take_link(name);
+        match owner {
+            Some((c, evidence)) => {
+                for (kind, p) in pair {
+                    self.event_for(c, kind, &p, evidence);
+                }
+                self.event_for(c, PhaseKind::Network, ev, evidence);
                 true
             }
-            None if ev.tgid == 0 || self.is_engine(ev) => {
-                self.pending.push_back((ev.clone(), PhaseKind::Network));
+            None if self.foreign(*to_netns) => {
+                let key = Key::Netns(*to_netns);
+                for (kind, p) in pair {
+                    self.wait(key.clone(), kind, &p);
+                }
+                self.wait(key, PhaseKind::Network, ev);
                 true
             }
-            None => false,
+            None => {
+                // Nothing names a container: the pair stays the daemon's.
+                for (kind, p) in pair {
+                    self.wait(Key::Link(name.clone()), kind, &p);
+                }
+                false
+            }
         }
     }
 }
