@@ -12,6 +12,8 @@ use std::{
     time::Duration,
 };
 
+pub mod services;
+
 use tracer::event::{Detail, Event};
 
 /// The `tracer` binary of this build: beside the test binaries' `deps/` folder

@@ -280,6 +280,142 @@ fn root_veth_pair_is_seen() {
     );
 }
 
+/// One end of a veth moved into another namespace: a move event naming the device and the
+/// inode of the namespace it went into (`/proc/PID/ns/net` of a process there).
+#[test]
+fn root_veth_moved_into_a_namespace_is_seen() {
+    let watch = Watch::start(&[]);
+    let mut holder = Command::new("unshare")
+        .args(["-n", "sleep", "10"])
+        .spawn()
+        .unwrap();
+    let pid = holder.id();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default() != "sleep\n" {
+        assert!(Instant::now() < deadline, "sleep never started");
+        thread::sleep(Duration::from_millis(20));
+    }
+    let netns = ns_inode(pid, "net");
+    let _ = Command::new("ip")
+        .args(["link", "del", "trcmA"])
+        .stderr(Stdio::null())
+        .status();
+    let ip = |args: &[&str]| {
+        let st = Command::new("ip").args(args).status().unwrap();
+        assert!(st.success(), "ip {args:?}");
+    };
+    ip(&[
+        "link", "add", "trcmA", "type", "veth", "peer", "name", "trcmB",
+    ]);
+    let b = nix::net::if_::if_nametoindex("trcmB").unwrap();
+    ip(&["link", "set", "trcmB", "netns", &pid.to_string()]);
+    // The monitor reports asynchronously (and resolves the namespace): give it time.
+    thread::sleep(Duration::from_millis(500));
+    ip(&["link", "del", "trcmA"]);
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    let out = watch.stop();
+    let host_net = ns_inode(std::process::id(), "net");
+    let moves: Vec<_> = out
+        .events
+        .iter()
+        .filter_map(|e| match &e.detail {
+            Detail::NetdevMove {
+                name,
+                ifindex,
+                netns: from,
+                to_netns,
+                result,
+            } if name.starts_with("trcm") => Some((
+                name.as_str(),
+                *ifindex,
+                *from,
+                *to_netns,
+                result.ret,
+                e.hook.as_str(),
+            )),
+            _ => None,
+        })
+        .collect();
+    let hook = if kprobes_here() {
+        "kretprobe:__dev_change_net_namespace"
+    } else {
+        "rtnetlink:RTNLGRP_LINK"
+    };
+    assert_eq!(moves, [("trcmB", b, host_net, netns, 0, hook)]);
+}
+
+/// A cgroup made, a process moved in, the cgroup removed: three events with its path, id
+/// and the process; the id is what that process's own events carry.
+#[test]
+fn root_cgroup_events_are_seen() {
+    let root = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
+        .into_iter()
+        .find(|r| Path::new(r).join("cgroup.procs").exists() && cgroup2_at(r))
+        .expect("a cgroup2 hierarchy");
+    let name = format!("tracer-test-{}", std::process::id());
+    let dir = Path::new(root).join(&name);
+    let watch = Watch::start(&[]);
+    fs::create_dir(&dir).unwrap();
+    let id = std::os::unix::fs::MetadataExt::ino(&fs::metadata(&dir).unwrap());
+    let mut sleeper = Command::new("sleep").arg("10").spawn().unwrap();
+    fs::write(dir.join("cgroup.procs"), sleeper.id().to_string()).unwrap();
+    // An event of the process inside, to carry the cgroup's id.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(sleeper.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    sleeper.wait().unwrap();
+    fs::remove_dir(&dir).unwrap();
+    let out = watch.stop();
+    let path = format!("/{name}");
+    let mine: Vec<(&str, u64, i32, u32)> = out
+        .events
+        .iter()
+        .filter_map(|e| match &e.detail {
+            Detail::CgroupMkdir {
+                id, root, path: p, ..
+            } if *p == path => Some(("mkdir", *id, *root, 0)),
+            Detail::CgroupAttach {
+                id,
+                root,
+                path: p,
+                target_pid,
+                ..
+            } if *p == path => Some(("attach", *id, *root, *target_pid)),
+            Detail::CgroupRmdir {
+                id, root, path: p, ..
+            } if *p == path => Some(("rmdir", *id, *root, 0)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        mine,
+        [
+            ("mkdir", id, 0, 0),
+            ("attach", id, 0, sleeper.id()),
+            ("rmdir", id, 0, 0)
+        ]
+    );
+    let exit = out
+        .events
+        .iter()
+        .find(|e| e.tgid == sleeper.id() && matches!(e.detail, Detail::Exit { .. }))
+        .expect("the sleeper's exit");
+    assert_eq!(
+        exit.cgroup_id, id,
+        "the events of a process carry its cgroup's id"
+    );
+}
+
+fn cgroup2_at(dir: &str) -> bool {
+    fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.split_whitespace().nth(4) == Some(dir) && l.contains(" - cgroup2 "))
+}
+
 #[test]
 fn root_check_reports_every_kind() {
     require_root();

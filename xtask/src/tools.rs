@@ -55,8 +55,8 @@ pub(crate) const TOOLS: &[Tool] = &[
     tool("pivot_root", "util-linux", &[Demo]),
     tool("unshare", "util-linux", &[Test, Bench, Fixtures, Demo]),
     tool("setpriv", "util-linux", &[Test]),
-    tool("nsenter", "util-linux", &[Test]),
-    tool("ip", "iproute2", &[Test, Vm, Demo]),
+    tool("nsenter", "util-linux", &[Test, Bench]),
+    tool("ip", "iproute2", &[Test, Vm, Demo, Bench]),
     tool("runc", "runc", &[Test, Bench, Fixtures]),
     tool("umoci", "umoci", &[Test]),
     // Copied into test root filesystems and the VM's initramfs: it must be the static one.
@@ -69,10 +69,11 @@ pub(crate) const TOOLS: &[Tool] = &[
     tool("execsnoop", "libbpf-tools", &[Bench]),
     tool("crun", "crun", &[Bench, Fixtures]),
     tool("python3", "python3", &[Bench]),
-    tool("docker", "docker.io", &[Fixtures]),
-    tool("dockerd", "docker.io", &[Fixtures]),
-    tool("containerd", "containerd", &[Fixtures]),
-    tool("podman", "podman", &[Fixtures]),
+    // The attribution tests run real engines; their daemons are started by the tests.
+    tool("docker", "docker.io", &[Test, Bench, Fixtures]),
+    tool("dockerd", "docker.io", &[Test, Bench, Fixtures]),
+    tool("containerd", "containerd", &[Test, Bench, Fixtures]),
+    tool("podman", "podman", &[Test, Fixtures]),
     tool("pgrep", "procps", &[Fixtures]),
 ];
 

@@ -65,7 +65,12 @@ pub(crate) fn vm_test() -> anyhow::Result<()> {
         .lines()
         .filter(|l| l.contains("VMTEST run event:"))
         .collect();
-    for hook in ["kretprobe:create_new_namespaces", "kretprobe:veth_newlink"] {
+    for hook in [
+        "kretprobe:create_new_namespaces",
+        "kretprobe:veth_newlink",
+        "kretprobe:__dev_change_net_namespace",
+        "tracepoint:cgroup:cgroup_mkdir",
+    ] {
         if !run_events.iter().any(|l| l.contains(hook)) {
             bail!("tracer run in the guest shows no event from {hook}");
         }
@@ -263,7 +268,7 @@ grep -E '"kind":"(namespaces|veth)"' /tmp/events.jsonl | sed 's/^/VMTEST event: 
 # the kprobes here.
 "{tracer}" run --quiet --jsonl /tmp/run.jsonl -- echo hi from the guest container
 echo "VMTEST-RUN=$?"
-grep -E '"kind":"(namespaces|veth)"' /tmp/run.jsonl | sed 's/^/VMTEST run event: /' 
+grep -E '"kind":"(namespaces|veth|netdev_move|cgroup_mkdir)"' /tmp/run.jsonl | sed 's/^/VMTEST run event: /' 
 "{test_bin}" --test-threads=1
 echo "VMTEST-TESTS=$?"
 TRACER_LAYOUT_SKEW=ns_inum:8 "{test_bin}" --test-threads=1 --exact root_unshare_namespaces_match_proc > /tmp/negative.log 2>&1

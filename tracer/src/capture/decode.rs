@@ -137,15 +137,29 @@ pub fn decode(buf: &[u8]) -> Result<Event, DecodeError> {
                 target_pid: ev.pid,
             }
         }
-        EventKind::Mount => mount(&read_mount(buf, &mut truncated)),
-        EventKind::Umount => umount(&read_mount(buf, &mut truncated)),
-        EventKind::PivotRoot => pivot_root(&read_mount(buf, &mut truncated)),
-        EventKind::Fsopen => fsopen(&read_mount(buf, &mut truncated)),
-        EventKind::Fsconfig => fsconfig(&read_mount(buf, &mut truncated)),
-        EventKind::Fsmount => fsmount(&read_mount(buf, &mut truncated)),
-        EventKind::MoveMount => move_mount(&read_mount(buf, &mut truncated)),
-        EventKind::OpenTree => open_tree(&read_mount(buf, &mut truncated)),
-        EventKind::MountSetattr => mount_setattr(&read_mount(buf, &mut truncated)),
+        EventKind::Mount => mount(&read_mount(
+            buf,
+            ("fstype", "source", "target"),
+            &mut truncated,
+        )),
+        EventKind::Umount => umount(&read_mount(buf, ("", "", "target"), &mut truncated)),
+        EventKind::PivotRoot => pivot_root(&read_mount(
+            buf,
+            ("", "new_root", "put_old"),
+            &mut truncated,
+        )),
+        EventKind::Fsopen => fsopen(&read_mount(buf, ("fstype", "", ""), &mut truncated)),
+        EventKind::Fsconfig => fsconfig(&read_mount(buf, ("key", "value", ""), &mut truncated)),
+        EventKind::Fsmount => fsmount(&read_mount(buf, ("", "", ""), &mut truncated)),
+        EventKind::MoveMount => move_mount(&read_mount(
+            buf,
+            ("", "from_path", "to_path"),
+            &mut truncated,
+        )),
+        EventKind::OpenTree => open_tree(&read_mount(buf, ("", "path", ""), &mut truncated)),
+        EventKind::MountSetattr => {
+            mount_setattr(&read_mount(buf, ("", "path", ""), &mut truncated))
+        }
     };
     Ok(Event {
         ts_ns: h.ts_ns,
@@ -309,22 +323,13 @@ struct MountFields<'a> {
     ev: &'a MountEvent,
 }
 
+/// Which JSON fields a mount-family kind puts its fstype, src and dst strings in.
+type Slots = (&'static str, &'static str, &'static str);
+
 /// Reads a mount-family record and notes which of its strings the kernel cut, under the
-/// field names of `kind`.
-fn read_mount(buf: &[u8], truncated: &mut Vec<String>) -> MountEvent {
+/// kind's field names (`names`; empty: not a string of that kind).
+fn read_mount(buf: &[u8], names: Slots, truncated: &mut Vec<String>) -> MountEvent {
     let ev: MountEvent = record(buf);
-    let kind = EventKind::from_u32(ev.header.kind);
-    // (fstype slot, src slot, dst slot) field names per kind.
-    let names: (&str, &str, &str) = match kind {
-        Some(EventKind::Mount) => ("fstype", "source", "target"),
-        Some(EventKind::Umount) => ("", "", "target"),
-        Some(EventKind::PivotRoot) => ("", "new_root", "put_old"),
-        Some(EventKind::Fsopen) => ("fstype", "", ""),
-        Some(EventKind::Fsconfig) => ("key", "value", ""),
-        Some(EventKind::MoveMount) => ("", "from_path", "to_path"),
-        Some(EventKind::OpenTree | EventKind::MountSetattr) => ("", "path", ""),
-        _ => ("", "", ""),
-    };
     for (bit, name) in [
         (mount_truncated::FSTYPE, names.0),
         (mount_truncated::SRC, names.1),

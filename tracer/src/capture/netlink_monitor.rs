@@ -146,8 +146,37 @@ impl VethTracker {
         })
     }
 
-    pub fn del_link(&mut self, msg: &LinkMessage) {
-        self.links.remove(&msg.header.index);
+    /// A `RTM_DELLINK`: the link left this namespace, deleted or moved. When it was a veth
+    /// whose peer is still here, the caller asks the peer whether it now names a netns id
+    /// (then the link moved: [`VethTracker::peer_moved`]); that index is returned.
+    pub fn del_link(&mut self, msg: &LinkMessage) -> Option<u32> {
+        let gone = self.links.remove(&msg.header.index)?;
+        let (peer, _) = gone.peer.filter(|_| gone.veth)?;
+        self.links
+            .get(&peer)
+            .filter(|p| p.peer_nsid.is_none())
+            .map(|_| peer)
+    }
+
+    /// Link `index` (still here) now names its peer by netns id `nsid`: the move of that
+    /// peer, reported once (a later notification of `index` says nothing new).
+    pub fn peer_moved(&mut self, index: u32, nsid: i32) -> Option<Notice> {
+        let link = self.links.get_mut(&index)?;
+        if link.peer_nsid.is_some() {
+            return None;
+        }
+        link.peer_nsid = Some(nsid);
+        let (peer_index, peer_name) = link.peer.clone()?;
+        Some(Notice {
+            detail: Detail::NetdevMove {
+                name: peer_name,
+                ifindex: peer_index,
+                netns: self.netns,
+                to_netns: 0,
+                result: SysResult::from_ret(0),
+            },
+            nsid: Some(nsid),
+        })
     }
 }
 
@@ -238,13 +267,30 @@ pub async fn start(reports: Reports) -> std::io::Result<mpsc::UnboundedReceiver<
                     }
                 }
                 NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelLink(link)) => {
-                    tracker.del_link(&link);
+                    let Some(peer) = tracker.del_link(&link) else {
+                        continue;
+                    };
+                    // Deleted, or moved: a moved end's peer is still here, naming it by a
+                    // netns id (nothing else may change the peer, so nothing else tells).
+                    let nsid = peer_nsid(&handle, peer).await;
+                    let notice = nsid.and_then(|id| tracker.peer_moved(peer, id));
+                    if let (Some(notice), true) = (notice, reports.moves) {
+                        let ev = event(notice.detail, header.port_number);
+                        tokio::spawn(resolved(handle.clone(), own, ev, notice.nsid, tx.clone()));
+                    }
                 }
                 _ => {}
             }
         }
     });
     Ok(rx)
+}
+
+/// The netns id link `index` names its peer by, if it is there and its peer elsewhere.
+async fn peer_nsid(handle: &Handle, index: u32) -> Option<i32> {
+    let mut links = handle.link().get().match_index(index).execute();
+    let msg = links.try_next().await.ok()??;
+    parse(&msg).3
 }
 
 /// Sends `ev` once the namespace behind `nsid` is known (a namespace nobody holds any more
@@ -368,5 +414,24 @@ mod tests {
             })
         );
         assert_eq!(t.new_link(&moved), None, "once");
+    }
+
+    /// `ip link set B netns X` and nothing else: B's deletion here, its peer (asked) naming
+    /// a netns id, is the move.
+    #[test]
+    fn a_deleted_end_whose_peer_names_a_netns_moved() {
+        let mut t = VethTracker::new(1);
+        assert_eq!(t.new_link(&link(5, "vethB", true, None)), None);
+        assert!(t.new_link(&link(6, "vethA", true, Some(5))).is_some());
+        assert_eq!(t.del_link(&link(5, "vethB", true, None)), Some(6));
+        let moved = t.peer_moved(6, 4).unwrap();
+        assert_eq!(moved.nsid, Some(4));
+        assert!(matches!(
+            moved.detail,
+            Detail::NetdevMove { ref name, ifindex: 5, .. } if name == "vethB"
+        ));
+        assert_eq!(t.peer_moved(6, 4), None, "once");
+        // Deleting the pair: the peer is gone too, nothing to ask.
+        assert_eq!(t.del_link(&link(6, "vethA", true, Some(5))), None);
     }
 }

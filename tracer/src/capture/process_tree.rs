@@ -1,5 +1,5 @@
-//! Correlation: which raw events belong together. So far, the process tree of one
-//! `tracer run`, grown from fork events, plus the veth pair it creates.
+//! The live filter of one `tracer run`'s events: its process tree, grown from fork events,
+//! plus the veth pair it creates (and moves).
 
 use std::collections::HashSet;
 
@@ -39,6 +39,7 @@ impl ProcessTree {
             Detail::Veth { name, peer, .. } => {
                 member || self.links.contains(name) || self.links.contains(peer)
             }
+            Detail::NetdevMove { name, .. } => member || self.links.contains(name),
             // The root's own thread pool naming its threads says nothing about the run.
             Detail::Rename { .. } if ev.tgid == self.root => false,
             _ => member,

@@ -107,6 +107,52 @@ fn cap_name(c: &oci_spec::runtime::Capability) -> String {
         .unwrap_or_else(|| format!("{c:?}"))
 }
 
+/// The process's rlimits, by their names.
+fn rlimits(process: &oci_spec::runtime::Process) -> Vec<Rlimit> {
+    process
+        .rlimits()
+        .clone()
+        .unwrap_or_default()
+        .iter()
+        .map(|r| Rlimit {
+            resource: serde_json::to_value(r.typ())
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            soft: r.soft(),
+            hard: r.hard(),
+        })
+        .collect()
+}
+
+/// Whether the bundle wants its own network namespace; what of `linux` is not applied goes
+/// to `unsupported`.
+fn linux_fields(linux: &oci_spec::runtime::Linux, unsupported: &mut Vec<String>) -> bool {
+    let namespaces = linux.namespaces().clone().unwrap_or_default();
+    for n in &namespaces {
+        if n.typ() == LinuxNamespaceType::User || n.path().is_some() {
+            unsupported.push(format!("linux.namespaces: {:?}", n.typ()));
+        }
+    }
+    for (present, name) in [
+        (linux.seccomp().is_some(), "linux.seccomp"),
+        (linux.uid_mappings().is_some(), "linux.uidMappings"),
+        (linux.sysctl().is_some(), "linux.sysctl"),
+        (linux.devices().is_some(), "linux.devices"),
+        (
+            linux.resources().is_some(),
+            "linux.resources (use --memory, --pids-limit)",
+        ),
+    ] {
+        if present {
+            unsupported.push(name.to_string());
+        }
+    }
+    namespaces
+        .iter()
+        .any(|n| n.typ() == LinuxNamespaceType::Network)
+}
+
 pub fn load(dir: &Path) -> anyhow::Result<Bundle> {
     let config = dir.join("config.json");
     if !config.is_file() {
@@ -137,20 +183,7 @@ pub fn load(dir: &Path) -> anyhow::Result<Bundle> {
         .and_then(|c| c.effective().clone().or_else(|| c.bounding().clone()))
         .map(|set| set.iter().map(cap_name).collect())
         .unwrap_or_default();
-    let rlimits = process
-        .rlimits()
-        .clone()
-        .unwrap_or_default()
-        .iter()
-        .map(|r| Rlimit {
-            resource: serde_json::to_value(r.typ())
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default(),
-            soft: r.soft(),
-            hard: r.hard(),
-        })
-        .collect();
+    let rlimits = rlimits(&process);
     let root = spec
         .root()
         .clone()
@@ -174,29 +207,7 @@ pub fn load(dir: &Path) -> anyhow::Result<Bundle> {
         unsupported.push("hooks".into());
     }
     let linux = spec.linux().clone().unwrap_or_default();
-    let namespaces = linux.namespaces().clone().unwrap_or_default();
-    let own_netns = namespaces
-        .iter()
-        .any(|n| n.typ() == LinuxNamespaceType::Network);
-    for n in &namespaces {
-        if n.typ() == LinuxNamespaceType::User || n.path().is_some() {
-            unsupported.push(format!("linux.namespaces: {:?}", n.typ()));
-        }
-    }
-    for (present, name) in [
-        (linux.seccomp().is_some(), "linux.seccomp"),
-        (linux.uid_mappings().is_some(), "linux.uidMappings"),
-        (linux.sysctl().is_some(), "linux.sysctl"),
-        (linux.devices().is_some(), "linux.devices"),
-        (
-            linux.resources().is_some(),
-            "linux.resources (use --memory, --pids-limit)",
-        ),
-    ] {
-        if present {
-            unsupported.push(name.to_string());
-        }
-    }
+    let own_netns = linux_fields(&linux, &mut unsupported);
     Ok(Bundle {
         args,
         env: process.env().clone().unwrap_or_default(),

@@ -14,6 +14,7 @@ use anyhow::{bail, Context as _};
 
 use crate::{cargo, require_root, root, run, setup};
 
+mod concurrency;
 mod process;
 mod ready;
 mod report;
@@ -35,6 +36,8 @@ struct Sizes {
     container_runs: usize,
     report_events: u64,
     report_runs: usize,
+    /// Containers started at once, per round.
+    concurrency: &'static [usize],
 }
 
 const FULL: Sizes = Sizes {
@@ -45,6 +48,7 @@ const FULL: Sizes = Sizes {
     container_runs: 30,
     report_events: 1_000_000,
     report_runs: 5,
+    concurrency: &[1, 4, 8, 16],
 };
 
 const QUICK: Sizes = Sizes {
@@ -55,15 +59,17 @@ const QUICK: Sizes = Sizes {
     container_runs: 3,
     report_events: 50_000,
     report_runs: 2,
+    concurrency: &[1, 4],
 };
 
 pub(crate) const USAGE: &str =
-    "  bench   [--quick] [--only storm,ring,ready,start,report] [--out FILE]
+    "  bench   [--quick] [--only storm,ring,ready,start,report,concurrency] [--out FILE]
           measure the tracer beside bpftrace, execsnoop, runc and crun (root; about 20
           minutes): exec storms, ring buffer limits, time to ready, container start, report
-          speed; writes BENCHMARKS.md (--quick: small sizes, to /tmp/tracer-bench)";
+          speed, containers started at once (facts right, CPU); writes BENCHMARKS.md
+          (--quick: small sizes, to /tmp/tracer-bench)";
 
-const SECTIONS: [&str; 5] = ["storm", "ring", "ready", "start", "report"];
+const SECTIONS: [&str; 6] = ["storm", "ring", "ready", "start", "report", "concurrency"];
 
 pub(crate) fn bench(args: &[String]) -> anyhow::Result<()> {
     let mut quick = false;
@@ -118,6 +124,9 @@ pub(crate) fn bench(args: &[String]) -> anyhow::Result<()> {
     }
     if want("report") {
         report::report(sizes, &mut md, &mut verdicts)?;
+    }
+    if want("concurrency") {
+        concurrency::concurrency(sizes, &mut md, &mut verdicts)?;
     }
     let mut targets = String::from("## Targets\n\n| target | measured | |\n|---|---|---|\n");
     for v in &verdicts {

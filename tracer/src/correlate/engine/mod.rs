@@ -552,11 +552,12 @@ impl Engine {
     /// in; the process joins it.
     fn by_namespace(&mut self, ev: &Event) -> Option<usize> {
         let host_mnt = self.host.mnt;
+        // The latest running one: namespace inode numbers are reused once one is gone.
         let by_ns = (ev.mnt_ns != 0 && ev.mnt_ns != host_mnt)
             .then(|| {
-                self.containers
-                    .iter()
-                    .position(|st| st.c.ns.mnt == ev.mnt_ns && st.started())
+                self.containers.iter().rposition(|st| {
+                    st.c.ns.mnt == ev.mnt_ns && st.started() && st.c.exited_ns.is_none()
+                })
             })
             .flatten();
         let c = match by_ns {

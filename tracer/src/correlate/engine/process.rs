@@ -76,7 +76,13 @@ impl Engine {
             st.c.exited_ns = Some(ev.ts_ns);
             st.c.exit_code = code;
             st.c.signal = signal;
+            let net = st.c.ns.net;
             self.phase(c, PhaseKind::Exit, ev);
+            // Its namespace dies with it, and the kernel reuses inode numbers: a later
+            // namespace with the same number is someone else's.
+            if self.netns_owner.get(&net) == Some(&c) {
+                self.netns_owner.remove(&net);
+            }
         }
         true
     }

@@ -50,6 +50,17 @@ impl Engine {
         if !succeeded(ev) {
             return self.container_of(ev.tgid).is_some();
         }
+        // An end in a container's namespace is the strongest evidence: names are reused
+        // (netavark's veth0, veth1...).
+        for n in [*peer_netns, *netns] {
+            if self.foreign(n) {
+                match self.netns_container(n) {
+                    Some(c) => self.event_for(c, PhaseKind::Network, ev, Evidence::Netns),
+                    None => self.wait(Key::Netns(n), PhaseKind::Network, ev),
+                }
+                return true;
+            }
+        }
         if let Some((c, evidence)) = self.link_owner(name, peer) {
             let kind = if self.containers[c].c.exited_ns.is_some() {
                 PhaseKind::NetworkCleanup
@@ -62,15 +73,6 @@ impl Engine {
         if let Some(c) = self.container_of(ev.tgid) {
             self.event_for(c, PhaseKind::Network, ev, Evidence::ProcessTree);
             return true;
-        }
-        for n in [*peer_netns, *netns] {
-            if self.foreign(n) {
-                match self.netns_container(n) {
-                    Some(c) => self.event_for(c, PhaseKind::Network, ev, Evidence::Netns),
-                    None => self.wait(Key::Netns(n), PhaseKind::Network, ev),
-                }
-                return true;
-            }
         }
         let keys = [name, peer]
             .into_iter()
@@ -109,7 +111,13 @@ impl Engine {
                 for (kind, p) in pair {
                     self.event_for(c, kind, &p, evidence);
                 }
-                self.event_for(c, PhaseKind::Network, ev, evidence);
+                // Moved back out at teardown.
+                let kind = if self.containers[c].c.exited_ns.is_some() {
+                    PhaseKind::NetworkCleanup
+                } else {
+                    PhaseKind::Network
+                };
+                self.event_for(c, kind, ev, evidence);
                 true
             }
             None if self.foreign(*to_netns) => {

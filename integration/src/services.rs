@@ -1,0 +1,168 @@
+//! Services the root tests need, started here when they are not running and stopped again
+//! after: never assumed. Tests that use one hold its guard; the daemons started for them are
+//! stopped when the last guard goes.
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::{Mutex, MutexGuard},
+    thread,
+    time::{Duration, Instant},
+};
+
+/// The image every container test runs: a busybox-static root filesystem, imported once.
+pub const IMAGE: &str = "tracer-test-busybox";
+
+/// One test at a time drives the engines: parallel tests would see each other's
+/// containers, and the daemons' life is tied to the guards.
+static ENGINES: Mutex<Option<Daemons>> = Mutex::new(None);
+
+struct Daemons {
+    /// Started by us, stopped when the last test is done with them.
+    started: Vec<Child>,
+}
+
+/// Holds Docker (containerd and dockerd) up for one test.
+pub struct Docker {
+    _lock: MutexGuard<'static, Option<Daemons>>,
+}
+
+fn ok(cmd: &mut Command) -> bool {
+    cmd.stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn wait_until(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !ready() {
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not come up in {timeout:?}"
+        );
+        thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn log_file(name: &str) -> fs::File {
+    fs::File::create(std::env::temp_dir().join(format!("tracer-test-{name}.log"))).unwrap()
+}
+
+impl Docker {
+    /// Starts containerd and dockerd unless Docker answers already, and imports the test
+    /// image.
+    pub fn up() -> Self {
+        crate::require_root();
+        let mut lock = ENGINES
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let daemons = lock.get_or_insert_with(|| Daemons {
+            started: Vec::new(),
+        });
+        if !ok(Command::new("docker").arg("info")) {
+            if !Path::new("/run/containerd/containerd.sock").exists() {
+                let child = Command::new("containerd")
+                    .stdout(log_file("containerd"))
+                    .stderr(log_file("containerd-err"))
+                    .spawn()
+                    .expect("containerd (cargo xtask setup installs docker.io)");
+                daemons.started.push(child);
+                wait_until("containerd", Duration::from_secs(30), || {
+                    Path::new("/run/containerd/containerd.sock").exists()
+                });
+            }
+            let child = Command::new("dockerd")
+                .arg("--containerd=/run/containerd/containerd.sock")
+                .stdout(log_file("dockerd"))
+                .stderr(log_file("dockerd-err"))
+                .spawn()
+                .expect("dockerd (cargo xtask setup installs docker.io)");
+            daemons.started.push(child);
+            wait_until("dockerd", Duration::from_secs(60), || {
+                ok(Command::new("docker").arg("info"))
+            });
+        }
+        if !ok(Command::new("docker").args(["image", "inspect", IMAGE])) {
+            import("docker");
+        }
+        Self { _lock: lock }
+    }
+}
+
+impl Drop for Docker {
+    fn drop(&mut self) {
+        // Stopped after each test that started them: the next one starts them again (a few
+        // seconds), and a failing test leaves no daemon behind.
+        if let Some(d) = self._lock.as_mut() {
+            for mut child in d.started.drain(..).rev() {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(child.id() as i32),
+                    nix::sys::signal::Signal::SIGTERM,
+                );
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
+/// podman needs no daemon; this serializes the engine tests and imports the image.
+pub struct Podman {
+    _lock: MutexGuard<'static, Option<Daemons>>,
+}
+
+impl Podman {
+    pub fn up() -> Self {
+        crate::require_root();
+        let lock = ENGINES
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !ok(Command::new("podman").args(["image", "exists", IMAGE])) {
+            import("podman");
+        }
+        Self { _lock: lock }
+    }
+}
+
+/// A busybox-static root filesystem (shell applets linked), as a directory.
+pub fn busybox_rootfs(dir: &Path) -> PathBuf {
+    let root = dir.join("rootfs");
+    fs::create_dir_all(root.join("bin")).unwrap();
+    for d in ["proc", "sys", "dev", "etc", "tmp"] {
+        fs::create_dir_all(root.join(d)).unwrap();
+    }
+    fs::copy("/usr/bin/busybox", root.join("bin/busybox"))
+        .expect("busybox-static (cargo xtask setup installs it)");
+    for applet in ["sh", "sleep", "cat", "ls", "echo"] {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
+    }
+    root
+}
+
+/// Imports the busybox root into `engine` (`docker` or `podman`) as [`IMAGE`].
+fn import(engine: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = busybox_rootfs(dir.path());
+    let tar = dir.path().join("rootfs.tar");
+    assert!(
+        ok(Command::new("tar")
+            .arg("-C")
+            .arg(&root)
+            .arg("-cf")
+            .arg(&tar)
+            .arg(".")),
+        "packing the test image"
+    );
+    let out = Command::new(engine)
+        .arg("import")
+        .arg(&tar)
+        .arg(IMAGE)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{engine} import: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
