@@ -202,6 +202,20 @@ fn check(doc: &Document, truth: &[Truth]) -> (usize, usize) {
     (checked, right)
 }
 
+/// A trace that got facts wrong is kept for a look (the test's own directory goes away).
+fn keep_if_wrong(json: &Path, wrong: bool) {
+    if wrong {
+        let kept = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+            "wrong-{}-{}.json",
+            std::process::id(),
+            thread::current().name().unwrap_or("test")
+        ));
+        if fs::copy(json, &kept).is_ok() {
+            eprintln!("the trace is kept at {}", kept.display());
+        }
+    }
+}
+
 fn stop_and_read(watch: Watch, json: &Path) -> Document {
     let out = watch.stop();
     assert!(out.success, "{}", out.stderr);
@@ -308,6 +322,7 @@ fn root_docker_runc_and_tracer_run_at_once() {
     }
     let doc = stop_and_read(watch, &json);
     let (checked, right) = check(&doc, &truth);
+    keep_if_wrong(&json, right != checked);
     assert_eq!(right, checked, "{right} of {checked} facts right");
     assert_eq!(
         doc.containers.len(),
@@ -357,6 +372,7 @@ fn root_podman_at_once() {
     }
     let doc = stop_and_read(watch, &json);
     let (checked, right) = check(&doc, &truth);
+    keep_if_wrong(&json, right != checked);
     assert_eq!(right, checked, "{right} of {checked} facts right");
     assert_eq!(doc.containers.len(), 5);
 }
@@ -393,6 +409,7 @@ fn root_docker_churn() {
         .collect();
     let doc = stop_and_read(watch, &json);
     let (checked, right) = check(&doc, &truth);
+    keep_if_wrong(&json, right != checked);
     assert_eq!(right, checked, "{right} of {checked} facts right");
     let ids: BTreeMap<&str, usize> = doc.containers.iter().fold(BTreeMap::new(), |mut m, c| {
         *m.entry(c.id.as_str()).or_default() += 1;

@@ -98,6 +98,8 @@ event_kinds! {
     CgroupRmdir = 18, "cgroup_rmdir", CgroupEvent;
     CgroupAttach = 19, "cgroup_attach", CgroupEvent;
     NetdevMove = 20, "netdev_move", NetdevMoveEvent;
+    OomKill = 21, "oom_kill", OomEvent;
+    Signal = 22, "signal", SignalEvent;
 }
 
 /// Slots in the lost-event counter array: one per discriminant (slot 0 is unused).
@@ -214,6 +216,8 @@ hooks! {
     CgroupAttachTask = 23, "tracepoint:cgroup:cgroup_attach_task";
     /// kprobe + kretprobe on `__dev_change_net_namespace` (stock kernels).
     DevChangeNetNamespace = 24, "kretprobe:__dev_change_net_namespace";
+    OomMarkVictim = 25, "tracepoint:oom:mark_victim";
+    SignalGenerate = 26, "tracepoint:signal:signal_generate";
 }
 
 /// A kind of namespace. The discriminant is its index in [`NsEvent::inum`] and its bit in
@@ -390,6 +394,33 @@ pub struct NetdevMoveEvent {
     pub name: [u8; COMM_LEN],
 }
 
+/// The OOM killer chose a victim (`oom:mark_victim`); the header is the task that ran it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct OomEvent {
+    pub header: Header,
+    pub pid: u32,
+    pub _pad: u32,
+}
+
+/// A signal that ends processes sent by the header's task (`signal:signal_generate`, only
+/// SIGHUP, SIGINT, SIGQUIT, SIGABRT, SIGKILL and SIGTERM: the others are too many to send).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct SignalEvent {
+    pub header: Header,
+    pub sig: i32,
+    /// The target thread.
+    pub pid: u32,
+    /// `si_code`: SI_USER (0) for kill(2), SI_KERNEL (0x80) for the kernel's own.
+    pub code: i32,
+    /// 0 delivered, 1 ignored, 2 already pending, 3 queue full, 4 info lost.
+    pub result: i32,
+}
+
+/// Signals reported: the ones that end a process unless it handles them.
+pub const REPORTED_SIGNALS: [i32; 6] = [1, 2, 3, 6, 9, 15];
+
 /// Bits of [`ExecEvent::flags`].
 pub mod exec_flags {
     /// More than `MAX_ARGS` entries, or argv longer than the buffer.
@@ -552,6 +583,12 @@ pub struct KernelLayout {
     pub attach_id: u32,
     pub attach_pid: u32,
     pub attach_path: u32,
+    /// `oom:mark_victim` and `signal:signal_generate` record fields.
+    pub oom_pid: u32,
+    pub signal_sig: u32,
+    pub signal_code: u32,
+    pub signal_pid: u32,
+    pub signal_result: u32,
 }
 
 impl KernelLayout {
@@ -589,6 +626,11 @@ impl KernelLayout {
         attach_id: OFFSET_UNKNOWN,
         attach_pid: OFFSET_UNKNOWN,
         attach_path: OFFSET_UNKNOWN,
+        oom_pid: OFFSET_UNKNOWN,
+        signal_sig: OFFSET_UNKNOWN,
+        signal_code: OFFSET_UNKNOWN,
+        signal_pid: OFFSET_UNKNOWN,
+        signal_result: OFFSET_UNKNOWN,
     };
 }
 

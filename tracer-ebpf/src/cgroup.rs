@@ -10,7 +10,7 @@ use tracer_common::{CgroupEvent, EventKind, Hook, OFFSET_UNKNOWN};
 
 use crate::{
     maps::EVENTS,
-    record::{count_lost, fill_header, layout, wakeup},
+    record::{count_lost, fill_header, layout, tp_field, wakeup},
 };
 
 #[tracepoint(category = "cgroup", name = "cgroup_mkdir")]
@@ -29,16 +29,6 @@ pub(crate) fn cgroup_rmdir(ctx: TracePointContext) -> u32 {
 pub(crate) fn cgroup_attach_task(ctx: TracePointContext) -> u32 {
     cgroup(&ctx, EventKind::CgroupAttach, Hook::CgroupAttachTask, true);
     0
-}
-
-/// Reads a field of the record, zero when its offset is unknown.
-#[inline(always)]
-fn field<T: Copy + Default>(ctx: &TracePointContext, off: u32) -> T {
-    if off == OFFSET_UNKNOWN {
-        return T::default();
-    }
-    // SAFETY: an offset from the tracepoint's format file, read through the helper.
-    unsafe { ctx.read_at::<T>(off as usize).unwrap_or_default() }
 }
 
 fn cgroup(ctx: &TracePointContext, kind: EventKind, hook: Hook, attach: bool) {
@@ -68,16 +58,16 @@ fn cgroup(ctx: &TracePointContext, kind: EventKind, hook: Hook, attach: bool) {
     };
     let ev = entry.as_mut_ptr();
     // A `__data_loc` field: the string's offset in the record (low 16 bits) and length.
-    let loc: u32 = field(ctx, path);
+    let loc: u32 = tp_field(ctx, path);
     let start = (loc & 0xffff) as usize;
     // SAFETY: reserved ring memory of the right size; the string is read from the record
     // through the helper, which bounds it to the buffer.
     unsafe {
         fill_header(&mut (*ev).header, kind, hook);
-        (*ev).id = field(ctx, id);
-        (*ev).root = field(ctx, root);
-        (*ev).level = field(ctx, level);
-        (*ev).pid = field(ctx, pid);
+        (*ev).id = tp_field(ctx, id);
+        (*ev).root = tp_field(ctx, root);
+        (*ev).level = tp_field(ctx, level);
+        (*ev).pid = tp_field(ctx, pid);
         (*ev).truncated = 0;
         let buf = &mut (*ev).path;
         let len = match bpf_probe_read_kernel_str_bytes(ctx.as_ptr().cast::<u8>().add(start), buf) {

@@ -2,7 +2,7 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{LruHashMap, PerCpuArray, RingBuf},
+    maps::{HashMap, PerCpuArray, RingBuf},
 };
 use tracer_common::{
     ExecEvent, MountEvent, NetdevMoveEvent, NsEvent, DEFAULT_RING_BYTES, KIND_SLOTS,
@@ -12,18 +12,19 @@ use tracer_common::{
 #[map]
 pub(crate) static EVENTS: RingBuf = RingBuf::with_byte_size(DEFAULT_RING_BYTES, 0);
 
-/// Per event kind, records that could not be sent (ring full) or parked (pending map full).
+/// Per event kind, records that could not be sent (ring full) or parked (pending map full:
+/// plain hash maps, whose full case fails the insert and is counted, where an LRU map would
+/// evict an entry without a word).
 #[map]
 pub(crate) static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(KIND_SLOTS, 0);
 
 /// Exec records between `sys_enter_*` and `sys_exit_*`, by tgid.
 #[map]
-pub(crate) static EXEC_PENDING: LruHashMap<u32, ExecEvent> = LruHashMap::with_max_entries(4096, 0);
+pub(crate) static EXEC_PENDING: HashMap<u32, ExecEvent> = HashMap::with_max_entries(4096, 0);
 
 /// Mount-family records between entry and exit, by thread id.
 #[map]
-pub(crate) static MOUNT_PENDING: LruHashMap<u32, MountEvent> =
-    LruHashMap::with_max_entries(4096, 0);
+pub(crate) static MOUNT_PENDING: HashMap<u32, MountEvent> = HashMap::with_max_entries(4096, 0);
 
 /// Records are too large for the 512-byte BPF stack: they are built here.
 #[map]
@@ -34,17 +35,17 @@ pub(crate) static MOUNT_SCRATCH: PerCpuArray<MountEvent> = PerCpuArray::with_max
 
 /// unshare/setns records between entry and exit, by thread id.
 #[map]
-pub(crate) static NS_PENDING: LruHashMap<u32, NsEvent> = LruHashMap::with_max_entries(1024, 0);
+pub(crate) static NS_PENDING: HashMap<u32, NsEvent> = HashMap::with_max_entries(1024, 0);
 
 /// `create_new_namespaces` arguments between kprobe and kretprobe, by thread id.
 #[map]
-pub(crate) static CREATE_NS_PENDING: LruHashMap<u32, CreateNsArgs> =
-    LruHashMap::with_max_entries(1024, 0);
+pub(crate) static CREATE_NS_PENDING: HashMap<u32, CreateNsArgs> =
+    HashMap::with_max_entries(1024, 0);
 
 /// `veth_newlink`'s first three arguments, by thread id: which one is the device is
 /// chosen on return (indexing the context by a runtime value is refused by the verifier).
 #[map]
-pub(crate) static VETH_PENDING: LruHashMap<u32, [u64; 3]> = LruHashMap::with_max_entries(1024, 0);
+pub(crate) static VETH_PENDING: HashMap<u32, [u64; 3]> = HashMap::with_max_entries(1024, 0);
 
 #[repr(C)]
 #[derive(Clone, Copy)]
@@ -55,5 +56,5 @@ pub(crate) struct CreateNsArgs {
 
 /// Device moves between kprobe and kretprobe, by thread id.
 #[map]
-pub(crate) static DEVMOVE_PENDING: LruHashMap<u32, NetdevMoveEvent> =
-    LruHashMap::with_max_entries(1024, 0);
+pub(crate) static DEVMOVE_PENDING: HashMap<u32, NetdevMoveEvent> =
+    HashMap::with_max_entries(1024, 0);

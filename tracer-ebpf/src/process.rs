@@ -1,15 +1,22 @@
-//! Processes: fork (new processes only), exit (of the thread-group leader) and renames.
+//! Processes: fork (new processes only), exit (of the thread-group leader), renames, and
+//! why processes end: the OOM killer's victims and the fatal signals sent.
 
 use aya_ebpf::{
     helpers::bpf_get_current_pid_tgid,
     macros::{raw_tracepoint, tracepoint},
     programs::{RawTracePointContext, TracePointContext},
 };
-use tracer_common::{EventKind, ExitEvent, ForkEvent, Hook, RenameEvent, COMM_LEN, OFFSET_UNKNOWN};
+use tracer_common::{
+    EventKind, ExitEvent, ForkEvent, Hook, OomEvent, RenameEvent, SignalEvent, COMM_LEN,
+    OFFSET_UNKNOWN, REPORTED_SIGNALS,
+};
 
 use crate::{
-    maps::{EVENTS, EXEC_PENDING},
-    record::{count_lost, current_task, fill_header, kread, layout, wakeup},
+    maps::{
+        CREATE_NS_PENDING, DEVMOVE_PENDING, EVENTS, EXEC_PENDING, MOUNT_PENDING, NS_PENDING,
+        VETH_PENDING,
+    },
+    record::{count_lost, current_task, fill_header, kread, layout, tp_field, wakeup},
 };
 
 /// `sched_process_fork(struct task_struct *parent, struct task_struct *child)`: a raw
@@ -38,9 +45,27 @@ pub(crate) fn sched_process_fork(ctx: RawTracePointContext) -> u32 {
     0
 }
 
+/// A task that dies inside a syscall never reaches its exit program: its parked record is
+/// dropped here, or the pending maps (whose full case is counted as loss) would fill up over
+/// days.
+fn forget_parked(tid: u32, tgid: u32) {
+    let _ = MOUNT_PENDING.remove(tid);
+    let _ = NS_PENDING.remove(tid);
+    let _ = CREATE_NS_PENDING.remove(tid);
+    let _ = VETH_PENDING.remove(tid);
+    let _ = DEVMOVE_PENDING.remove(tid);
+    // An exec is parked by process: only the thread that called it drops it (a leader
+    // zapped by another thread's exec leaves that exec alone).
+    // SAFETY: map value read while this program runs.
+    if unsafe { EXEC_PENDING.get(tgid) }.is_some_and(|ev| ev.header.pid == tid) {
+        let _ = EXEC_PENDING.remove(tgid);
+    }
+}
+
 #[tracepoint(category = "sched", name = "sched_process_exit")]
 pub(crate) fn sched_process_exit(_ctx: TracePointContext) -> u32 {
     let pid_tgid = bpf_get_current_pid_tgid();
+    forget_parked(pid_tgid as u32, (pid_tgid >> 32) as u32);
     if pid_tgid as u32 != (pid_tgid >> 32) as u32 {
         return 0; // a thread other than the leader
     }
@@ -96,6 +121,57 @@ pub(crate) fn task_rename(ctx: TracePointContext) -> u32 {
         (*ev).newcomm = ctx
             .read_at::<[u8; COMM_LEN]>(new_off as usize)
             .unwrap_or([0; COMM_LEN]);
+    }
+    entry.submit(wakeup(&EVENTS));
+    0
+}
+
+#[tracepoint(category = "oom", name = "mark_victim")]
+pub(crate) fn oom_mark_victim(ctx: TracePointContext) -> u32 {
+    let Some(mut entry) = EVENTS.reserve::<OomEvent>(0) else {
+        count_lost(EventKind::OomKill);
+        return 0;
+    };
+    let pid = tp_field(&ctx, layout!(oom_pid));
+    let ev = entry.as_mut_ptr();
+    // SAFETY: reserved ring memory of the right size.
+    unsafe {
+        fill_header(&mut (*ev).header, EventKind::OomKill, Hook::OomMarkVictim);
+        (*ev).pid = pid;
+        (*ev)._pad = 0;
+    }
+    entry.submit(wakeup(&EVENTS));
+    0
+}
+
+#[tracepoint(category = "signal", name = "signal_generate")]
+pub(crate) fn signal_generate(ctx: TracePointContext) -> u32 {
+    let sig: i32 = tp_field(&ctx, layout!(signal_sig));
+    // Without a branch per signal: the verifier walks one path.
+    let mut wanted = false;
+    let mut i = 0;
+    while i < REPORTED_SIGNALS.len() {
+        wanted |= REPORTED_SIGNALS[i] == sig;
+        i += 1;
+    }
+    if !wanted {
+        return 0;
+    }
+    let Some(mut entry) = EVENTS.reserve::<SignalEvent>(0) else {
+        count_lost(EventKind::Signal);
+        return 0;
+    };
+    let pid = tp_field(&ctx, layout!(signal_pid));
+    let code = tp_field(&ctx, layout!(signal_code));
+    let result = tp_field(&ctx, layout!(signal_result));
+    let ev = entry.as_mut_ptr();
+    // SAFETY: reserved ring memory of the right size.
+    unsafe {
+        fill_header(&mut (*ev).header, EventKind::Signal, Hook::SignalGenerate);
+        (*ev).sig = sig;
+        (*ev).pid = pid;
+        (*ev).code = code;
+        (*ev).result = result;
     }
     entry.submit(wakeup(&EVENTS));
     0

@@ -8,8 +8,9 @@ use aya_ebpf::{
         generated::{bpf_get_current_cgroup_id, bpf_ktime_get_boot_ns, bpf_probe_read_kernel},
     },
     maps::RingBuf,
+    programs::TracePointContext,
 };
-use tracer_common::{EventKind, Header, Hook, KernelLayout, NsKind, NS_KINDS};
+use tracer_common::{EventKind, Header, Hook, KernelLayout, NsKind, NS_KINDS, OFFSET_UNKNOWN};
 
 use crate::maps::LOST;
 
@@ -26,6 +27,16 @@ macro_rules! layout {
     };
 }
 pub(crate) use layout;
+
+/// Reads a field of a tracepoint's record, zero when its offset is unknown.
+#[inline(always)]
+pub(crate) fn tp_field<T: Copy + Default>(ctx: &TracePointContext, off: u32) -> T {
+    if off == OFFSET_UNKNOWN {
+        return T::default();
+    }
+    // SAFETY: an offset from the tracepoint's format file, read through the helper.
+    unsafe { ctx.read_at::<T>(off as usize).unwrap_or_default() }
+}
 
 const NS_MNT: usize = NsKind::Mnt as usize;
 const NS_PID: usize = NsKind::Pid as usize;

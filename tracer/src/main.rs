@@ -129,6 +129,8 @@ struct RunArgs {
     quiet: bool,
     #[command(flatten)]
     views: ViewArgs,
+    #[command(flatten)]
+    filter: FilterArgs,
     /// Write the run's events as JSON Lines to FILE, as they come.
     #[arg(long, value_name = "FILE", conflicts_with = "no_trace")]
     jsonl: Option<std::path::PathBuf>,
@@ -158,19 +160,34 @@ struct WatchArgs {
     /// List every hook attached, not only the ones that failed.
     #[arg(long, short)]
     verbose: bool,
-    /// When it stops, write the versioned trace document (host, hooks, counters, events,
-    /// containers with phases and processes; docs/trace-format.md) to FILE. Read it back
-    /// with `tracer report FILE` (no root needed).
+    /// Write the versioned trace document (host, hooks, events as they come, then counters
+    /// and containers with phases and processes; docs/trace-format.md) to FILE. It is
+    /// flushed at every batch: a watch killed at any moment leaves a document that reads
+    /// back up to that moment. Read it with `tracer report FILE` (no root needed).
     #[arg(long, value_name = "FILE")]
     json: Option<std::path::PathBuf>,
+    /// With --json: start a new part (FILE.1, FILE.2, ... before the extension) when one
+    /// reaches SIZE bytes (suffixes K, M, G); `tracer report` reads the parts as one trace.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, requires = "json")]
+    json_rotate: Option<u64>,
+    /// Containers kept in memory for the end-of-watch table and the document's containers:
+    /// beyond, the oldest that have exited are dropped and counted (their events stay in
+    /// the trace, and `tracer report` works them out again).
+    #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    max_containers: u64,
     #[command(flatten)]
     views: ViewArgs,
+    #[command(flatten)]
+    filter: FilterArgs,
 }
 
 #[derive(clap::Args, Debug)]
 struct ReportArgs {
-    /// The trace file (`-` for stdin).
-    file: std::path::PathBuf,
+    /// The trace files (`-` for stdin), read as one trace: the parts of a rotated document
+    /// in any order (they are put back in the order written), or a quoted pattern such as
+    /// 'trace*.json'.
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<std::path::PathBuf>,
     /// What to print.
     #[arg(long, short, value_enum, default_value_t = tracer::render::report::Format::Table)]
     format: tracer::render::report::Format,
@@ -183,6 +200,40 @@ struct ReportArgs {
     /// Write to FILE instead of stdout.
     #[arg(long, short, value_name = "FILE")]
     output: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    filter: FilterArgs,
+    /// Only what happened from this time on: RFC 3339 (2026-12-01T14:03:07Z) or a time of
+    /// day as the table shows it (14:03:07.250, local time, on the trace's first day).
+    /// Containers alive at some point in the range are shown with all their facts.
+    #[arg(long, value_name = "TIME")]
+    since: Option<tracer::correlate::filter::TimeArg>,
+    /// Only what happened up to this time (as --since).
+    #[arg(long, value_name = "TIME")]
+    until: Option<tracer::correlate::filter::TimeArg>,
+}
+
+/// Which containers and events are shown (everything is still traced, correlated and
+/// written to --json).
+#[derive(clap::Args, Debug, Clone, Default)]
+struct FilterArgs {
+    /// Only the container with this id or name (a prefix is enough); repeatable.
+    #[arg(long = "container", value_name = "ID|NAME")]
+    containers: Vec<String>,
+    /// Only containers started by this engine; repeatable.
+    #[arg(long = "engine", value_name = "ENGINE", value_parser = ["docker", "podman", "containerd"])]
+    engines: Vec<String>,
+    /// Only containers made by this runtime; repeatable.
+    #[arg(long = "runtime", value_name = "RUNTIME", value_parser = ["runc", "crun", "tracer"])]
+    runtimes: Vec<String>,
+    /// Only events of these kinds, comma-separated (exec,mount,...; see docs/trace-format.md).
+    #[arg(long = "kind", value_name = "KIND,...", value_delimiter = ',', value_parser = tracer::correlate::filter::parse_kind)]
+    kinds: Vec<tracer::event::EventKind>,
+}
+
+impl FilterArgs {
+    fn into_filter(self) -> tracer::correlate::Filter {
+        tracer::correlate::Filter::new(self.containers, self.engines, self.runtimes, self.kinds)
+    }
 }
 
 /// What is shown about containers.
@@ -259,6 +310,7 @@ async fn run(a: RunArgs) -> anyhow::Result<i32> {
         json: a.json,
         quiet: a.quiet,
         views: a.views.into(),
+        filter: a.filter.into_filter(),
     };
     commands::run::run(&options, &trace).await
 }
@@ -285,11 +337,12 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Run(args) => return run(args).await,
             Command::Report(args) => commands::report::report(&commands::report::Args {
-                file: args.file,
+                files: args.files,
                 format: args.format,
                 explain: args.explain,
                 all: args.all,
                 output: args.output,
+                filter: args.filter.into_filter().between(args.since, args.until),
             }),
             Command::Cleanup => commands::cleanup::cleanup().await,
             Command::Init { .. } => unreachable!("handled before the runtime starts"),
@@ -301,7 +354,10 @@ fn main() -> ExitCode {
                 quiet: args.quiet,
                 verbose: args.verbose,
                 json: args.json,
+                json_rotate: args.json_rotate,
                 views: args.views.into(),
+                filter: args.filter.into_filter(),
+                max_containers: args.max_containers,
             })
             .await
             .map(|_| ()),

@@ -17,6 +17,8 @@ const CGROUP2_HIERARCHY: i32 = 0;
 
 pub struct CgroupNames {
     names: BTreeMap<u64, String>,
+    /// Learnt since the last [`CgroupNames::fresh`].
+    fresh: Vec<(u64, String)>,
 }
 
 impl CgroupNames {
@@ -26,18 +28,30 @@ impl CgroupNames {
         if let Some(root) = cgroup2_root() {
             walk(&root, &root, &mut names);
         }
-        Self { names }
+        let fresh = names.iter().map(|(i, p)| (*i, p.clone())).collect();
+        Self { names, fresh }
     }
 
     /// Names the cgroups `events` make on the cgroup2 hierarchy.
     pub fn learn(&mut self, events: &[Event]) {
         for e in events {
-            if let Detail::CgroupMkdir { id, root, path, .. } = &e.detail {
-                if *root == CGROUP2_HIERARCHY {
+            match &e.detail {
+                Detail::CgroupMkdir { id, root, path, .. } if *root == CGROUP2_HIERARCHY => {
                     self.names.insert(*id, path.clone());
+                    self.fresh.push((*id, path.clone()));
                 }
+                // Gone: no later event carries its id (and a watch runs for days).
+                Detail::CgroupRmdir { id, root, .. } if *root == CGROUP2_HIERARCHY => {
+                    self.names.remove(id);
+                }
+                _ => {}
             }
         }
+    }
+
+    /// The names learnt since the last call (the first call: every cgroup of the walk).
+    pub fn fresh(&mut self) -> Vec<(u64, String)> {
+        std::mem::take(&mut self.fresh)
     }
 
     pub fn map(&self) -> &BTreeMap<u64, String> {

@@ -4,7 +4,8 @@
 
 use tracer_common::{
     exec_flags, mount_truncated, ns_op, CgroupEvent, EventKind, ExecEvent, ExitEvent, ForkEvent,
-    Header, Hook, MountEvent, NetdevMoveEvent, NsEvent, RenameEvent, VethEvent, ARGV_LEN, NS_KINDS,
+    Header, Hook, MountEvent, NetdevMoveEvent, NsEvent, OomEvent, RenameEvent, SignalEvent,
+    VethEvent, ARGV_LEN, NS_KINDS,
 };
 
 use crate::event::{
@@ -55,7 +56,9 @@ plain!(
     NsEvent,
     VethEvent,
     CgroupEvent,
-    NetdevMoveEvent
+    NetdevMoveEvent,
+    OomEvent,
+    SignalEvent
 );
 
 fn read<T: Plain>(buf: &[u8]) -> Option<T> {
@@ -108,6 +111,19 @@ pub fn decode(buf: &[u8]) -> Result<Event, DecodeError> {
         EventKind::Setns => setns(&record(buf)),
         EventKind::Veth => veth(&record(buf)),
         EventKind::NetdevMove => netdev_move(&record(buf)),
+        EventKind::OomKill => {
+            let ev: OomEvent = record(buf);
+            Detail::OomKill { target_pid: ev.pid }
+        }
+        EventKind::Signal => {
+            let ev: SignalEvent = record(buf);
+            Detail::Signal {
+                signal: ev.sig,
+                target_pid: ev.pid,
+                code: ev.code,
+                result: ev.result,
+            }
+        }
         EventKind::CgroupMkdir => {
             let (id, root, level, path) = cgroup(&record(buf), &mut truncated);
             Detail::CgroupMkdir {

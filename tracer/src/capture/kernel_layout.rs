@@ -384,6 +384,23 @@ pub fn resolve(btf: Option<&Btf>, veth_btf: Option<&Btf>, tracefs: &Path) -> Res
     );
     format_fields(
         tracefs,
+        "oom/mark_victim",
+        &mut [("pid", &mut l.oom_pid)],
+        &mut problems,
+    );
+    format_fields(
+        tracefs,
+        "signal/signal_generate",
+        &mut [
+            ("sig", &mut l.signal_sig),
+            ("code", &mut l.signal_code),
+            ("pid", &mut l.signal_pid),
+            ("result", &mut l.signal_result),
+        ],
+        &mut problems,
+    );
+    format_fields(
+        tracefs,
         "cgroup/cgroup_attach_task",
         &mut [
             ("dst_root", &mut l.attach_root),

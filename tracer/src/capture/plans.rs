@@ -232,6 +232,29 @@ pub const fn options(kind: EventKind) -> &'static [HookOption] {
                 ]
             }
         }
+        EventKind::OomKill => {
+            const {
+                &[programs(
+                    "tracepoint oom:mark_victim",
+                    &[Attachment {
+                        program: "oom_mark_victim",
+                        attach: Attach::TracePoint("oom", "mark_victim"),
+                    }],
+                )]
+            }
+        }
+        EventKind::Signal => {
+            const {
+                &[programs(
+                "tracepoint signal:signal_generate (SIGHUP, SIGINT, SIGQUIT, SIGABRT, SIGKILL, \
+                 SIGTERM)",
+                &[Attachment {
+                    program: "signal_generate",
+                    attach: Attach::TracePoint("signal", "signal_generate"),
+                }],
+            )]
+            }
+        }
         EventKind::Veth => {
             const {
                 &[

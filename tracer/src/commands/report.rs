@@ -1,10 +1,11 @@
-//! `tracer report FILE`: a saved trace shown again, without root.
+//! `tracer report FILE...`: a saved trace shown again, without root.
 
 use std::{
     io::{BufWriter, Write},
     path::{Path, PathBuf},
 };
 
+use crate::correlate::Filter;
 use crate::render::{
     lifecycle,
     report::{self, Format, ReportOptions},
@@ -13,16 +14,18 @@ use crate::render::{
 /// What to show and where.
 #[derive(Clone, Debug)]
 pub struct Args {
-    pub file: PathBuf,
+    pub files: Vec<PathBuf>,
     pub format: Format,
     pub explain: bool,
     pub all: bool,
     pub output: Option<PathBuf>,
+    pub filter: Filter,
 }
 
 /// Writes the report to stdout or `--output`; the warnings go to stderr. A report that
 /// fails part way leaves no half-written file behind.
 pub fn report(args: &Args) -> anyhow::Result<()> {
+    let files = crate::report::parts::expand(&args.files)?;
     let mut out: Box<dyn Write> = match &args.output {
         Some(path) => Box::new(BufWriter::with_capacity(
             1 << 16,
@@ -42,7 +45,7 @@ pub fn report(args: &Args) -> anyhow::Result<()> {
         all: args.all,
         color: args.output.is_none() && lifecycle::color_on(&std::io::stdout()),
     };
-    let result = report::report_path(&args.file, &opts, &mut out)
+    let result = report::report_paths(&files, &args.filter, &opts, &mut out)
         .and_then(|summary| Ok(out.flush().map(|()| summary)?));
     match result {
         Ok(summary) => {

@@ -12,9 +12,10 @@ use anyhow::Context as _;
 
 use super::privilege;
 use crate::{
-    capture::{process_tree::ProcessTree, session::Session, stats::Counters},
-    document::Document,
-    event::Clock,
+    capture::{process_tree::ProcessTree, session::Session},
+    correlate::{engine::Engine, Context, Filter},
+    document::{writer::DocumentWriter, DocCounters, Host},
+    event::{Clock, Event, HostNs},
     render::{jsonl, lifecycle, stream, views::Views},
     runtime::{self, naming, RunOptions},
 };
@@ -29,6 +30,8 @@ pub struct TraceOptions {
     pub quiet: bool,
     /// What to print about the container afterwards.
     pub views: Views,
+    /// What the stream and the views show.
+    pub filter: Filter,
 }
 
 /// Runs the container; returns its exit code.
@@ -50,32 +53,58 @@ pub async fn run(opts: &RunOptions, trace: &TraceOptions) -> anyhow::Result<i32>
         }
         None => None,
     };
-    let mut kept = Vec::new();
     let mut session = Session::open(tracer_common::DEFAULT_RING_BYTES).await?;
     for w in &session.loaded.warnings {
         log::info!("{w}");
     }
     let clock = Clock::now();
+    let mut doc = match (json_file, &trace.json) {
+        (Some(file), Some(path)) => {
+            let host = Host::new(&session.loaded.plans, clock.offset_ns());
+            Some(DocumentWriter::start(file, path, host, None)?)
+        }
+        _ => None,
+    };
     let mut tree = ProcessTree::new(std::process::id());
     for link in naming::veth_names(&opts.id) {
         tree.add_link(link);
     }
+    let mut engine = Engine::new(&Context {
+        host: HostNs::own(),
+        cgroups: &Default::default(),
+    });
     // With --explain the timeline tells the story; the raw stream would repeat it.
     if !trace.quiet && !trace.views.explain {
         eprintln!("{}", stream::HEADER);
     }
-    let mut emit = |batch: &mut Vec<crate::event::Event>| -> anyhow::Result<()> {
+    let mut emit = |batch: &mut Vec<Event>, session: &mut Session| -> anyhow::Result<()> {
+        for (id, path) in session.cgroups.fresh() {
+            engine.learn_cgroup(id, &path);
+            if let Some(doc) = &mut doc {
+                doc.cgroup(id, &path)?;
+            }
+        }
+        batch.sort_by_key(|e| e.ts_ns);
         for ev in batch.drain(..) {
             if !tree.accept(&ev) {
                 continue;
             }
-            if !trace.quiet && !trace.views.explain {
-                eprintln!("{}", stream::line(&clock, &ev));
+            let owner = engine.feed_owned(&ev).1;
+            let filter = &trace.filter;
+            if filter.is_empty() || filter.event(&ev, owner.map(|c| engine.current(c))) {
+                if !trace.quiet && !trace.views.explain {
+                    eprintln!("{}", stream::line(&clock, &ev));
+                }
+                if let Some(out) = out.as_mut() {
+                    jsonl::write_event(out, &ev)?;
+                }
             }
-            if let Some(out) = out.as_mut() {
-                jsonl::write_event(out, &ev)?;
+            if let Some(doc) = &mut doc {
+                doc.event(&ev)?;
             }
-            kept.push(ev);
+        }
+        if let Some(doc) = &mut doc {
+            doc.tick(&DocCounters::from(&session.counters))?;
         }
         Ok(())
     };
@@ -87,60 +116,34 @@ pub async fn run(opts: &RunOptions, trace: &TraceOptions) -> anyhow::Result<i32>
             r = &mut launch => break r,
             r = session.next_batch(&mut batch) => {
                 r?;
-                emit(&mut batch)?;
+                emit(&mut batch, &mut session)?;
             }
         }
     };
     // Everything up to the cleanup's unmount is already in the ring.
     session.drain(&mut batch);
-    emit(&mut batch)?;
+    emit(&mut batch, &mut session)?;
     if let Some(out) = out.as_mut() {
         out.flush()?;
     }
     let counters = session.finish();
-    let doc = Document::new(
-        &session.loaded.plans,
-        &counters,
-        clock.offset_ns(),
-        std::mem::take(&mut session.cgroups).into_map(),
-        kept,
-    );
-    finish(
-        opts,
-        trace,
-        doc,
-        json_file,
-        &clock,
-        &counters,
-        result.is_ok(),
-    )?;
-    Ok(result?.exit_code)
-}
-
-/// The run's document and views, and a word about any loss.
-fn finish(
-    opts: &RunOptions,
-    trace: &TraceOptions,
-    mut doc: Document,
-    json_file: Option<File>,
-    clock: &Clock,
-    counters: &Counters,
-    launched: bool,
-) -> anyhow::Result<()> {
+    let mut found = engine.finish_all();
     // This process execs nothing, so only it knows the name it gave.
-    for c in doc.containers.iter_mut().filter(|c| c.id == opts.id) {
+    for c in found.containers.iter_mut().filter(|c| c.id == opts.id) {
         c.name.clone_from(&opts.name);
     }
-    if let Some(file) = json_file {
-        serde_json::to_writer(BufWriter::new(file), &doc)?;
+    if let Some(doc) = doc {
+        doc.finish(&DocCounters::from(&counters), &found)
+            .context("writing the trace document")?;
     }
     // A launch that failed is one error line, nothing more.
-    if !trace.quiet && launched {
+    if !trace.quiet && result.is_ok() {
         eprint!(
             "{}",
             trace.views.render(
-                &doc.correlation(),
-                clock,
+                &found,
+                &trace.filter,
+                &clock,
                 lifecycle::color_on(&std::io::stderr())
             )
         );
@@ -151,5 +154,5 @@ fn finish(
             counters.total_lost()
         );
     }
-    Ok(())
+    Ok(result?.exit_code)
 }

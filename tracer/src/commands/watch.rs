@@ -18,8 +18,11 @@ use crate::{
         session::Session,
         stats::Counters,
     },
-    correlate::{engine::Engine, Context, Correlation},
-    document::Document,
+    correlate::{
+        engine::{Engine, Limits},
+        Context, Correlation, Filter,
+    },
+    document::{writer::DocumentWriter, DocCounters, Host},
     event::{Clock, Event, HostNs},
     render::{jsonl, lifecycle, plan, stream, summary, views::Views},
 };
@@ -50,10 +53,16 @@ pub struct WatchOptions {
     /// No human-readable stream (the summary is still printed).
     pub quiet: bool,
     pub verbose: bool,
-    /// The versioned trace document (`docs/trace-format.md`), written when it stops.
+    /// The versioned trace document (`docs/trace-format.md`), written as it goes.
     pub json: Option<PathBuf>,
+    /// Start a new part of the document past this many bytes.
+    pub json_rotate: Option<u64>,
     /// What to print about containers when it stops.
     pub views: Views,
+    /// What is shown (stream, JSON Lines, tables); the document holds everything.
+    pub filter: Filter,
+    /// Containers kept for the end-of-watch table.
+    pub max_containers: u64,
 }
 
 /// Where rendered events go.
@@ -61,6 +70,8 @@ struct Sinks {
     clock: Clock,
     stream: Option<Box<dyn Write>>,
     jsonl: Option<Box<dyn Write>>,
+    /// The trace document, written as it goes.
+    doc: Option<DocumentWriter>,
 }
 
 impl Sinks {
@@ -85,35 +96,54 @@ impl Sinks {
             clock: Clock::now(),
             stream,
             jsonl,
+            doc: None,
         })
     }
 
-    fn write(&mut self, ev: &Event, related: bool) -> io::Result<()> {
-        if let Some(out) = &mut self.stream.as_mut().filter(|_| related) {
+    fn write(&mut self, ev: &Event, stream: bool, jsonl: bool) -> io::Result<()> {
+        if let Some(out) = &mut self.stream.as_mut().filter(|_| stream) {
             writeln!(out, "{}", stream::line(&self.clock, ev))?;
         }
-        if let Some(out) = &mut self.jsonl {
+        if let Some(out) = &mut self.jsonl.as_mut().filter(|_| jsonl) {
             jsonl::write_event(out, ev)?;
         }
         Ok(())
     }
 
-    /// Writes a batch (in time order, correlated as it goes) and flushes it.
+    /// Writes a batch (in time order, correlated as it goes) and flushes it, with the
+    /// cgroup names learnt meanwhile.
     fn write_all(
         &mut self,
         batch: &mut Vec<Event>,
         engine: &mut Engine,
+        session: &mut Session,
         all: bool,
-        kept: Option<&mut Vec<Event>>,
+        filter: &Filter,
     ) -> io::Result<()> {
+        for (id, path) in session.cgroups.fresh() {
+            engine.learn_cgroup(id, &path);
+            if let Some(doc) = &mut self.doc {
+                doc.cgroup(id, &path)?;
+            }
+        }
         batch.sort_by_key(|e| e.ts_ns);
         for ev in batch.iter() {
-            let related = engine.feed(ev);
-            self.write(ev, related || all)?;
+            let (related, owner) = engine.feed_owned(ev);
+            let chosen = filter.is_empty() || filter.event(ev, owner.map(|c| engine.current(c)));
+            // The stream shows containers' events (all of them with --all, or those chosen
+            // by a container filter); JSON Lines every event chosen.
+            self.write(
+                ev,
+                chosen && (related || all || filter.by_container()),
+                chosen,
+            )?;
+            if let Some(doc) = &mut self.doc {
+                doc.event(ev)?;
+            }
         }
-        match kept {
-            Some(kept) => kept.append(batch),
-            None => batch.clear(),
+        batch.clear();
+        if let Some(doc) = &mut self.doc {
+            doc.tick(&DocCounters::from(&session.counters))?;
         }
         self.flush()
     }
@@ -173,12 +203,20 @@ pub async fn watch(opts: WatchOptions) -> anyhow::Result<Counters> {
     let watch_start = Instant::now();
     let mut batch = Vec::new();
     let no_cgroups = Default::default();
-    let mut engine = Engine::new(&Context {
-        host: HostNs::own(),
-        cgroups: &no_cgroups,
-    });
-    let mut kept = Vec::new();
-    let mut keep = json_file.is_some().then_some(&mut kept);
+    let limits = Limits {
+        max_containers: usize::try_from(opts.max_containers).unwrap_or(usize::MAX),
+    };
+    let mut engine = Engine::with_limits(
+        &Context {
+            host: HostNs::own(),
+            cgroups: &no_cgroups,
+        },
+        limits,
+    );
+    if let (Some(file), Some(path)) = (json_file, &opts.json) {
+        let host = Host::new(&session.loaded.plans, sinks.clock.offset_ns());
+        sinks.doc = Some(DocumentWriter::start(file, path, host, opts.json_rotate)?);
+    }
     loop {
         tokio::select! {
             r = session.next_batch(&mut batch) => r?,
@@ -186,10 +224,15 @@ pub async fn watch(opts: WatchOptions) -> anyhow::Result<Counters> {
             _ = sigterm.recv() => break,
             () = &mut sleep => break,
         }
-        engine.learn_cgroups(session.cgroups.map());
         // Output gone (a closed pipe): stop as if interrupted.
         if sinks
-            .write_all(&mut batch, &mut engine, opts.views.all, keep.as_deref_mut())
+            .write_all(
+                &mut batch,
+                &mut engine,
+                &mut session,
+                opts.views.all,
+                &opts.filter,
+            )
             .is_err()
         {
             break;
@@ -197,25 +240,19 @@ pub async fn watch(opts: WatchOptions) -> anyhow::Result<Counters> {
     }
     // Whatever was submitted before we stopped is still in the ring: keep it.
     session.drain(&mut batch);
-    engine.learn_cgroups(session.cgroups.map());
-    let _ = sinks.write_all(&mut batch, &mut engine, opts.views.all, keep);
+    let _ = sinks.write_all(
+        &mut batch,
+        &mut engine,
+        &mut session,
+        opts.views.all,
+        &opts.filter,
+    );
     let counters = session.finish();
-    let found = match json_file {
-        Some(file) => {
-            let doc = Document::new(
-                &session.loaded.plans,
-                &counters,
-                sinks.clock.offset_ns(),
-                std::mem::take(&mut session.cgroups).into_map(),
-                kept,
-            );
-            let mut w = BufWriter::new(file);
-            serde_json::to_writer(&mut w, &doc)?;
-            w.flush()?;
-            doc.correlation()
-        }
-        None => engine.finish_all(),
-    };
+    let found = engine.finish_all();
+    if let Some(doc) = sinks.doc.take() {
+        doc.finish(&DocCounters::from(&counters), &found)
+            .context("writing the trace document")?;
+    }
     eprintln!(
         "{}",
         summary::summary(&counters, watch_start.elapsed().as_secs_f64())
@@ -241,9 +278,12 @@ fn announce_ready(loaded: &Loaded, started: Instant, until_interrupted: bool) {
 
 /// The end-of-watch views, on stdout unless JSON Lines took it.
 fn print_views(opts: &WatchOptions, found: &Correlation, clock: &Clock) {
-    let views = opts
-        .views
-        .render(found, clock, lifecycle::color_on(&io::stdout()));
+    let views = opts.views.render(
+        found,
+        &opts.filter,
+        clock,
+        lifecycle::color_on(&io::stdout()),
+    );
     if opts.jsonl == Some(JsonlTarget::Stdout) {
         eprint!("{views}");
     } else {

@@ -6,10 +6,12 @@
 use std::collections::BTreeMap;
 
 pub mod engine;
+pub mod filter;
 pub mod identify;
 pub mod model;
 
 pub use engine::Correlation;
+pub use filter::Filter;
 pub use model::{
     Container, ContainerEngine, Evidence, Fact, FactKind, Phase, PhaseKind, Process, Role, Runtime,
     Unattributed,

@@ -174,6 +174,14 @@ impl FactKind {
     }
 }
 
+/// The sender of a signal.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sender {
+    pub pid: u32,
+    pub comm: String,
+    pub signal: i32,
+}
+
 /// What happened that no evidence ties to a container: the daemons' own activity.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Unattributed {
@@ -345,6 +353,12 @@ pub struct Container {
     pub exit_code: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signal: Option<i32>,
+    /// The OOM killer chose its init (or another of its processes).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub oom_killed: bool,
+    /// Who sent the signal its init died of (`runc kill` for a `docker stop`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub killed_by: Option<Sender>,
     /// The container's namespaces (0: not seen).
     pub ns: NsInodes,
     /// Namespace kinds created for it.
@@ -366,8 +380,18 @@ pub struct Container {
     pub facts: Vec<Fact>,
     /// Mount-family calls made for it.
     pub mounts: u32,
+    /// Exec sessions (`docker exec`): past the first hundred, each extends the last phase.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub exec_sessions: u32,
+    /// Processes not listed (past the first thousand).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub processes_omitted: u64,
     pub phases: Vec<Phase>,
     pub processes: Vec<Process>,
+}
+
+fn is_zero<T: Default + PartialEq>(n: &T) -> bool {
+    *n == T::default()
 }
 
 fn first() -> u32 {

@@ -148,6 +148,22 @@ fn what(ev: &Event) -> String {
             to_netns,
             ..
         } => format!("{name} (ifindex {ifindex}): netns {netns} -> {to_netns}"),
+        Detail::OomKill { target_pid } => format!("victim {target_pid}"),
+        Detail::Signal {
+            signal,
+            target_pid,
+            result,
+            ..
+        } => format!(
+            "{} -> {target_pid}{}",
+            flags::signal_name(*signal),
+            match result {
+                0 => "",
+                1 => " (ignored)",
+                2 => " (already pending)",
+                _ => " (not delivered)",
+            }
+        ),
         Detail::Veth {
             name,
             peer,

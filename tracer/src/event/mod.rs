@@ -221,6 +221,21 @@ pub enum Detail {
         #[serde(flatten)]
         result: SysResult,
     },
+    /// The OOM killer chose a victim (the event's process ran it).
+    OomKill {
+        target_pid: u32,
+    },
+    /// A signal that ends processes (SIGHUP, SIGINT, SIGQUIT, SIGABRT, SIGKILL, SIGTERM)
+    /// sent by the event's process.
+    Signal {
+        signal: i32,
+        /// The target thread.
+        target_pid: u32,
+        /// `si_code` (0: kill(2), 128: sent by the kernel).
+        code: i32,
+        /// 0 delivered, 1 ignored, 2 already pending, 3 queue full, 4 info lost.
+        result: i32,
+    },
     /// A veth pair.
     Veth {
         name: String,
@@ -350,6 +365,8 @@ impl Detail {
             Detail::CgroupRmdir { .. } => EventKind::CgroupRmdir,
             Detail::CgroupAttach { .. } => EventKind::CgroupAttach,
             Detail::NetdevMove { .. } => EventKind::NetdevMove,
+            Detail::OomKill { .. } => EventKind::OomKill,
+            Detail::Signal { .. } => EventKind::Signal,
         }
     }
 
@@ -380,7 +397,9 @@ impl Detail {
             | Detail::Rename { .. }
             | Detail::CgroupMkdir { .. }
             | Detail::CgroupRmdir { .. }
-            | Detail::CgroupAttach { .. } => None,
+            | Detail::CgroupAttach { .. }
+            | Detail::OomKill { .. }
+            | Detail::Signal { .. } => None,
         }
     }
 }

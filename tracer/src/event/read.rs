@@ -85,6 +85,8 @@ struct Fields<'a> {
     id: Option<u64>,
     root: Option<i32>,
     level: Option<i32>,
+    code: Option<i32>,
+    result: Option<i32>,
 }
 
 fn req<T>(v: Option<T>, name: &str) -> Result<T, String> {
@@ -234,6 +236,15 @@ impl Fields<'_> {
                 level: req!(level),
                 path: req!(path),
                 target_pid: req!(target_pid),
+            },
+            EventKind::OomKill => Detail::OomKill {
+                target_pid: req!(target_pid),
+            },
+            EventKind::Signal => Detail::Signal {
+                signal: req!(signal),
+                target_pid: req!(target_pid),
+                code: req!(code),
+                result: req!(result),
             },
             EventKind::NetdevMove => Detail::NetdevMove {
                 name: req!(name),
@@ -426,6 +437,13 @@ mod tests {
                 netns: 1,
                 to_netns: 2,
                 result: r,
+            },
+            Detail::OomKill { target_pid: 77 },
+            Detail::Signal {
+                signal: 9,
+                target_pid: 78,
+                code: 0,
+                result: 0,
             },
         ];
         let kinds: Vec<EventKind> = all.iter().map(Detail::kind).collect();

@@ -103,8 +103,9 @@ impl<W: Write> Writer<W> {
     }
 
     /// The containers' tracks and phase slices; ends the trace.
-    pub fn finish(mut self, containers: &[Container]) -> io::Result<W> {
-        for (i, c) in containers.iter().enumerate() {
+    /// `tracks`: the owner index each container's events were given with.
+    pub fn finish(mut self, containers: &[Container], tracks: &[usize]) -> io::Result<W> {
+        for (&i, c) in tracks.iter().zip(containers) {
             let label = format!(
                 "{} {} {}",
                 c.name.as_deref().unwrap_or(c.short_id()),

@@ -80,11 +80,17 @@ fn short_ms(ns: u64) -> String {
 }
 
 /// Exit code, or the signal that killed it.
+/// How its init ended: the status or signal, and why (the OOM killer, or who sent it).
 pub fn exit_text(c: &Container) -> String {
-    match (c.exit_code, c.signal) {
+    let base = match (c.exit_code, c.signal) {
         (Some(code), _) => code.to_string(),
         (None, Some(sig)) => format!("sig {sig}"),
-        _ => "-".into(),
+        _ => return "-".into(),
+    };
+    match &c.killed_by {
+        _ if c.oom_killed => format!("{base} OOM"),
+        Some(s) => format!("{base} by {}", truncate(&s.comm, 10)),
+        None => base,
     }
 }
 
@@ -126,7 +132,13 @@ pub fn table(containers: &[Container], clock: &Clock, width: u16, color: bool) -
         if let Some(n) = c.name.as_ref().filter(|n| *n != c.short_id()) {
             who = format!("{}\n{who}", truncate(n, 14));
         }
-        let exit = Cell::new(exit_text(c)).set_alignment(CellAlignment::Right);
+        // The cause on a line of its own: the column stays narrow.
+        let exit = Cell::new(
+            exit_text(c)
+                .replacen(' ', "\n", 1)
+                .replace("\nby ", "\nby\n"),
+        )
+        .set_alignment(CellAlignment::Right);
         let exit = match (color, c.exit_code, c.signal) {
             (true, Some(0), _) => exit.fg(Color::Green),
             (true, Some(_), _) | (true, None, Some(_)) => exit.fg(Color::Red),
@@ -185,6 +197,8 @@ mod tests {
         Container {
             id: id.into(),
             lifecycle: 1,
+            oom_killed: false,
+            killed_by: None,
             rootfs: None,
             cgroups: Vec::new(),
             shares_netns_with: None,
@@ -209,6 +223,8 @@ mod tests {
             ],
             veths: vec!["veth1234567".into(), "veth7654321".into()],
             mounts: 42,
+            exec_sessions: 0,
+            processes_omitted: 0,
             phases: vec![],
             processes: vec![],
         }

@@ -117,6 +117,17 @@ impl Sink for Json<'_> {
         self.out.write_all(text)
     }
 
+    fn cgroup(&mut self, id: u64, path: &str) -> io::Result<()> {
+        if !std::mem::take(&mut self.first) {
+            self.out.write_all(b",")?;
+        }
+        let record = document::Record::Cgroup {
+            id,
+            path: path.to_string(),
+        };
+        serde_json::to_writer(&mut *self.out, &record).map_err(io::Error::from)
+    }
+
     fn end(&mut self, end: &End<'_>) -> io::Result<()> {
         self.out.write_all(br#"],"counters":"#)?;
         serde_json::to_writer(&mut *self.out, end.counters)?;
@@ -159,7 +170,7 @@ impl Sink for Chrome<'_> {
         self.writer
             .take()
             .expect("begun")
-            .finish(end.containers)
+            .finish(end.containers, end.tracks)
             .map(drop)
     }
 }
@@ -201,6 +212,16 @@ pub fn report_path(
     out: &mut dyn Write,
 ) -> anyhow::Result<Summary> {
     with_sink(opts, out, |sink| report::read_path(path, sink))
+}
+
+/// Reports on several files read as one trace (`-`: stdin).
+pub fn report_paths(
+    paths: &[std::path::PathBuf],
+    filter: &crate::correlate::Filter,
+    opts: &ReportOptions,
+    out: &mut dyn Write,
+) -> anyhow::Result<Summary> {
+    with_sink(opts, out, |sink| report::read_paths(paths, filter, sink))
 }
 
 #[cfg(test)]
@@ -264,13 +285,42 @@ mod tests {
         assert!(err("[1,2]").contains("does not start with a JSON object"));
         assert!(err("{nope").contains("not valid JSON"));
         let full = doc_json(FORK);
-        assert!(err(&full[..full.len() - 10]).contains("truncated"));
-        assert!(err(&full[..40]).contains("truncated"));
         assert!(err(&full.replace("\"version\":2", "\"version\":99")).contains("version 99"));
         assert!(err(&full.replace("tracer-trace", "other")).contains("\"other\""));
         assert!(err(r#"{"a":1}"#).contains("no \"format\""));
         assert!(err(&format!("{full} x")).contains("expected the end of the trace"));
         assert!(err(&full.replace("\"host\":{", "\"host\":[")).contains("host:"));
+    }
+
+    /// A document cut short reads up to the cut, with one warning saying where.
+    #[test]
+    fn cut_documents_read_up_to_the_cut() {
+        let full = doc_json(&format!("{FORK},{FORK}"));
+        let cut_at = |n: usize| run(&full[..n], Format::Table).unwrap().1;
+        assert_eq!(cut_at(full.len() - 2).events, 2);
+        let s = cut_at(full.len() - 10);
+        assert_eq!(s.events, 1, "the event cut in two is left out");
+        assert_eq!(s.warnings.len(), 1, "{:?}", s.warnings);
+        assert!(
+            s.warnings[0].starts_with("the trace ends abruptly at line 1 column "),
+            "{:?}",
+            s.warnings
+        );
+        // In the header: nothing to show, and still no error.
+        assert_eq!(cut_at(40).events, 0);
+        // JSON Lines cut inside the last line.
+        let lines = format!("{FORK}\n{FORK}\n{}", &FORK[..30]);
+        let s = run(&lines, Format::Table).unwrap().1;
+        assert_eq!(s.events, 2);
+        assert!(
+            s.warnings.iter().any(|w| w.contains("at line 3 column 31")),
+            "{:?}",
+            s.warnings
+        );
+        // A cut is no excuse for a wrong version.
+        let wrong = full.replace("\"version\":2", "\"version\":99");
+        let e = run(&wrong[..wrong.len() - 10], Format::Table).unwrap_err();
+        assert!(format!("{e:#}").contains("version 99"), "{e:#}");
     }
 
     #[test]

@@ -255,9 +255,15 @@ pub fn sentence(c: &Container, p: &Phase) -> String {
         PhaseKind::Exit => format!(
             "PID 1 of the container exits ({}); the kernel then kills every other process \
              left in its PID namespace.",
-            match (c.exit_code, c.signal) {
-                (Some(code), _) => format!("status {code}"),
-                (None, Some(sig)) => format!("killed by signal {sig}"),
+            match (c.exit_code, c.signal, &c.killed_by) {
+                (_, _, _) if c.oom_killed => {
+                    "chosen by the OOM killer: the cgroup's memory limit was reached".into()
+                }
+                (Some(code), _, _) => format!("status {code}"),
+                (None, Some(sig), Some(s)) => {
+                    format!("killed by signal {sig}, sent by {} {}", s.comm, s.pid)
+                }
+                (None, Some(sig), None) => format!("killed by signal {sig}"),
                 _ => "status unknown".into(),
             }
         ),

@@ -1,7 +1,10 @@
 //! What is printed about containers when `watch` or `run` ends.
 
 use super::{lifecycle, timeline};
-use crate::{correlate::Correlation, event::Clock};
+use crate::{
+    correlate::{Container, Correlation, Filter},
+    event::Clock,
+};
 
 /// The correlated views printed at the end of `watch` and `run`.
 #[derive(Clone, Copy, Debug, Default)]
@@ -19,8 +22,21 @@ pub struct Views {
 
 impl Views {
     /// Renders the end-of-session views.
-    pub fn render(&self, found: &Correlation, clock: &Clock, color: bool) -> String {
-        let containers = &found.containers;
+    /// The containers `filter` chooses.
+    pub fn render(
+        &self,
+        found: &Correlation,
+        filter: &Filter,
+        clock: &Clock,
+        color: bool,
+    ) -> String {
+        let containers: Vec<Container> = found
+            .containers
+            .iter()
+            .filter(|c| filter.container(c))
+            .cloned()
+            .collect();
+        let containers = &containers;
         let mut out = String::new();
         if self.timeline || self.explain {
             out.push_str(&timeline::render(containers, self.explain));
@@ -37,6 +53,13 @@ impl Views {
                 color,
             ));
             out.push('\n');
+            if found.containers_dropped > 0 {
+                out.push_str(&format!(
+                    "{} earlier containers were dropped to stay within --max-containers (their \
+                     events are in the trace: `tracer report` lists them)\n",
+                    found.containers_dropped
+                ));
+            }
         }
         out
     }

@@ -10,6 +10,7 @@
 //! [`pipeline`] correlates.
 
 mod parallel;
+pub mod parts;
 mod pipeline;
 mod scan;
 mod sniff;
@@ -19,13 +20,13 @@ mod window;
 use std::{
     collections::BTreeMap,
     io::{self, Read},
-    path::Path,
+    path::{Path, PathBuf},
 };
 
 use anyhow::Context as _;
 
 use crate::{
-    correlate::{Container, Unattributed},
+    correlate::{Container, Filter, Unattributed},
     document::{DocCounters, Host},
     event::Event,
 };
@@ -42,7 +43,10 @@ pub struct Head<'a> {
 /// What is known once every event has been read.
 pub struct End<'a> {
     pub host: Option<&'a Host>,
+    /// The containers shown.
     pub containers: &'a [Container],
+    /// For each, the index [`Sink::event`] named it by.
+    pub tracks: &'a [usize],
     pub counters: &'a DocCounters,
     /// Events no evidence ties to a container (the first ones), and how many in all.
     pub unattributed: &'a [Unattributed],
@@ -58,6 +62,10 @@ pub trait Sink {
     /// One event in time order, with its pre-rendered text and the container (an index
     /// into [`End::containers`]) it belongs to.
     fn event(&mut self, ev: &Event, text: &[u8], owner: Option<usize>) -> io::Result<()>;
+    /// A cgroup's name, learnt after the output began.
+    fn cgroup(&mut self, _id: u64, _path: &str) -> io::Result<()> {
+        Ok(())
+    }
     /// The output ends.
     fn end(&mut self, end: &End<'_>) -> io::Result<()>;
 }
@@ -76,29 +84,62 @@ pub struct Summary {
 
 /// Reads a trace (a document, or JSON Lines of events) into `sink` as it goes.
 pub fn read(input: impl Read + Send, sink: &mut dyn Sink) -> anyhow::Result<Summary> {
-    let mut input = input;
+    let mut p = pipeline::Pipeline::new(sink, Filter::default());
+    let jsonl = read_into(input, &mut p)?;
+    p.finish(jsonl)
+}
+
+/// Reads one file of a trace into the pipeline; whether it was JSON Lines.
+fn read_into(mut input: impl Read + Send, p: &mut pipeline::Pipeline) -> anyhow::Result<bool> {
     let (head, jsonl) = sniff::sniff(&mut input)?;
     let input = io::Cursor::new(head).chain(input);
-    let mut p = pipeline::Pipeline::new(sink);
-    if let Err(e) = parallel::read_parallel(input, jsonl, &mut p) {
+    // Each file says its own format and version.
+    p.format = None;
+    p.version = None;
+    let cuts = p.cuts();
+    if let Err(e) = parallel::read_parallel(input, jsonl, p) {
         // A wrong format or version says more than what it made fail further on.
         sniff::check_known(p.format.as_deref(), p.version)?;
         return Err(e);
     }
     if !jsonl {
-        sniff::check_header(p.format.as_deref(), p.version)?;
+        if p.cuts() > cuts {
+            // Cut before its format or version: what was read is all there is.
+            sniff::check_known(p.format.as_deref(), p.version)?;
+        } else {
+            sniff::check_header(p.format.as_deref(), p.version)?;
+        }
     }
-    p.finish(jsonl)
+    Ok(jsonl)
 }
 
 /// Reads the trace at `path` (`-`: stdin).
 pub fn read_path(path: &Path, sink: &mut dyn Sink) -> anyhow::Result<Summary> {
-    let result = if path == Path::new("-") {
-        read(io::stdin(), sink)
-    } else {
-        let file =
-            std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
-        read(file, sink)
-    };
-    result.with_context(|| format!("{}", path.display()))
+    read_paths(&[path.to_path_buf()], &Filter::default(), sink)
+}
+
+/// Reads several files (`-`: stdin) as one trace, in the order given: the parts of a rotated
+/// document ([`parts::in_order`] sorts them), or traces of the same host one after another.
+/// Only what `filter` chooses is shown (everything is correlated).
+pub fn read_paths(
+    paths: &[PathBuf],
+    filter: &Filter,
+    sink: &mut dyn Sink,
+) -> anyhow::Result<Summary> {
+    let mut p = pipeline::Pipeline::new(sink, filter.clone());
+    let mut jsonl = false;
+    for path in paths {
+        let name = path.display().to_string();
+        if paths.len() > 1 {
+            p.file = Some(name.clone());
+        }
+        let result = if path == Path::new("-") {
+            read_into(io::stdin(), &mut p)
+        } else {
+            let file = std::fs::File::open(path).with_context(|| format!("reading {name}"))?;
+            read_into(file, &mut p)
+        };
+        jsonl |= result.with_context(|| name)?;
+    }
+    p.finish(jsonl)
 }

@@ -9,12 +9,18 @@ use std::{
 
 use super::{
     pipeline::Pipeline,
-    scan::Scanner,
+    scan::{ScanError, Scanner},
     sniff::check_known,
     split::{read_document, Item},
     Prerender,
 };
-use crate::event::Event;
+use crate::{document::Record, event::Event};
+
+/// An element of the events array: an event, or a record (a cgroup's name).
+pub(super) enum Element {
+    Event(Event),
+    Record(Record),
+}
 
 /// Events handed to the parser threads, many at a time.
 #[derive(Default)]
@@ -28,7 +34,7 @@ struct Batch {
 
 /// A batch parsed, each event also rendered the way the output format writes it.
 pub(super) struct Parsed {
-    pub(super) events: Vec<Result<Event, String>>,
+    pub(super) events: Vec<Result<Element, String>>,
     pub(super) texts: Vec<Vec<u8>>,
 }
 
@@ -40,26 +46,30 @@ impl Batch {
     fn parse(&self, prerender: Option<Prerender>) -> Parsed {
         let mut start = 0;
         let mut texts = Vec::new();
-        let events =
-            self.ends
-                .iter()
-                .enumerate()
-                .map(|(i, &end)| {
-                    let r = serde_json::from_slice::<Event>(&self.bytes[start..end]).map_err(|e| {
-                        match self.lines.get(i) {
-                            Some(line) => format!("line {line}: {e}"),
-                            None => e.to_string(),
-                        }
-                    });
-                    start = end;
-                    let mut text = Vec::new();
-                    if let (Ok(ev), Some(render)) = (&r, prerender) {
-                        render(ev, &mut text);
-                    }
-                    texts.push(text);
-                    r
-                })
-                .collect();
+        let events = self
+            .ends
+            .iter()
+            .enumerate()
+            .map(|(i, &end)| {
+                let bytes = &self.bytes[start..end];
+                let r = if Record::is_record(bytes) {
+                    serde_json::from_slice(bytes).map(Element::Record)
+                } else {
+                    serde_json::from_slice(bytes).map(Element::Event)
+                };
+                let r = r.map_err(|e| match self.lines.get(i) {
+                    Some(line) => format!("line {line}: {e}"),
+                    None => e.to_string(),
+                });
+                start = end;
+                let mut text = Vec::new();
+                if let (Ok(Element::Event(ev)), Some(render)) = (&r, prerender) {
+                    render(ev, &mut text);
+                }
+                texts.push(text);
+                r
+            })
+            .collect();
         Parsed { events, texts }
     }
 }
@@ -72,6 +82,8 @@ enum Found {
     Parsed(Parsed),
     /// The input is read (or could not be).
     End(anyhow::Result<()>),
+    /// The input ends inside a value, here: what came before it is read.
+    Cut(String),
 }
 
 /// The reader thread: splits the input into fields and batches of events; the batches go
@@ -83,6 +95,8 @@ struct Reader {
     tokens: std::sync::mpsc::SyncSender<()>,
     seq: u64,
     batch: Batch,
+    /// Where the input ended inside a value.
+    cut: Option<String>,
 }
 
 impl Reader {
@@ -117,24 +131,62 @@ impl Reader {
         Ok(())
     }
 
+    /// Reads the whole input; one cut short is read up to where it ends.
     fn read(&mut self, input: impl Read, jsonl: bool) -> anyhow::Result<()> {
-        if jsonl {
-            let reader = BufReader::with_capacity(1 << 16, input);
-            for (n, line) in reader.split(b'\n').enumerate() {
-                let line = line?;
-                if !line.trim_ascii().is_empty() {
-                    self.event(&line, Some(n + 1))?;
-                }
-            }
+        let result = if jsonl {
+            self.read_lines(input)
         } else {
-            let mut sc = Scanner::new(input);
-            read_document(&mut sc, &mut |item| match item {
-                Item::Field(key, value) => self.found(Found::Field(key.into(), value.to_vec())),
-                Item::Events => self.found(Found::Events),
-                Item::Event(bytes) => self.event(bytes, None),
-            })?;
+            self.read_document(input)
+        };
+        // What was read before a cut (or an error) is still given.
+        self.send()?;
+        if let Err(e) = result {
+            match e.downcast_ref::<ScanError>() {
+                Some(ScanError::Truncated { line, column }) => {
+                    self.cut = Some(format!("line {line} column {column}"));
+                }
+                _ => return Err(e),
+            }
         }
-        self.send()
+        if let Some(at) = self.cut.take() {
+            self.found(Found::Cut(at))?;
+        }
+        Ok(())
+    }
+
+    fn read_document(&mut self, input: impl Read) -> anyhow::Result<()> {
+        let mut sc = Scanner::new(input);
+        read_document(&mut sc, &mut |item| match item {
+            Item::Field(key, value) => self.found(Found::Field(key.into(), value.to_vec())),
+            Item::Events => self.found(Found::Events),
+            Item::Event(bytes) => self.event(bytes, None),
+        })
+    }
+
+    fn read_lines(&mut self, input: impl Read) -> anyhow::Result<()> {
+        let mut reader = BufReader::with_capacity(1 << 16, input);
+        let mut line = Vec::new();
+        for n in 1.. {
+            line.clear();
+            if reader.read_until(b'\n', &mut line)? == 0 {
+                break;
+            }
+            let ended = line.last() == Some(&b'\n');
+            let text = line.trim_ascii();
+            if text.is_empty() {
+                continue;
+            }
+            // A last line without its newline that is not whole JSON: the writer was
+            // stopped while writing it.
+            if !ended
+                && serde_json::from_slice::<serde::de::IgnoredAny>(text).is_err_and(|e| e.is_eof())
+            {
+                self.cut = Some(format!("line {n} column {}", line.len() + 1));
+                break;
+            }
+            self.event(text, Some(n))?;
+        }
+        Ok(())
     }
 }
 
@@ -172,6 +224,7 @@ pub(super) fn read_parallel(
                 tokens: tokens_tx,
                 seq: 0,
                 batch: Batch::default(),
+                cut: None,
             };
             let result = reader.read(input, jsonl);
             let _ = reader.found(Found::End(result));
@@ -193,6 +246,7 @@ pub(super) fn read_parallel(
                         let _ = tokens_rx.recv();
                         p.parsed(batch)?;
                     }
+                    Found::Cut(at) => p.cut(&at),
                     Found::End(result) => return result,
                 }
             }

@@ -5,14 +5,14 @@
 use std::{collections::BTreeMap, io};
 
 use super::{
-    parallel::Parsed,
+    parallel::{Element, Parsed},
     window::{Window, REORDER_WINDOW_NS},
     End, Head, Prerender, Sink, Summary,
 };
 use crate::{
-    correlate::{engine::Engine, guess_host, Context},
-    document::{DocCounters, Host},
-    event::Event,
+    correlate::{engine::Engine, guess_host, Context, Filter},
+    document::{DocCounters, Host, Record},
+    event::{Clock, Event},
 };
 
 /// Event reordering beyond this is reported (small inversions are normal: the rtnetlink
@@ -32,6 +32,8 @@ struct Oddities {
     late: u64,
     skipped: u64,
     first_error: Option<String>,
+    /// Where the input (of each file cut short) ends.
+    cuts: Vec<String>,
 }
 
 pub(super) struct Pipeline<'s> {
@@ -48,10 +50,13 @@ pub(super) struct Pipeline<'s> {
     events: u64,
     kinds: BTreeMap<String, u64>,
     odd: Oddities,
+    /// The file being read, when there are several (for the warnings).
+    pub(super) file: Option<String>,
+    filter: Filter,
 }
 
 impl<'s> Pipeline<'s> {
-    pub(super) fn new(sink: &'s mut dyn Sink) -> Self {
+    pub(super) fn new(sink: &'s mut dyn Sink, filter: Filter) -> Self {
         Self {
             format: None,
             version: None,
@@ -65,6 +70,8 @@ impl<'s> Pipeline<'s> {
             events: 0,
             kinds: BTreeMap::new(),
             odd: Oddities::default(),
+            file: None,
+            filter,
         }
     }
 
@@ -92,16 +99,40 @@ impl<'s> Pipeline<'s> {
 
     pub(super) fn parsed(&mut self, batch: Parsed) -> io::Result<()> {
         let mut texts = batch.texts.into_iter();
-        for ev in batch.events {
+        for element in batch.events {
             let text = texts.next().unwrap_or_default();
-            match ev {
-                Ok(ev) => self.push(ev, text)?,
+            match element {
+                Ok(Element::Event(ev)) => self.push(ev, text)?,
+                Ok(Element::Record(Record::Cgroup { id, path })) => self.cgroup(id, path)?,
                 Err(e) => {
                     self.odd.skipped += 1;
                     self.odd.first_error.get_or_insert(e);
                 }
             }
         }
+        Ok(())
+    }
+
+    /// How many inputs were cut short so far.
+    pub(super) fn cuts(&self) -> usize {
+        self.odd.cuts.len()
+    }
+
+    /// The input ends inside a value at `at`.
+    pub(super) fn cut(&mut self, at: &str) {
+        self.odd.cuts.push(match &self.file {
+            Some(file) => format!("{file} at {at}"),
+            None => at.to_string(),
+        });
+    }
+
+    /// A cgroup's name, learnt among the events.
+    fn cgroup(&mut self, id: u64, path: String) -> io::Result<()> {
+        if let Some(engine) = &mut self.engine {
+            engine.learn_cgroup(id, &path);
+            self.sink.cgroup(id, &path)?;
+        }
+        self.cgroups.insert(id, path);
         Ok(())
     }
 
@@ -142,6 +173,9 @@ impl<'s> Pipeline<'s> {
             host,
             cgroups: &self.cgroups,
         }));
+        let first = self.waiting.iter().map(|(e, _)| e.ts_ns).min().unwrap_or(0);
+        let clock = Clock::from_offset(self.host.as_ref().map_or(0, |h| h.boot_to_wall_ns));
+        self.filter.resolve(&clock, first);
         self.sink.begin(&Head {
             host: self.host.as_ref(),
             cgroups: &self.cgroups,
@@ -158,7 +192,11 @@ impl<'s> Pipeline<'s> {
             self.odd.late += 1;
         }
         self.odd.last_fed = self.odd.last_fed.max(ev.ts_ns);
-        let owner = self.engine.as_mut().expect("started").feed_owned(ev).1;
+        let engine = self.engine.as_mut().expect("started");
+        let owner = engine.feed_owned(ev).1;
+        if !self.filter.is_empty() && !self.filter.event(ev, owner.map(|c| engine.current(c))) {
+            return Ok(());
+        }
         self.sink.event(ev, text, owner)
     }
 
@@ -171,7 +209,12 @@ impl<'s> Pipeline<'s> {
             self.feed(&p.ev, &p.text)?;
         }
         let correlation = self.engine.take().expect("started").finish_all();
-        let containers = correlation.containers;
+        let (tracks, containers): (Vec<usize>, Vec<_>) = correlation
+            .containers
+            .into_iter()
+            .enumerate()
+            .filter(|(_, c)| self.filter.container(c))
+            .unzip();
         let counters = self.counters.take().unwrap_or_else(|| DocCounters {
             events: self.kinds.clone(),
             lost: BTreeMap::new(),
@@ -180,6 +223,7 @@ impl<'s> Pipeline<'s> {
         self.sink.end(&End {
             host: self.host.as_ref(),
             containers: &containers,
+            tracks: &tracks,
             counters: &counters,
             unattributed: &correlation.unattributed,
             unattributed_total: correlation.unattributed_total,
@@ -197,6 +241,12 @@ impl<'s> Pipeline<'s> {
     fn warnings(&self, jsonl: bool, counters: &DocCounters) -> Vec<String> {
         let odd = &self.odd;
         let mut warnings = Vec::new();
+        for at in &odd.cuts {
+            warnings.push(format!(
+                "the trace ends abruptly at {at} (cut short while it was written): the events \
+                 before it are read"
+            ));
+        }
         if jsonl {
             warnings.push(
                 "JSON Lines have no host section: host namespaces are guessed and wall-clock \

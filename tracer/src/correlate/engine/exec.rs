@@ -1,7 +1,7 @@
 //! Execs: command lines that name a container (shims, conmon, runc/crun, `tracer run`,
 //! hooks), and a container's own commands (its init's, `docker exec`'s).
 
-use super::{succeeded, Engine};
+use super::{push_comm, succeeded, Engine};
 use crate::{
     correlate::{
         identify::{self, Call, Sub},
@@ -57,7 +57,7 @@ impl Engine {
             exec_comm(filename)
         };
         if p.comm() != comm {
-            p.comms.push(comm);
+            push_comm(&mut p.comms, comm);
         }
         p.argv = argv.to_vec();
         let (comms, argv) = (p.comms.clone(), p.argv.clone());

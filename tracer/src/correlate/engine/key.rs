@@ -63,6 +63,8 @@ pub(super) fn call(ev: &Event) -> Option<&'static str> {
         Detail::CgroupMkdir { .. } => "mkdir",
         Detail::CgroupRmdir { .. } => "rmdir",
         Detail::CgroupAttach { .. } => "write",
+        Detail::Signal { .. } => "kill",
+        Detail::OomKill { .. } => return None,
         Detail::NetdevMove { .. } | Detail::Veth { .. } => return None,
     })
 }

@@ -17,6 +17,7 @@ mod key;
 mod mount;
 mod namespaces;
 mod process;
+mod slots;
 mod veth;
 mod waiting;
 
@@ -25,11 +26,15 @@ mod tests;
 
 use std::collections::{BTreeMap, HashMap};
 
-use self::waiting::{Key, Waiting};
+use self::{
+    slots::Slots,
+    waiting::{Key, Waiting},
+};
 use super::{
     identify,
     model::{
-        Container, Evidence, Fact, FactKind, Phase, PhaseKind, Process, Role, Runtime, Unattributed,
+        Container, Evidence, Fact, FactKind, Phase, PhaseKind, Process, Role, Runtime, Sender,
+        Unattributed,
     },
     Context,
 };
@@ -37,6 +42,39 @@ use crate::event::{Detail, Event, HostNs, NsInodes};
 
 /// Unattributed events listed in full (the rest are counted).
 const UNATTRIBUTED_LISTED: usize = 1000;
+/// Processes followed at most: beyond, host processes (no container's) are forgotten and
+/// counted. A few times the processes a busy host runs at once.
+const MAX_PROCS: usize = 1 << 17;
+/// Names kept per process (the first and the latest).
+const MAX_COMMS: usize = 8;
+/// A container's processes listed at most (the rest are counted).
+const MAX_LISTED_PROCESSES: usize = 1000;
+/// A container's exec sessions kept as phases of their own (later ones extend the last).
+const MAX_EXEC_PHASES: usize = 100;
+/// Facts and mount points kept per container.
+const MAX_FACTS: usize = 256;
+
+/// How much the engine keeps, for a watch that runs for days.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Containers kept: beyond, the oldest that have exited are dropped (and counted).
+    pub max_containers: usize,
+}
+
+impl Limits {
+    /// Nothing dropped: a report reads a trace whose size is known.
+    pub const UNLIMITED: Self = Self {
+        max_containers: usize::MAX,
+    };
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_containers: 10_000,
+        }
+    }
+}
 
 #[derive(Debug, Default)]
 struct Proc {
@@ -59,6 +97,15 @@ impl Proc {
     }
 }
 
+/// Adds a process's new name, keeping its first and its latest ones (a shell that execs in a
+/// loop for days).
+fn push_comm(comms: &mut Vec<String>, name: String) {
+    if comms.len() >= MAX_COMMS {
+        comms.remove(1);
+    }
+    comms.push(name);
+}
+
 #[derive(Debug)]
 struct State {
     c: Container,
@@ -69,11 +116,22 @@ struct State {
     pivot_done: bool,
     /// Overlay and netns mount points made for it: their unmounts are its teardown.
     mount_targets: Vec<String>,
+    /// The last fatal signal sent to each of its processes, and by whom.
+    signals: HashMap<u32, Sender>,
 }
 
 impl State {
     fn started(&self) -> bool {
         self.c.started_ns.is_some()
+    }
+
+    /// Lists one of its processes (counted only, past the limit).
+    fn list(&mut self, p: Process) {
+        if self.procs.len() < MAX_LISTED_PROCESSES {
+            self.procs.insert(p.pid, p);
+        } else {
+            self.c.processes_omitted += 1;
+        }
     }
 
     /// Its cgroup at `path`: the deepest ones only (a runtime making `/docker` for the
@@ -97,11 +155,12 @@ impl State {
 
     /// Records a fact once.
     fn fact(&mut self, fact: FactKind, value: &str, evidence: Evidence) {
-        if !self
-            .c
-            .facts
-            .iter()
-            .any(|f| f.fact == fact && f.value == value)
+        if self.c.facts.len() < MAX_FACTS
+            && !self
+                .c
+                .facts
+                .iter()
+                .any(|f| f.fact == fact && f.value == value)
         {
             self.c.facts.push(Fact {
                 fact,
@@ -120,13 +179,24 @@ pub struct Correlation {
     pub unattributed: Vec<Unattributed>,
     /// All of them.
     pub unattributed_total: u64,
+    /// Containers dropped to stay within [`Limits::max_containers`] (the oldest exited).
+    pub containers_dropped: u64,
+    /// Host processes forgotten to stay within the process limit.
+    pub processes_forgotten: u64,
 }
 
 pub struct Engine {
     host: HostNs,
     cgroups: BTreeMap<u64, String>,
     procs: HashMap<u32, Proc>,
-    containers: Vec<State>,
+    containers: Slots,
+    limits: Limits,
+    containers_dropped: u64,
+    processes_forgotten: u64,
+    /// Mount point → the container it was made for (the latest).
+    by_target: HashMap<String, usize>,
+    /// Network link name → the container it is known to, and why.
+    by_link: HashMap<String, (usize, Evidence)>,
     /// The current lifecycle of each id.
     by_id: HashMap<String, usize>,
     /// Network namespace inode → the container that owns it (its first one).
@@ -139,12 +209,23 @@ pub struct Engine {
 }
 
 impl Engine {
+    /// An engine that keeps everything (for a trace of known size).
     pub fn new(ctx: &Context) -> Self {
+        Self::with_limits(ctx, Limits::UNLIMITED)
+    }
+
+    /// An engine that keeps at most `limits` (for a watch).
+    pub fn with_limits(ctx: &Context, limits: Limits) -> Self {
         Self {
             host: ctx.host,
             cgroups: ctx.cgroups.clone(),
             procs: HashMap::new(),
-            containers: Vec::new(),
+            containers: Slots::default(),
+            limits,
+            containers_dropped: 0,
+            processes_forgotten: 0,
+            by_target: HashMap::new(),
+            by_link: HashMap::new(),
             by_id: HashMap::new(),
             netns_owner: HashMap::new(),
             waiting: Waiting::default(),
@@ -152,6 +233,11 @@ impl Engine {
             unattributed_total: 0,
             event_owner: None,
         }
+    }
+
+    /// A cgroup's path, learnt while tracing.
+    pub fn learn_cgroup(&mut self, id: u64, path: &str) {
+        self.cgroups.insert(id, path.to_string());
     }
 
     /// Cgroup paths learnt while tracing (id → path): only new ids are copied.
@@ -188,6 +274,11 @@ impl Engine {
         }
         let evicted = self.waiting.evicted();
         self.give_up(evicted);
+        if let Detail::CgroupRmdir { id, root: 0, .. } = ev.detail {
+            // Gone: no later event carries its id.
+            self.cgroups.remove(&id);
+        }
+        self.bound();
         let related = attributed
             || matches!(
                 ev.detail,
@@ -199,6 +290,76 @@ impl Engine {
             )
             || (ev.mnt_ns != 0 && self.host.mnt != 0 && ev.mnt_ns != self.host.mnt);
         (related, owner)
+    }
+
+    /// Container `c` (an index `feed_owned` gave) as it is so far.
+    pub fn current(&self, c: usize) -> &Container {
+        &self.containers[c].c
+    }
+
+    /// Forgets what can no longer matter, when over a limit.
+    fn bound(&mut self) {
+        if self.procs.len() > MAX_PROCS {
+            let before = self.procs.len();
+            self.procs
+                .retain(|_, p| p.container.is_some() || p.tracer_run.is_some());
+            self.processes_forgotten += (before - self.procs.len()) as u64;
+        }
+        while self.containers.live() > self.limits.max_containers {
+            let Some((c, st)) = self.containers.drop_oldest_exited() else {
+                break;
+            };
+            self.containers_dropped += 1;
+            self.forget(c, &st);
+        }
+    }
+
+    /// Every map's reference to container `c`, dropped.
+    fn forget(&mut self, c: usize, st: &State) {
+        if self.by_id.get(&st.c.id) == Some(&c) {
+            self.by_id.remove(&st.c.id);
+        }
+        for t in &st.mount_targets {
+            if self.by_target.get(t) == Some(&c) {
+                self.by_target.remove(t);
+            }
+        }
+        self.by_link.retain(|_, (owner, _)| *owner != c);
+        self.netns_owner.retain(|_, owner| *owner != c);
+        for pid in st.procs.keys() {
+            if let Some(p) = self.procs.get_mut(pid) {
+                if p.container == Some(c) {
+                    // Its exit was missed: it is nobody's now.
+                    p.container = None;
+                    p.role = None;
+                    p.evidence = None;
+                }
+            }
+        }
+    }
+
+    /// Notes `target` as one of container `c`'s mount points.
+    fn note_target(&mut self, c: usize, target: &str) {
+        let st = &mut self.containers[c];
+        if st.mount_targets.len() < MAX_FACTS && !st.mount_targets.iter().any(|t| t == target) {
+            st.mount_targets.push(target.to_string());
+        }
+        self.by_target.insert(target.to_string(), c);
+    }
+
+    /// Notes the link `name` as container `c`'s (a fact), for the reason `evidence`.
+    fn note_link(&mut self, c: usize, name: &str, evidence: Evidence) {
+        if name.is_empty() {
+            return;
+        }
+        let st = &mut self.containers[c];
+        if !st.c.veths.iter().any(|v| v == name) {
+            if st.c.veths.len() < MAX_FACTS {
+                st.c.veths.push(name.to_string());
+            }
+            st.fact(FactKind::Veth, name, evidence);
+        }
+        self.by_link.insert(name.to_string(), (c, Evidence::Netns));
     }
 
     /// The containers, in the order they were recognised.
@@ -213,7 +374,7 @@ impl Engine {
         Correlation {
             containers: self
                 .containers
-                .into_iter()
+                .into_states()
                 .map(|mut st| {
                     st.c.processes = st.procs.into_values().collect();
                     st.c.phases.sort_by_key(|p| (p.start_ns, p.kind));
@@ -223,6 +384,8 @@ impl Engine {
                 .collect(),
             unattributed: self.unattributed,
             unattributed_total: self.unattributed_total,
+            containers_dropped: self.containers_dropped,
+            processes_forgotten: self.processes_forgotten,
         }
     }
 
@@ -325,8 +488,7 @@ impl Engine {
             .by_id
             .get(id)
             .map_or(1, |&i| self.containers[i].c.lifecycle + 1);
-        let i = self.containers.len();
-        self.containers.push(State {
+        let i = self.containers.push(State {
             c: Container {
                 id: id.to_string(),
                 lifecycle,
@@ -340,6 +502,8 @@ impl Engine {
                 exited_ns: None,
                 exit_code: None,
                 signal: None,
+                oom_killed: false,
+                killed_by: None,
                 ns: NsInodes::default(),
                 new_namespaces: Vec::new(),
                 veths: Vec::new(),
@@ -348,6 +512,8 @@ impl Engine {
                 shares_netns_with: None,
                 facts: Vec::new(),
                 mounts: 0,
+                exec_sessions: 0,
+                processes_omitted: 0,
                 phases: Vec::new(),
                 processes: Vec::new(),
             },
@@ -357,6 +523,7 @@ impl Engine {
             ns_done: false,
             pivot_done: false,
             mount_targets: Vec::new(),
+            signals: HashMap::new(),
         });
         self.by_id.insert(id.to_string(), i);
         // What named it before it was known (a path holding its id) is its.
@@ -371,17 +538,21 @@ impl Engine {
         p.container = Some(c);
         p.role = Some(role);
         let (ppid, comms, argv) = (p.ppid, p.comms.clone(), p.argv.clone());
-        let entry = self.containers[c].procs.entry(tgid).or_insert(Process {
-            pid: tgid,
-            ppid,
-            comms,
-            argv,
-            role,
-            evidence,
-            exit_code: None,
-            signal: None,
-        });
-        entry.role = role;
+        let st = &mut self.containers[c];
+        if let Some(entry) = st.procs.get_mut(&tgid) {
+            entry.role = role;
+        } else {
+            st.list(Process {
+                pid: tgid,
+                ppid,
+                comms,
+                argv,
+                role,
+                evidence,
+                exit_code: None,
+                signal: None,
+            });
+        }
     }
 
     /// Files `ev` of one of container `c`'s processes under phase `kind`.
@@ -401,7 +572,12 @@ impl Engine {
         st.c.created_ns = st.c.created_ns.min(ev.ts_ns);
         let existing = if kind.once() {
             st.phases.get(&kind).copied()
+        } else if st.c.exec_sessions >= MAX_EXEC_PHASES as u32 {
+            // The rest extend the last: a health check every few seconds for days.
+            st.c.exec_sessions += 1;
+            st.c.phases.iter().rposition(|p| p.kind == kind)
         } else {
+            st.c.exec_sessions += 1;
             None
         };
         match existing {
@@ -456,18 +632,12 @@ impl Engine {
         match &ev.detail {
             Detail::Mount { target, .. } => {
                 st.c.mounts += 1;
-                if !st.mount_targets.contains(target) {
-                    st.mount_targets.push(target.clone());
-                }
+                self.note_target(c, target);
             }
             Detail::Umount { .. } => st.c.mounts += 1,
             Detail::Veth { name, peer, .. } => {
-                for n in [name, peer] {
-                    if !n.is_empty() && !st.c.veths.contains(n) {
-                        st.c.veths.push(n.clone());
-                        st.fact(FactKind::Veth, n, evidence);
-                    }
-                }
+                self.note_link(c, name, evidence);
+                self.note_link(c, peer, evidence);
             }
             Detail::CgroupMkdir { path, .. } => st.cgroup(path, evidence),
             Detail::CgroupAttach {
@@ -482,13 +652,10 @@ impl Engine {
                     st.cgroup(path, evidence);
                 }
             }
-            Detail::NetdevMove { name, .. } => {
-                if !name.is_empty() && !st.c.veths.contains(name) {
-                    st.c.veths.push(name.clone());
-                    st.fact(FactKind::Veth, name, evidence);
-                }
-            }
+            Detail::NetdevMove { name, .. } => self.note_link(c, name, evidence),
             Detail::CgroupRmdir { .. }
+            | Detail::OomKill { .. }
+            | Detail::Signal { .. }
             | Detail::Exec { .. }
             | Detail::PivotRoot { .. }
             | Detail::Fsopen { .. }
@@ -532,6 +699,10 @@ impl Engine {
             }
             Detail::Veth { .. } => self.veth(ev),
             Detail::NetdevMove { .. } => self.netdev_move(ev),
+            Detail::OomKill { target_pid } => self.oom_kill(ev, *target_pid),
+            Detail::Signal {
+                signal, target_pid, ..
+            } => self.signal(ev, *signal, *target_pid),
             Detail::CgroupMkdir { path, .. } => self.cgroup(ev, path, None, false),
             Detail::CgroupRmdir { path, .. } => self.cgroup(ev, path, None, true),
             Detail::CgroupAttach {
@@ -555,7 +726,7 @@ impl Engine {
         // The latest running one: namespace inode numbers are reused once one is gone.
         let by_ns = (ev.mnt_ns != 0 && ev.mnt_ns != host_mnt)
             .then(|| {
-                self.containers.iter().rposition(|st| {
+                self.containers.rposition(|st| {
                     st.c.ns.mnt == ev.mnt_ns && st.started() && st.c.exited_ns.is_none()
                 })
             })

@@ -31,7 +31,9 @@ fn mount_target(d: &Detail) -> Option<&str> {
         | Detail::CgroupMkdir { .. }
         | Detail::CgroupRmdir { .. }
         | Detail::CgroupAttach { .. }
-        | Detail::NetdevMove { .. } => None,
+        | Detail::NetdevMove { .. }
+        | Detail::OomKill { .. }
+        | Detail::Signal { .. } => None,
     }
 }
 
@@ -91,6 +93,10 @@ impl Engine {
         }
         let found = format!("state dir {}/<id>", naming::STATE_ROOT);
         let c = self.starting(&id, Runtime::Tracer, &found, ev.ts_ns);
+        // The built-in runtime names its veths after the id.
+        for n in naming::veth_names(&id) {
+            self.by_link.insert(n, (c, Evidence::RuntimeNaming));
+        }
         let st = &mut self.containers[c];
         if let Some(Some(name)) = name {
             st.c.name = Some(name);
@@ -114,9 +120,7 @@ impl Engine {
                 let st = &mut self.containers[c];
                 st.c.rootfs = Some(path.clone());
                 st.fact(FactKind::Rootfs, path, Evidence::RootfsPath);
-                if !st.mount_targets.contains(path) {
-                    st.mount_targets.push(path.clone());
-                }
+                self.note_target(c, path);
                 self.claim(c, &key, Evidence::RootfsPath);
                 return;
             }
@@ -146,7 +150,7 @@ impl Engine {
                 PhaseKind::ImageMount
             }
         } else if m.overlay && !st.ns_done {
-            st.mount_targets.push(target.to_string());
+            self.note_target(c, target);
             PhaseKind::ImageMount
         } else if st.started() && umount {
             PhaseKind::Unmount
@@ -178,15 +182,16 @@ impl Engine {
             }
         }
         let by_target = self
-            .containers
-            .iter()
-            .rposition(|st| st.mount_targets.iter().any(|t| t == target))
-            .map(|c| (c, Evidence::MountPoint));
+            .by_target
+            .get(target)
+            .map(|&c| (c, Evidence::MountPoint));
+        // A component of the path is a container's id (`.../moby/<id>/rootfs`).
         let by_id = || {
-            self.containers
-                .iter()
-                .rposition(|st| st.c.id.len() >= 12 && target.contains(&st.c.id))
-                .map(|c| (c, Evidence::IdInPath))
+            target
+                .split('/')
+                .filter(|part| part.len() >= 12)
+                .find_map(|part| self.by_id.get(part))
+                .map(|&c| (c, Evidence::IdInPath))
         };
         if let Some((c, evidence)) = by_target.or_else(by_id) {
             let st = &self.containers[c];

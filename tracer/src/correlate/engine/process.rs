@@ -1,9 +1,9 @@
 //! Processes: the tree built from fork, rename and exit, and what a container's processes
 //! inherit from their parents.
 
-use super::{Engine, Proc};
+use super::{push_comm, Engine, Proc};
 use crate::{
-    correlate::model::{Evidence, PhaseKind, Process},
+    correlate::model::{Evidence, PhaseKind, Process, Sender},
     event::Event,
 };
 
@@ -30,17 +30,21 @@ impl Engine {
         // The container's first process may not exist yet as a process of its own: record
         // it now so its later exec or exit finds it.
         let st = &mut self.containers[c];
-        let parent = st.procs.get(&tgid).cloned();
-        st.procs.entry(child_pid).or_insert(Process {
+        if st.procs.contains_key(&child_pid) {
+            return true;
+        }
+        let parent = st.procs.get(&tgid);
+        let p = Process {
             pid: child_pid,
             ppid: tgid,
-            comms: parent.as_ref().map(|p| p.comms.clone()).unwrap_or_default(),
-            argv: parent.map(|p| p.argv).unwrap_or_default(),
+            comms: parent.map(|p| p.comms.clone()).unwrap_or_default(),
+            argv: parent.map(|p| p.argv.clone()).unwrap_or_default(),
             role,
             evidence: Evidence::ProcessTree,
             exit_code: None,
             signal: None,
-        });
+        };
+        st.list(p);
         true
     }
 
@@ -53,10 +57,10 @@ impl Engine {
         let Some(p) = self.procs.get_mut(&target) else {
             return false;
         };
-        p.comms.push(newcomm.to_string());
+        push_comm(&mut p.comms, newcomm.to_string());
         let Some(c) = p.container else { return false };
         if let Some(pr) = self.containers[c].procs.get_mut(&target) {
-            pr.comms.push(newcomm.to_string());
+            push_comm(&mut pr.comms, newcomm.to_string());
         }
         true
     }
@@ -72,10 +76,14 @@ impl Engine {
             pr.exit_code = code;
             pr.signal = signal;
         }
+        let sent = st.signals.remove(&tgid);
         if st.init_pid == Some(tgid) && st.c.exited_ns.is_none() {
             st.c.exited_ns = Some(ev.ts_ns);
             st.c.exit_code = code;
             st.c.signal = signal;
+            // The signal it died of, and who sent it (the OOM killer says more than its
+            // SIGKILL).
+            st.c.killed_by = sent.filter(|s| Some(s.signal) == signal && !st.c.oom_killed);
             let net = st.c.ns.net;
             self.phase(c, PhaseKind::Exit, ev);
             // Its namespace dies with it, and the kernel reuses inode numbers: a later
@@ -84,6 +92,32 @@ impl Engine {
                 self.netns_owner.remove(&net);
             }
         }
+        true
+    }
+
+    /// The OOM killer chose one of a container's processes.
+    pub(super) fn oom_kill(&mut self, ev: &Event, target: u32) -> bool {
+        let Some(c) = self.container_of(target) else {
+            return false;
+        };
+        self.containers[c].c.oom_killed = true;
+        self.event_for(c, PhaseKind::Exit, ev, Evidence::ProcessTree);
+        true
+    }
+
+    /// A fatal signal to one of a container's processes (named by its target): kept as the
+    /// cause of that process's death.
+    pub(super) fn signal(&mut self, ev: &Event, signal: i32, target: u32) -> bool {
+        let Some(c) = self.container_of(target) else {
+            return self.container_of(ev.tgid).is_some();
+        };
+        let sender = Sender {
+            pid: ev.tgid,
+            comm: ev.comm.clone(),
+            signal,
+        };
+        self.containers[c].signals.insert(target, sender);
+        self.event_for(c, PhaseKind::Kill, ev, Evidence::ProcessTree);
         true
     }
 }

@@ -3,29 +3,18 @@
 
 use super::{succeeded, waiting::Key, Engine};
 use crate::{
-    correlate::model::{Evidence, PhaseKind, Runtime},
+    correlate::model::{Evidence, PhaseKind},
     event::{Detail, Event},
-    runtime::naming,
 };
 
 impl Engine {
     /// The container a link's names are already known to: one of its links (moved back or
     /// deleted at teardown), or named after its id by the built-in runtime.
     fn link_owner(&self, name: &str, peer: &str) -> Option<(usize, Evidence)> {
-        let named = |n: &str| !n.is_empty() && (n == name || n == peer);
-        self.containers
-            .iter()
-            .rposition(|st| st.c.veths.iter().any(|v| named(v)))
-            .map(|c| (c, Evidence::Netns))
-            .or_else(|| {
-                self.containers
-                    .iter()
-                    .rposition(|st| {
-                        st.c.runtime == Runtime::Tracer
-                            && naming::veth_names(&st.c.id).iter().any(|n| named(n))
-                    })
-                    .map(|c| (c, Evidence::RuntimeNaming))
-            })
+        [name, peer]
+            .into_iter()
+            .filter(|n| !n.is_empty())
+            .find_map(|n| self.by_link.get(n).copied())
     }
 
     /// A network namespace other than the host's (0 is unknown).

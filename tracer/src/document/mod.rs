@@ -1,5 +1,9 @@
 //! The JSON trace document (`--json FILE`): one versioned object with the host, how each
-//! event kind was observed, the counters, and the events. Its schema is `docs/trace-format.md`.
+//! event kind was observed, the events (with the cgroup names learnt on the way, as records
+//! of their own), the counters and the containers. It is written as it goes ([`writer`]):
+//! what was written before a crash reads back. Its schema is `docs/trace-format.md`.
+
+pub mod writer;
 
 use std::collections::BTreeMap;
 
@@ -18,12 +22,16 @@ pub const VERSION: u32 = 3;
 pub const OLDEST_VERSION: u32 = 1;
 
 #[derive(Debug, Serialize, Deserialize)]
+#[serde(from = "RawDocument")]
 pub struct Document {
     pub format: String,
     pub version: u32,
     pub host: Host,
+    /// At the end: absent from a document cut short.
+    #[serde(default)]
     pub counters: DocCounters,
-    /// Cgroup id → path in the cgroup2 hierarchy, for the ids the events carry.
+    /// Cgroup id → path in the cgroup2 hierarchy, for the ids the events carry (with the
+    /// names recorded among the events).
     #[serde(default)]
     pub cgroups: BTreeMap<u64, String>,
     pub events: Vec<Event>,
@@ -36,6 +44,17 @@ pub struct Document {
     pub unattributed: Vec<Unattributed>,
     #[serde(default)]
     pub unattributed_total: u64,
+    /// Containers the watch dropped to stay within `--max-containers` (the oldest exited):
+    /// their events are here, they are not among `containers`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub containers_dropped: u64,
+    /// Host processes the watch forgot to stay within its process limit.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub processes_forgotten: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -51,7 +70,105 @@ pub struct Host {
     pub ns: HostNs,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// Something other than an event in the events array: a cgroup's name, learnt when it was
+/// made (`{"record":"cgroup","id":N,"path":P}`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "record", rename_all = "snake_case")]
+pub enum Record {
+    Cgroup { id: u64, path: String },
+}
+
+impl Record {
+    /// Whether the bytes of an array element are a record (how the writer starts them).
+    pub fn is_record(bytes: &[u8]) -> bool {
+        bytes.trim_ascii_start().starts_with(br#"{"record""#)
+    }
+}
+
+/// An element of the events array.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Item {
+    Record(Record),
+    Event(Box<Event>),
+}
+
+/// The document as written: records among the events, their cgroup names put with the
+/// others when read.
+#[derive(Deserialize)]
+struct RawDocument {
+    format: String,
+    version: u32,
+    host: Host,
+    #[serde(default)]
+    counters: DocCounters,
+    #[serde(default)]
+    cgroups: BTreeMap<u64, String>,
+    events: Vec<Item>,
+    #[serde(default)]
+    containers: Vec<Container>,
+    #[serde(default)]
+    unattributed: Vec<Unattributed>,
+    #[serde(default)]
+    unattributed_total: u64,
+    #[serde(default)]
+    containers_dropped: u64,
+    #[serde(default)]
+    processes_forgotten: u64,
+}
+
+impl From<RawDocument> for Document {
+    fn from(raw: RawDocument) -> Self {
+        let mut cgroups = raw.cgroups;
+        let mut events = Vec::with_capacity(raw.events.len());
+        for item in raw.events {
+            match item {
+                Item::Event(e) => events.push(*e),
+                Item::Record(Record::Cgroup { id, path }) => {
+                    cgroups.insert(id, path);
+                }
+            }
+        }
+        Self {
+            format: raw.format,
+            version: raw.version,
+            host: raw.host,
+            counters: raw.counters,
+            cgroups,
+            events,
+            containers: raw.containers,
+            unattributed: raw.unattributed,
+            unattributed_total: raw.unattributed_total,
+            containers_dropped: raw.containers_dropped,
+            processes_forgotten: raw.processes_forgotten,
+        }
+    }
+}
+
+impl Host {
+    /// This host, traced with `plans`.
+    pub fn new(plans: &[PlanReport], boot_to_wall_ns: i128) -> Self {
+        let kernel = nix::sys::utsname::uname()
+            .map(|u| u.release().to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Self {
+            kernel,
+            boot_to_wall_ns,
+            hooks: plans
+                .iter()
+                .map(|p| {
+                    (
+                        p.plan.kind.name().to_string(),
+                        p.chosen().map(|o| o.name.to_string()),
+                    )
+                })
+                .collect(),
+            ns: HostNs::own(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct DocCounters {
     pub events: BTreeMap<String, u64>,
     pub lost: BTreeMap<String, u64>,
@@ -85,32 +202,18 @@ impl Document {
         cgroups: BTreeMap<u64, String>,
         events: Vec<Event>,
     ) -> Self {
-        let kernel = nix::sys::utsname::uname()
-            .map(|u| u.release().to_string_lossy().into_owned())
-            .unwrap_or_default();
         Self {
             format: FORMAT.into(),
             version: VERSION,
-            host: Host {
-                kernel,
-                boot_to_wall_ns,
-                hooks: plans
-                    .iter()
-                    .map(|p| {
-                        (
-                            p.plan.kind.name().to_string(),
-                            p.chosen().map(|o| o.name.to_string()),
-                        )
-                    })
-                    .collect(),
-                ns: HostNs::own(),
-            },
+            host: Host::new(plans, boot_to_wall_ns),
             counters: DocCounters::from(counters),
             cgroups,
             events,
             containers: Vec::new(),
             unattributed: Vec::new(),
             unattributed_total: 0,
+            containers_dropped: 0,
+            processes_forgotten: 0,
         }
         .correlated()
     }
@@ -131,6 +234,8 @@ impl Document {
             containers: self.containers.clone(),
             unattributed: self.unattributed.clone(),
             unattributed_total: self.unattributed_total,
+            containers_dropped: self.containers_dropped,
+            processes_forgotten: self.processes_forgotten,
         }
     }
 
