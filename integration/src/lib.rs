@@ -123,6 +123,19 @@ impl Watch {
         }
     }
 
+    /// The tracer's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Kills it with SIGKILL (nothing of it runs after), waits for it, and gives the JSON
+    /// Lines it had written.
+    pub fn kill(mut self) -> String {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        std::fs::read_to_string(&self.jsonl).unwrap()
+    }
+
     /// Stops it with SIGINT, as Ctrl-C would, and reads everything it wrote.
     pub fn stop(mut self) -> Output {
         nix::sys::signal::kill(
@@ -141,6 +154,16 @@ impl Watch {
             events,
             stderr: stderr.join("\n"),
             success: status.success(),
+        }
+    }
+}
+
+/// A test that fails before stopping its tracer leaves nothing running.
+impl Drop for Watch {
+    fn drop(&mut self) {
+        if self.child.try_wait().is_ok_and(|s| s.is_none()) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
         }
     }
 }

@@ -251,3 +251,50 @@ fn root_duration_stops_cleanly() {
     assert!(stderr.contains(" events in "), "{stderr}");
     assert!(stderr.contains("│ total"), "{stderr}");
 }
+
+/// The filters of `watch` and of `run`'s stream choose what JSON Lines hold: `--kind` the
+/// kinds, `--container` one container's events (by name here) and none of another's.
+#[test]
+fn root_watch_and_run_filters() {
+    let pid = std::process::id();
+    let (a, b) = (format!("flt-a-{pid}"), format!("flt-b-{pid}"));
+    let kinds = Watch::start(&["--kind", "exec,exit"]);
+    let named = Watch::start(&["--container", &a]);
+    let dir = tempfile::tempdir().unwrap();
+    let run_jsonl = dir.path().join("run.jsonl");
+    for name in [&a, &b] {
+        let mut cmd = Command::new(&*TRACER);
+        cmd.args(["run", "-q", "--name", name]);
+        if name == &a {
+            cmd.args(["--kind", "exec", "--jsonl"]).arg(&run_jsonl);
+        }
+        let status = cmd
+            .args(["--", "/bin/echo", name])
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    let echoed = |out: &tracer_integration::Output, name: &str| {
+        out.events.iter().any(|e| {
+            matches!(&e.detail, Detail::Exec { argv, .. } if argv.last() == Some(&name.to_string()))
+        })
+    };
+    let out = kinds.stop();
+    assert!(out.success, "{}", out.stderr);
+    assert!(echoed(&out, &a) && echoed(&out, &b));
+    assert!(out
+        .events
+        .iter()
+        .all(|e| matches!(e.detail, Detail::Exec { .. } | Detail::Exit { .. })));
+    let out = named.stop();
+    assert!(out.success, "{}", out.stderr);
+    assert!(echoed(&out, &a), "{a}'s events are there");
+    assert!(!echoed(&out, &b), "{b}'s are not");
+    let text = std::fs::read_to_string(&run_jsonl).unwrap();
+    let run: Vec<tracer::event::Event> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(!run.is_empty() && run.iter().all(|e| matches!(e.detail, Detail::Exec { .. })));
+}

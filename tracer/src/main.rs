@@ -175,6 +175,11 @@ struct WatchArgs {
     /// the trace, and `tracer report` works them out again).
     #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
     max_containers: u64,
+    /// Show the lifecycle table live in the terminal instead of the event stream: one row
+    /// per container as it is created, starts, exits and goes away (q or Ctrl-C to stop;
+    /// the final table is printed after).
+    #[arg(long)]
+    live: bool,
     #[command(flatten)]
     views: ViewArgs,
     #[command(flatten)]
@@ -358,6 +363,7 @@ fn main() -> ExitCode {
                 views: args.views.into(),
                 filter: args.filter.into_filter(),
                 max_containers: args.max_containers,
+                live: args.live,
             })
             .await
             .map(|_| ()),

@@ -14,10 +14,14 @@ use tracer::{
     render::report,
 };
 
-fn fixture(name: &str) -> tracer::report::Summary {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+fn fixture_path(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../fixtures")
-        .join(format!("{name}.json"));
+        .join(format!("{name}.json"))
+}
+
+fn fixture(name: &str) -> tracer::report::Summary {
+    let path = fixture_path(name);
     let opts = report::ReportOptions {
         format: report::Format::Table,
         explain: false,
@@ -405,9 +409,7 @@ fn every_format_renders() {
         "tracer-run",
         "concurrent",
     ] {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../fixtures")
-            .join(format!("{name}.json"));
+        let path = fixture_path(name);
         for format in [
             report::Format::Table,
             report::Format::Timeline,
@@ -453,4 +455,140 @@ fn every_format_renders() {
             }
         }
     }
+}
+
+/// The report of `name` with `filter`: the ids of the containers shown, and the kinds of the
+/// events written.
+fn filtered(name: &str, filter: &tracer::correlate::Filter) -> (Vec<String>, Vec<String>) {
+    let path = fixture_path(name);
+    let opts = report::ReportOptions {
+        format: report::Format::Json,
+        explain: false,
+        all: false,
+        color: false,
+    };
+    let mut out = Vec::new();
+    let summary = report::report_paths(&[path], filter, &opts, &mut out).unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let kinds = doc["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap_or("record").to_string())
+        .collect();
+    let mut ids: Vec<String> = summary
+        .containers
+        .iter()
+        .map(|c| c.id[..12.min(c.id.len())].to_string())
+        .collect();
+    ids.sort();
+    (ids, kinds)
+}
+
+/// Each filter flag of `tracer report`, on a recorded trace, with the containers expected.
+#[test]
+fn filters_choose_the_expected_containers() {
+    use tracer::correlate::{filter::TimeArg, Filter};
+    let s = |v: &[&str]| v.iter().map(|s| (*s).to_string()).collect::<Vec<_>>();
+    let docker = s(&[
+        "27c1cfb177d2",
+        "4b241b842218",
+        "56df47827875",
+        "ed819d5eb172",
+    ]);
+    let runc = s(&["fx-par-runc-", "fx-par-runc-"]);
+    let all: Vec<String> = runc.iter().chain(&docker).cloned().collect();
+    let by = |containers: &[&str], engines: &[&str], runtimes: &[&str]| {
+        Filter::new(s(containers), s(engines), s(runtimes), Vec::new())
+    };
+    let mut sorted = all.clone();
+    sorted.sort();
+    assert_eq!(filtered("concurrent", &Filter::default()).0, sorted);
+    assert_eq!(filtered("concurrent", &by(&[], &["docker"], &[])).0, docker);
+    assert_eq!(
+        filtered("concurrent", &by(&[], &["podman"], &[])).0,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        filtered("podman", &by(&[], &["podman"], &[])).0,
+        s(&["5351f5ec0f00"])
+    );
+    assert_eq!(filtered("concurrent", &by(&[], &[], &["runc"])).0, sorted);
+    assert_eq!(
+        filtered("crun", &by(&[], &[], &["crun"])).0,
+        s(&["fx-crun"])
+    );
+    assert_eq!(
+        filtered("tracer-run", &by(&[], &[], &["runc"])).0,
+        Vec::<String>::new()
+    );
+    assert_eq!(filtered("concurrent", &by(&["fx-par"], &[], &[])).0, runc);
+    assert_eq!(
+        filtered("concurrent", &by(&["27c1", "ed81"], &[], &[])).0,
+        s(&["27c1cfb177d2", "ed819d5eb172"])
+    );
+    // Several criteria: all must hold.
+    assert_eq!(
+        filtered("concurrent", &by(&["fx-par"], &["docker"], &[])).0,
+        Vec::<String>::new()
+    );
+
+    // --kind: only those events are written; the containers are still worked out from all.
+    let exec = Filter::new(
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        vec![tracer::event::EventKind::Exec],
+    );
+    let (ids, kinds) = filtered("concurrent", &exec);
+    assert_eq!(ids, sorted);
+    assert!(
+        !kinds.is_empty() && kinds.iter().all(|k| k == "exec"),
+        "{kinds:?}"
+    );
+    let events_of_docker = filtered("concurrent", &by(&[], &["docker"], &[])).1.len();
+    assert!(events_of_docker < filtered("concurrent", &Filter::default()).1.len());
+
+    // --since/--until: the containers alive at some point in between. The runc ones exit
+    // first (at 2404.09 s of boot time), the docker ones are created last (from 2402.077 s).
+    let doc: tracer::document::Document =
+        serde_json::from_str(&std::fs::read_to_string(fixture_path("concurrent")).unwrap())
+            .unwrap();
+    let clock = tracer::event::Clock::from_offset(doc.host.boot_to_wall_ns);
+    let rfc3339 = |boot_ns: u64| {
+        let wall = clock.wall_ns(boot_ns);
+        let t = chrono::DateTime::from_timestamp(
+            i64::try_from(wall / 1_000_000_000).unwrap(),
+            u32::try_from(wall % 1_000_000_000).unwrap(),
+        )
+        .unwrap();
+        t.to_rfc3339().parse::<TimeArg>().unwrap()
+    };
+    let of_day = |boot_ns: u64| clock.time_of_day(boot_ns).parse::<TimeArg>().unwrap();
+    let since = |t| Filter::default().between(Some(t), None);
+    let until = |t| Filter::default().between(None, Some(t));
+    assert_eq!(
+        filtered("concurrent", &since(rfc3339(2_404_200_000_000))).0,
+        docker
+    );
+    assert_eq!(
+        filtered("concurrent", &since(of_day(2_404_200_000_000))).0,
+        docker
+    );
+    assert_eq!(
+        filtered("concurrent", &until(rfc3339(2_402_060_000_000))).0,
+        runc
+    );
+    assert_eq!(
+        filtered("concurrent", &until(of_day(2_402_060_000_000))).0,
+        runc
+    );
+    let (_, kinds) = filtered(
+        "concurrent",
+        &Filter::default().between(
+            Some(rfc3339(2_404_200_000_000)),
+            Some(rfc3339(2_404_300_000_000)),
+        ),
+    );
+    assert!(kinds.len() < filtered("concurrent", &Filter::default()).1.len());
 }

@@ -74,7 +74,9 @@ pub(crate) const TOOLS: &[Tool] = &[
     tool("dockerd", "docker.io", &[Test, Bench, Fixtures]),
     tool("containerd", "containerd", &[Test, Bench, Fixtures]),
     tool("podman", "podman", &[Test, Fixtures]),
-    tool("pgrep", "procps", &[Fixtures]),
+    tool("pgrep", "procps", &[Test, Fixtures]),
+    // The live table's test draws it in a real terminal.
+    tool("tmux", "tmux", &[Test]),
 ];
 
 /// Programs that are part of the base system here and are never installed: Debian's
@@ -415,6 +417,8 @@ mod guard {
         for dir in [
             "tracer/src",
             "tracer/tests",
+            "integration/src",
+            "integration/tests",
             "xtask/src",
             "tracer-common/src",
         ] {

@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod cleanup;
+pub mod live;
 pub mod privilege;
 pub mod report;
 pub mod run;

@@ -34,31 +34,75 @@ pub struct TraceOptions {
     pub filter: Filter,
 }
 
+/// Where the run's events go: the stream, JSON Lines and the document, the run's own
+/// process tree and veth chosen from everything the session reads.
+struct Emitter<'t> {
+    trace: &'t TraceOptions,
+    clock: Clock,
+    tree: ProcessTree,
+    engine: Engine,
+    jsonl: Option<BufWriter<File>>,
+    doc: Option<DocumentWriter>,
+}
+
+impl Emitter<'_> {
+    /// Writes a batch (in time order) with the cgroup names learnt meanwhile.
+    fn emit(&mut self, batch: &mut Vec<Event>, session: &mut Session) -> anyhow::Result<()> {
+        for (id, path) in session.cgroups.fresh() {
+            self.engine.learn_cgroup(id, &path);
+            if let Some(doc) = &mut self.doc {
+                doc.cgroup(id, &path)?;
+            }
+        }
+        batch.sort_by_key(|e| e.ts_ns);
+        let filter = &self.trace.filter;
+        // With --explain the timeline tells the story; the raw stream would repeat it.
+        let stream = !self.trace.quiet && !self.trace.views.explain;
+        for ev in batch.drain(..) {
+            if !self.tree.accept(&ev) {
+                continue;
+            }
+            let owner = self.engine.feed_owned(&ev).1;
+            if filter.is_empty() || filter.event(&ev, owner.map(|c| self.engine.current(c))) {
+                if stream {
+                    eprintln!("{}", stream::line(&self.clock, &ev));
+                }
+                if let Some(out) = self.jsonl.as_mut() {
+                    jsonl::write_event(out, &ev)?;
+                }
+            }
+            if let Some(doc) = &mut self.doc {
+                doc.event(&ev)?;
+            }
+        }
+        if let Some(doc) = &mut self.doc {
+            doc.tick(&DocCounters::from(&session.counters))?;
+        }
+        Ok(())
+    }
+}
+
+/// Creates `path`, if given (before the launch: an unwritable path fails before anything
+/// starts).
+fn create(path: Option<&PathBuf>) -> anyhow::Result<Option<File>> {
+    path.map(|p| File::create(p).with_context(|| format!("creating {}", p.display())))
+        .transpose()
+}
+
 /// Runs the container; returns its exit code.
 pub async fn run(opts: &RunOptions, trace: &TraceOptions) -> anyhow::Result<i32> {
     if !trace.enabled {
         return Ok(runtime::run(opts).await?.exit_code);
     }
     privilege::require_tracing("tracer run (tracing; --no-trace runs without)")?;
-    let mut out = match &trace.jsonl {
-        Some(path) => Some(BufWriter::new(
-            File::create(path).with_context(|| format!("creating {}", path.display()))?,
-        )),
-        None => None,
-    };
-    // Created before the launch: an unwritable path fails before anything starts.
-    let json_file = match &trace.json {
-        Some(path) => {
-            Some(File::create(path).with_context(|| format!("creating {}", path.display()))?)
-        }
-        None => None,
-    };
+    let jsonl = create(trace.jsonl.as_ref())?.map(BufWriter::new);
+    let json_file = create(trace.json.as_ref())?;
     let mut session = Session::open(tracer_common::DEFAULT_RING_BYTES).await?;
     for w in &session.loaded.warnings {
         log::info!("{w}");
     }
     let clock = Clock::now();
-    let mut doc = match (json_file, &trace.json) {
+    let doc = match (json_file, &trace.json) {
         (Some(file), Some(path)) => {
             let host = Host::new(&session.loaded.plans, clock.offset_ns());
             Some(DocumentWriter::start(file, path, host, None)?)
@@ -69,44 +113,20 @@ pub async fn run(opts: &RunOptions, trace: &TraceOptions) -> anyhow::Result<i32>
     for link in naming::veth_names(&opts.id) {
         tree.add_link(link);
     }
-    let mut engine = Engine::new(&Context {
+    let engine = Engine::new(&Context {
         host: HostNs::own(),
         cgroups: &Default::default(),
     });
-    // With --explain the timeline tells the story; the raw stream would repeat it.
     if !trace.quiet && !trace.views.explain {
         eprintln!("{}", stream::HEADER);
     }
-    let mut emit = |batch: &mut Vec<Event>, session: &mut Session| -> anyhow::Result<()> {
-        for (id, path) in session.cgroups.fresh() {
-            engine.learn_cgroup(id, &path);
-            if let Some(doc) = &mut doc {
-                doc.cgroup(id, &path)?;
-            }
-        }
-        batch.sort_by_key(|e| e.ts_ns);
-        for ev in batch.drain(..) {
-            if !tree.accept(&ev) {
-                continue;
-            }
-            let owner = engine.feed_owned(&ev).1;
-            let filter = &trace.filter;
-            if filter.is_empty() || filter.event(&ev, owner.map(|c| engine.current(c))) {
-                if !trace.quiet && !trace.views.explain {
-                    eprintln!("{}", stream::line(&clock, &ev));
-                }
-                if let Some(out) = out.as_mut() {
-                    jsonl::write_event(out, &ev)?;
-                }
-            }
-            if let Some(doc) = &mut doc {
-                doc.event(&ev)?;
-            }
-        }
-        if let Some(doc) = &mut doc {
-            doc.tick(&DocCounters::from(&session.counters))?;
-        }
-        Ok(())
+    let mut out = Emitter {
+        trace,
+        clock,
+        tree,
+        engine,
+        jsonl,
+        doc,
     };
     let launch = runtime::run(opts);
     tokio::pin!(launch);
@@ -116,36 +136,32 @@ pub async fn run(opts: &RunOptions, trace: &TraceOptions) -> anyhow::Result<i32>
             r = &mut launch => break r,
             r = session.next_batch(&mut batch) => {
                 r?;
-                emit(&mut batch, &mut session)?;
+                out.emit(&mut batch, &mut session)?;
             }
         }
     };
     // Everything up to the cleanup's unmount is already in the ring.
     session.drain(&mut batch);
-    emit(&mut batch, &mut session)?;
-    if let Some(out) = out.as_mut() {
-        out.flush()?;
+    out.emit(&mut batch, &mut session)?;
+    if let Some(jsonl) = out.jsonl.as_mut() {
+        jsonl.flush()?;
     }
     let counters = session.finish();
-    let mut found = engine.finish_all();
+    let mut found = out.engine.finish_all();
     // This process execs nothing, so only it knows the name it gave.
     for c in found.containers.iter_mut().filter(|c| c.id == opts.id) {
         c.name.clone_from(&opts.name);
     }
-    if let Some(doc) = doc {
+    if let Some(doc) = out.doc {
         doc.finish(&DocCounters::from(&counters), &found)
             .context("writing the trace document")?;
     }
     // A launch that failed is one error line, nothing more.
     if !trace.quiet && result.is_ok() {
+        let color = lifecycle::color_on(&std::io::stderr());
         eprint!(
             "{}",
-            trace.views.render(
-                &found,
-                &trace.filter,
-                &clock,
-                lifecycle::color_on(&std::io::stderr())
-            )
+            trace.views.render(&found, &trace.filter, &clock, color)
         );
     }
     if counters.total_lost() > 0 {

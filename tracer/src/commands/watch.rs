@@ -9,9 +9,12 @@ use std::{
 };
 
 use anyhow::Context as _;
-use tokio::signal::unix::{signal, SignalKind};
+use tokio::signal::unix::{signal, Signal, SignalKind};
 
-use super::privilege;
+use super::{
+    live::{self, LiveView},
+    privilege,
+};
 use crate::{
     capture::{
         loader::{self, Loaded},
@@ -24,7 +27,7 @@ use crate::{
     },
     document::{writer::DocumentWriter, DocCounters, Host},
     event::{Clock, Event, HostNs},
-    render::{jsonl, lifecycle, plan, stream, summary, views::Views},
+    render::{jsonl, lifecycle, live::Totals, plan, stream, summary, views::Views},
 };
 
 /// Where JSON Lines go.
@@ -63,6 +66,8 @@ pub struct WatchOptions {
     pub filter: Filter,
     /// Containers kept for the end-of-watch table.
     pub max_containers: u64,
+    /// The live table in the terminal instead of the stream.
+    pub live: bool,
 }
 
 /// Where rendered events go.
@@ -86,8 +91,9 @@ impl Sinks {
                 File::create(path).with_context(|| format!("creating {}", path.display()))?,
             )) as Box<dyn Write>),
         };
-        // JSON on stdout replaces the human stream there.
-        let stream = (!opts.quiet && opts.jsonl != Some(JsonlTarget::Stdout)).then(|| {
+        // JSON on stdout replaces the human stream there; the live table replaces it.
+        let shown = !opts.quiet && !opts.live;
+        let stream = (shown && opts.jsonl != Some(JsonlTarget::Stdout)).then(|| {
             let mut out = stdout();
             let _ = writeln!(out, "{}", stream::HEADER);
             out
@@ -117,9 +123,9 @@ impl Sinks {
         batch: &mut Vec<Event>,
         engine: &mut Engine,
         session: &mut Session,
-        all: bool,
-        filter: &Filter,
+        opts: &WatchOptions,
     ) -> io::Result<()> {
+        let (all, filter) = (opts.views.all, &opts.filter);
         for (id, path) in session.cgroups.fresh() {
             engine.learn_cgroup(id, &path);
             if let Some(doc) = &mut self.doc {
@@ -172,9 +178,85 @@ fn report_plans(loaded: &Loaded, verbose: bool) {
     }
 }
 
-pub async fn watch(opts: WatchOptions) -> anyhow::Result<Counters> {
+/// What ends a watch: Ctrl-C, SIGTERM, the duration, and with the live table a closed
+/// terminal (only then: a `nohup` watch keeps running).
+struct Stops {
+    sigint: Signal,
+    sigterm: Signal,
+    sighup: Option<Signal>,
+    deadline: Option<tokio::time::Instant>,
+}
+
+impl Stops {
+    fn new(opts: &WatchOptions) -> io::Result<Self> {
+        Ok(Self {
+            sigint: signal(SignalKind::interrupt())?,
+            sigterm: signal(SignalKind::terminate())?,
+            sighup: opts
+                .live
+                .then(|| signal(SignalKind::hangup()))
+                .transpose()?,
+            deadline: opts.duration.map(|d| tokio::time::Instant::now() + d),
+        })
+    }
+
+    /// Returns when the watch should stop.
+    async fn wait(&mut self) {
+        let Self {
+            sigint,
+            sigterm,
+            sighup,
+            deadline,
+        } = self;
+        let hangup = async {
+            match sighup {
+                Some(s) => drop(s.recv().await),
+                None => std::future::pending().await,
+            }
+        };
+        let sleep = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(*d).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = sigint.recv() => {}
+            _ = sigterm.recv() => {}
+            () = hangup => {}
+            () = sleep => {}
+        }
+    }
+}
+
+/// Refuses what cannot work, before anything is loaded; the ring's size.
+fn check(opts: &WatchOptions) -> anyhow::Result<u32> {
     let ring_bytes = loader::check_ring_bytes(opts.ring_bytes)?;
+    if opts.live {
+        if opts.jsonl == Some(JsonlTarget::Stdout) {
+            anyhow::bail!("--live takes the terminal: write JSON Lines to a file (--jsonl FILE)");
+        }
+        live::require_terminal()?;
+    }
     privilege::require_tracing("tracer watch")?;
+    Ok(ring_bytes)
+}
+
+fn engine(opts: &WatchOptions) -> Engine {
+    let limits = Limits {
+        max_containers: usize::try_from(opts.max_containers).unwrap_or(usize::MAX),
+    };
+    Engine::with_limits(
+        &Context {
+            host: HostNs::own(),
+            cgroups: &Default::default(),
+        },
+        limits,
+    )
+}
+
+pub async fn watch(opts: WatchOptions) -> anyhow::Result<Counters> {
+    let ring_bytes = check(&opts)?;
     let mut sinks = Sinks::open(&opts)?;
     // Created first: an unwritable path fails before anything is loaded.
     let json_file = match &opts.json {
@@ -187,66 +269,46 @@ pub async fn watch(opts: WatchOptions) -> anyhow::Result<Counters> {
     let mut session = Session::open(ring_bytes).await?;
     report_plans(&session.loaded, opts.verbose);
 
-    let mut sigint = signal(SignalKind::interrupt())?;
-    let mut sigterm = signal(SignalKind::terminate())?;
-    let deadline = opts.duration.map(|d| tokio::time::Instant::now() + d);
-    let sleep = async {
-        match deadline {
-            Some(d) => tokio::time::sleep_until(d).await,
-            None => std::future::pending().await,
-        }
-    };
-    tokio::pin!(sleep);
-
+    let mut stops = Stops::new(&opts)?;
     announce_ready(&session.loaded, started, opts.duration.is_none());
 
     let watch_start = Instant::now();
     let mut batch = Vec::new();
-    let no_cgroups = Default::default();
-    let limits = Limits {
-        max_containers: usize::try_from(opts.max_containers).unwrap_or(usize::MAX),
-    };
-    let mut engine = Engine::with_limits(
-        &Context {
-            host: HostNs::own(),
-            cgroups: &no_cgroups,
-        },
-        limits,
-    );
+    let mut engine = engine(&opts);
     if let (Some(file), Some(path)) = (json_file, &opts.json) {
         let host = Host::new(&session.loaded.plans, sinks.clock.offset_ns());
         sinks.doc = Some(DocumentWriter::start(file, path, host, opts.json_rotate)?);
     }
+    let mut view = if opts.live {
+        Some(LiveView::open()?)
+    } else {
+        None
+    };
+    let mut redraw = tokio::time::interval(live::REDRAW);
     loop {
         tokio::select! {
             r = session.next_batch(&mut batch) => r?,
-            _ = sigint.recv() => break,
-            _ = sigterm.recv() => break,
-            () = &mut sleep => break,
+            () = stops.wait() => break,
+            _ = redraw.tick(), if view.is_some() => {
+                if !redraw_live(view.as_mut().expect("live"), &engine, &session) {
+                    break;
+                }
+                continue;
+            }
         }
         // Output gone (a closed pipe): stop as if interrupted.
         if sinks
-            .write_all(
-                &mut batch,
-                &mut engine,
-                &mut session,
-                opts.views.all,
-                &opts.filter,
-            )
+            .write_all(&mut batch, &mut engine, &mut session, &opts)
             .is_err()
         {
             break;
         }
     }
+    // The terminal back before anything is printed.
+    drop(view);
     // Whatever was submitted before we stopped is still in the ring: keep it.
     session.drain(&mut batch);
-    let _ = sinks.write_all(
-        &mut batch,
-        &mut engine,
-        &mut session,
-        opts.views.all,
-        &opts.filter,
-    );
+    let _ = sinks.write_all(&mut batch, &mut engine, &mut session, &opts);
     let counters = session.finish();
     let found = engine.finish_all();
     if let Some(doc) = sinks.doc.take() {
@@ -259,6 +321,24 @@ pub async fn watch(opts: WatchOptions) -> anyhow::Result<Counters> {
     );
     print_views(&opts, &found, &sinks.clock);
     Ok(counters)
+}
+
+/// Redraws the live table; false when it should stop (a key, or the terminal gone).
+fn redraw_live(view: &mut LiveView, engine: &Engine, session: &Session) -> bool {
+    let containers: Vec<_> = engine.containers().collect();
+    let totals = Totals {
+        events: session.counters.total_events(),
+        lost: session.counters.total_lost(),
+        dropped: engine.containers_dropped(),
+    };
+    let now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME).map_or(0, |t| {
+        u64::try_from(t.tv_sec()).unwrap_or(0) * 1_000_000_000
+            + u64::try_from(t.tv_nsec()).unwrap_or(0)
+    });
+    match view.stop_asked() {
+        Ok(false) => view.draw(&containers, now, totals).is_ok(),
+        Ok(true) | Err(_) => false,
+    }
 }
 
 /// The line tests and scripts wait for: every hook is attached.

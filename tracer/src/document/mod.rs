@@ -16,7 +16,7 @@ use crate::{
 };
 
 pub const FORMAT: &str = "tracer-trace";
-pub const VERSION: u32 = 3;
+pub const VERSION: u32 = 4;
 /// The oldest version `tracer report` still reads (1: no containers, cgroups or host
 /// namespaces; they are worked out again from the events).
 pub const OLDEST_VERSION: u32 = 1;
@@ -270,7 +270,7 @@ mod tests {
         let doc = Document::new(&[], &counters, 42, BTreeMap::new(), vec![ev.clone()]);
         let json = serde_json::to_value(&doc).unwrap();
         assert_eq!(json["format"], "tracer-trace");
-        assert_eq!(json["version"], 3);
+        assert_eq!(json["version"], VERSION);
         assert_eq!(json["counters"]["events"]["fork"], 1);
         let back: Document = serde_json::from_value(json).unwrap();
         assert_eq!(back.events, [ev]);

@@ -5,6 +5,7 @@
 pub mod chrome;
 pub mod jsonl;
 pub mod lifecycle;
+pub mod live;
 pub mod plan;
 pub mod report;
 pub mod stream;

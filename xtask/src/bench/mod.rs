@@ -19,6 +19,7 @@ mod process;
 mod ready;
 mod report;
 mod report_input;
+mod soak;
 mod start;
 mod storm;
 
@@ -38,6 +39,8 @@ struct Sizes {
     report_runs: usize,
     /// Containers started at once, per round.
     concurrency: &'static [usize],
+    /// Events of each long watch.
+    soak: &'static [u64],
 }
 
 const FULL: Sizes = Sizes {
@@ -49,6 +52,7 @@ const FULL: Sizes = Sizes {
     report_events: 1_000_000,
     report_runs: 5,
     concurrency: &[1, 4, 8, 16],
+    soak: &[100_000, 1_000_000],
 };
 
 const QUICK: Sizes = Sizes {
@@ -60,16 +64,26 @@ const QUICK: Sizes = Sizes {
     report_events: 50_000,
     report_runs: 2,
     concurrency: &[1, 4],
+    soak: &[20_000, 100_000],
 };
 
 pub(crate) const USAGE: &str =
-    "  bench   [--quick] [--only storm,ring,ready,start,report,concurrency] [--out FILE]
+    "  bench   [--quick] [--only storm,ring,ready,start,report,concurrency,soak] [--out FILE]
           measure the tracer beside bpftrace, execsnoop, runc and crun (root; about 20
           minutes): exec storms, ring buffer limits, time to ready, container start, report
-          speed, containers started at once (facts right, CPU); writes BENCHMARKS.md
+          speed, containers started at once (facts right, CPU), peak memory of a long
+          watch (--json against --jsonl); writes BENCHMARKS.md
           (--quick: small sizes, to /tmp/tracer-bench)";
 
-const SECTIONS: [&str; 6] = ["storm", "ring", "ready", "start", "report", "concurrency"];
+const SECTIONS: [&str; 7] = [
+    "storm",
+    "ring",
+    "ready",
+    "start",
+    "report",
+    "concurrency",
+    "soak",
+];
 
 pub(crate) fn bench(args: &[String]) -> anyhow::Result<()> {
     let mut quick = false;
@@ -127,6 +141,9 @@ pub(crate) fn bench(args: &[String]) -> anyhow::Result<()> {
     }
     if want("concurrency") {
         concurrency::concurrency(sizes, &mut md, &mut verdicts)?;
+    }
+    if want("soak") {
+        soak::soak(sizes, &mut md, &mut verdicts)?;
     }
     let mut targets = String::from("## Targets\n\n| target | measured | |\n|---|---|---|\n");
     for v in &verdicts {

@@ -292,6 +292,16 @@ impl Engine {
         (related, owner)
     }
 
+    /// The containers kept, as they are so far, in the order recognised.
+    pub fn containers(&self) -> impl Iterator<Item = &Container> {
+        self.containers.iter().map(|(_, st)| &st.c)
+    }
+
+    /// Containers dropped so far to stay within the limit.
+    pub fn containers_dropped(&self) -> u64 {
+        self.containers_dropped
+    }
+
     /// Container `c` (an index `feed_owned` gave) as it is so far.
     pub fn current(&self, c: usize) -> &Container {
         &self.containers[c].c

@@ -14,6 +14,13 @@ impl Engine {
         if !succeeded(ev) {
             return self.container_of(ev.tgid).is_some();
         }
+        if new.contains(&NsKind::Net) && ns.net != 0 {
+            // A new namespace with an inode number the kernel reused: what was known of
+            // the dead one with that number is not about this one.
+            self.netns_owner.remove(&ns.net);
+            let stale = self.waiting.take(&Key::Netns(ns.net));
+            self.give_up(stale.into_iter().map(|(_, e)| e).collect());
+        }
         let Some(c) = self.container_of(ev.tgid).or_else(|| self.by_namespace(ev)) else {
             // A network namespace made ahead of its container (podman's): it is the
             // container's once the container is seen in it.

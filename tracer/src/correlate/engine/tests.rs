@@ -544,3 +544,52 @@ fn a_path_naming_an_id_waits_for_it() {
     assert_eq!(d.mounts, 1);
     assert!(d.phases.iter().any(|p| p.evidence == Evidence::IdInPath));
 }
+
+/// A veth moved into a namespace nothing claimed waits under its inode; when the kernel
+/// reuses that inode for a new namespace, the old wait is given up, not handed to the new
+/// namespace's container.
+#[test]
+fn a_reused_netns_inode_does_not_inherit_what_waited_for_the_old_one() {
+    let mut t = Trace::new();
+    t.veth("vethold", "eth0", HOST.net);
+    t.moved(50, "eth0", 77);
+    t.runc_container("fresh", 100, (70, 77), "/run/fresh/rootfs");
+    t.veth("vethnew", "eth1", HOST.net);
+    t.moved(50, "eth1", 77);
+    let c = t.finish();
+    let fresh = by_id(&c, "fresh");
+    assert_eq!(fresh.veths, ["vethnew", "eth1"], "only its own veth");
+    assert!(c.unattributed_total >= 2, "the old veth is unattributed");
+}
+
+/// Past `max_containers`, the oldest that have exited are dropped and counted; running ones
+/// stay, and what pointed to a dropped one points nowhere.
+#[test]
+fn containers_past_the_limit_are_dropped_oldest_exited_first() {
+    let mut t = Trace::new();
+    t.engine.limits.max_containers = 2;
+    for (i, id) in ["one", "two", "three"].iter().enumerate() {
+        let runc = 100 + 10 * i as u32;
+        t.runc_container(
+            id,
+            runc,
+            (70 + i as u32, 80 + i as u32),
+            &format!("/run/{id}/rootfs"),
+        );
+        if *id != "two" {
+            t.host(
+                runc + 1,
+                "sleep",
+                Detail::Exit {
+                    exit_code: Some(0),
+                    signal: None,
+                    core_dumped: false,
+                },
+            );
+        }
+    }
+    let c = t.finish();
+    let ids: Vec<&str> = c.containers.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids, ["two", "three"], "the first, exited, is dropped");
+    assert_eq!(c.containers_dropped, 1);
+}
