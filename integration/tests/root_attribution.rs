@@ -323,7 +323,11 @@ fn root_docker_runc_and_tracer_run_at_once() {
     let doc = stop_and_read(watch, &json);
     let (checked, right) = check(&doc, &truth);
     keep_if_wrong(&json, right != checked);
-    assert_eq!(right, checked, "{right} of {checked} facts right");
+    assert_eq!(
+        right, checked,
+        "{right} of {checked} facts right (events lost: {:?})",
+        doc.counters.lost
+    );
     assert_eq!(
         doc.containers.len(),
         14,
@@ -373,7 +377,11 @@ fn root_podman_at_once() {
     let doc = stop_and_read(watch, &json);
     let (checked, right) = check(&doc, &truth);
     keep_if_wrong(&json, right != checked);
-    assert_eq!(right, checked, "{right} of {checked} facts right");
+    assert_eq!(
+        right, checked,
+        "{right} of {checked} facts right (events lost: {:?})",
+        doc.counters.lost
+    );
     assert_eq!(doc.containers.len(), 5);
 }
 
@@ -410,7 +418,11 @@ fn root_docker_churn() {
     let doc = stop_and_read(watch, &json);
     let (checked, right) = check(&doc, &truth);
     keep_if_wrong(&json, right != checked);
-    assert_eq!(right, checked, "{right} of {checked} facts right");
+    assert_eq!(
+        right, checked,
+        "{right} of {checked} facts right (events lost: {:?})",
+        doc.counters.lost
+    );
     let ids: BTreeMap<&str, usize> = doc.containers.iter().fold(BTreeMap::new(), |mut m, c| {
         *m.entry(c.id.as_str()).or_default() += 1;
         m

@@ -71,7 +71,7 @@ pub(super) fn soak(
 ) -> anyhow::Result<()> {
     let _ = writeln!(
         md,
-        "## A long watch: peak memory\n\n`tracer watch --quiet --json FILE` (the document \
+        "## 7. A long watch: peak memory\n\n`tracer watch --quiet --json FILE` (the document \
          streamed as it goes) and `--jsonl FILE` over the same parallel exec storm (2 threads), \
          peak RSS from the kernel's accounting (`wait4`). The document's writer keeps nothing \
          per event, so the two should stay close at any length.\n\n\
