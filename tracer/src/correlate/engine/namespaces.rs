@@ -4,7 +4,7 @@
 
 use super::{succeeded, waiting::Key, Engine};
 use crate::{
-    correlate::model::{Evidence, PhaseKind},
+    correlate::model::{Evidence, PhaseKind, Role},
     event::{Event, NsInodes, NsKind},
 };
 
@@ -17,9 +17,19 @@ impl Engine {
         if new.contains(&NsKind::Net) && ns.net != 0 {
             // A new namespace with an inode number the kernel reused: what was known of
             // the dead one with that number is not about this one.
+            // Only what happened before it was made: the rtnetlink monitor's events can be
+            // read before the ring's, so a later one may already wait for this namespace.
             self.netns_owner.remove(&ns.net);
-            let stale = self.waiting.take(&Key::Netns(ns.net));
-            self.give_up(stale.into_iter().map(|(_, e)| e).collect());
+            let key = Key::Netns(ns.net);
+            let mut stale = Vec::new();
+            for (kind, e) in self.waiting.take(&key) {
+                if e.ts_ns < ev.ts_ns {
+                    stale.push(e);
+                } else {
+                    self.wait(key.clone(), kind, &e);
+                }
+            }
+            self.give_up(stale);
         }
         let Some(c) = self.container_of(ev.tgid).or_else(|| self.by_namespace(ev)) else {
             // A network namespace made ahead of its container (podman's): it is the
@@ -63,8 +73,18 @@ impl Engine {
         if joined.is_empty() || !succeeded(ev) {
             return true;
         }
+        // A shim's helpers (podman's cleanup, CNI plugins) go in and out of the container's
+        // network namespace, and once it runs its namespaces are set: neither changes them.
+        let helper = self.procs.get(&ev.tgid).and_then(|p| p.role) == Some(Role::Shim);
         if exec {
             self.extend_last(c, PhaseKind::Exec, ev);
+        } else if helper || self.containers[c].started() {
+            let kind = if self.containers[c].c.exited_ns.is_some() {
+                PhaseKind::NetworkCleanup
+            } else {
+                PhaseKind::Network
+            };
+            self.phase(c, kind, ev);
         } else {
             self.containers[c].c.ns.merge(ns, joined);
             self.containers[c].ns_done = true;

@@ -593,3 +593,51 @@ fn containers_past_the_limit_are_dropped_oldest_exited_first() {
     assert_eq!(ids, ["two", "three"], "the first, exited, is dropped");
     assert_eq!(c.containers_dropped, 1);
 }
+
+/// The rtnetlink monitor's events can reach the engine before the ring's: a veth put in a
+/// namespace read before the namespace's creation is still the container's (only what
+/// happened before a namespace was made is about an older one with its inode).
+#[test]
+fn a_veth_read_before_its_namespace_was_made_is_still_claimed() {
+    let mut t = Trace::new();
+    let n = 41;
+    t.ts = 10_000;
+    t.veth("veth9", "", n);
+    t.ts = 5_000;
+    t.host(
+        60,
+        "podman",
+        Detail::Namespaces {
+            op: NsOp::Unshare,
+            flags: 0,
+            target_pid: 60,
+            new: vec![NsKind::Net],
+            ns: NsInodes {
+                net: n,
+                ..NsInodes::default()
+            },
+            result: ok(),
+        },
+    );
+    t.ts = 20_000;
+    t.exec(300, "runc", (1, 3), "runc create ctr-q");
+    t.host(300, "runc", Detail::Fork { child_pid: 301 });
+    t.feed(
+        301,
+        "runc:[1:CHILD]",
+        (1, 3),
+        Detail::Setns {
+            fd: 5,
+            nstype: 0,
+            joined: vec![NsKind::Net],
+            ns: NsInodes {
+                net: n,
+                ..NsInodes::default()
+            },
+            result: ok(),
+        },
+    );
+    let c = t.finish();
+    assert_eq!(by_id(&c, "ctr-q").veths, ["veth9"]);
+    assert_eq!(c.unattributed_total, 0);
+}
