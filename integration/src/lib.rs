@@ -13,6 +13,7 @@ use std::{
 };
 
 pub mod services;
+pub mod telemetry;
 
 use tracer::event::{Detail, Event};
 
@@ -64,6 +65,8 @@ pub struct Watch {
     child: Child,
     jsonl: PathBuf,
     stderr: mpsc::Receiver<String>,
+    /// What it said before it was ready.
+    early: Vec<String>,
     _dir: tempfile::TempDir,
 }
 
@@ -119,6 +122,7 @@ impl Watch {
             child,
             jsonl,
             stderr: rx,
+            early: seen,
             _dir: dir,
         }
     }
@@ -144,7 +148,11 @@ impl Watch {
         )
         .unwrap();
         let status = self.child.wait().unwrap();
-        let stderr: Vec<String> = self.stderr.try_iter().collect();
+        // Everything it wrote: the reader ends at the end of its stderr.
+        let mut stderr = std::mem::take(&mut self.early);
+        while let Ok(line) = self.stderr.recv_timeout(Duration::from_secs(10)) {
+            stderr.push(line);
+        }
         let text = std::fs::read_to_string(&self.jsonl).unwrap();
         let events = text
             .lines()

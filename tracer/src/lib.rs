@@ -15,6 +15,7 @@ pub mod commands;
 pub mod correlate;
 pub mod document;
 pub mod event;
+pub mod export;
 pub mod render;
 pub mod report;
 pub mod runtime;
@@ -32,6 +33,7 @@ mod layering {
         ("correlate", &["event", "runtime::naming"]),
         ("document", &["event", "capture", "correlate"]),
         ("report", &["event", "capture", "correlate", "document"]),
+        ("export", &["event", "capture", "correlate"]),
         (
             "render",
             &["event", "capture", "correlate", "document", "report"],
@@ -45,6 +47,7 @@ mod layering {
                 "document",
                 "report",
                 "render",
+                "export",
                 "runtime",
             ],
         ),

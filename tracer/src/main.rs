@@ -131,6 +131,8 @@ struct RunArgs {
     views: ViewArgs,
     #[command(flatten)]
     filter: FilterArgs,
+    #[command(flatten)]
+    export: ExportArgs,
     /// Write the run's events as JSON Lines to FILE, as they come.
     #[arg(long, value_name = "FILE", conflicts_with = "no_trace")]
     jsonl: Option<std::path::PathBuf>,
@@ -180,10 +182,17 @@ struct WatchArgs {
     /// the final table is printed after).
     #[arg(long)]
     live: bool,
+    /// Serve Prometheus metrics at http://[ADDR:]PORT/metrics (127.0.0.1 when no address
+    /// is given): events, lost and malformed per kind, containers started and exited,
+    /// start latency and phase durations as histograms, dropped spans.
+    #[arg(long, value_name = "[ADDR:]PORT", value_parser = tracer::export::metrics::parse_addr)]
+    metrics: Option<std::net::SocketAddr>,
     #[command(flatten)]
     views: ViewArgs,
     #[command(flatten)]
     filter: FilterArgs,
+    #[command(flatten)]
+    export: ExportArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -207,6 +216,8 @@ struct ReportArgs {
     output: Option<std::path::PathBuf>,
     #[command(flatten)]
     filter: FilterArgs,
+    #[command(flatten)]
+    export: ExportArgs,
     /// Only what happened from this time on: RFC 3339 (2026-12-01T14:03:07Z) or a time of
     /// day as the table shows it (14:03:07.250, local time, on the trace's first day).
     /// Containers alive at some point in the range are shown with all their facts.
@@ -215,6 +226,38 @@ struct ReportArgs {
     /// Only what happened up to this time (as --since).
     #[arg(long, value_name = "TIME")]
     until: Option<tracer::correlate::filter::TimeArg>,
+}
+
+/// Where the telemetry goes, and what it must not carry.
+#[derive(clap::Args, Debug, Clone, Default)]
+struct ExportArgs {
+    /// Send each container's lifecycle as an OpenTelemetry trace (a root span, a span per
+    /// phase) over OTLP to ENDPOINT (e.g. http://collector:4317); without ENDPOINT, the
+    /// standard OTEL_EXPORTER_OTLP_TRACES_ENDPOINT / OTEL_EXPORTER_OTLP_ENDPOINT. A collector
+    /// that is down or slow costs dropped spans (counted and shown), never the trace.
+    #[arg(long, value_name = "ENDPOINT", num_args = 0..=1, default_missing_value = "")]
+    otlp: Option<String>,
+    /// OTLP transport (default: OTEL_EXPORTER_OTLP_PROTOCOL, else grpc).
+    #[arg(long, value_enum, value_name = "PROTOCOL", requires = "otlp")]
+    otlp_protocol: Option<tracer::export::otlp::Transport>,
+    /// Blank what matches REGEX in every export (JSON Lines, --json, OTLP), on top of the
+    /// defaults (values of --password=, --token=, --api-key=, *_KEY=, *_SECRET=, *_TOKEN=,
+    /// URL passwords, and the argument after --password and the like); repeatable.
+    #[arg(long, value_name = "REGEX")]
+    redact: Vec<String>,
+}
+
+impl ExportArgs {
+    fn options(&self, metrics: Option<std::net::SocketAddr>) -> tracer::export::ExportOptions {
+        tracer::export::ExportOptions {
+            otlp: self
+                .otlp
+                .as_ref()
+                .map(|e| (!e.is_empty()).then(|| e.clone())),
+            transport: self.otlp_protocol,
+            metrics,
+        }
+    }
 }
 
 /// Which containers and events are shown (everything is still traced, correlated and
@@ -316,8 +359,21 @@ async fn run(a: RunArgs) -> anyhow::Result<i32> {
         quiet: a.quiet,
         views: a.views.into(),
         filter: a.filter.into_filter(),
+        export: a.export.options(None),
     };
     commands::run::run(&options, &trace).await
+}
+
+/// The `--redact` rules, for every export of this process.
+fn install_redaction(command: &Command) -> anyhow::Result<()> {
+    let given = match command {
+        Command::Run(a) => &a.export.redact,
+        Command::Watch(a) => &a.export.redact,
+        Command::Report(a) => &a.export.redact,
+        _ => return Ok(()),
+    };
+    tracer::event::redact::Redactor::new(given)?.install();
+    Ok(())
 }
 
 fn main() -> ExitCode {
@@ -334,6 +390,10 @@ fn main() -> ExitCode {
         .format_timestamp(None)
         .init();
     let cli = Cli::parse();
+    if let Err(e) = install_redaction(&cli.command) {
+        eprintln!("tracer: error: {e}");
+        return ExitCode::from(2);
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -348,6 +408,7 @@ fn main() -> ExitCode {
                 all: args.all,
                 output: args.output,
                 filter: args.filter.into_filter().between(args.since, args.until),
+                export: args.export.options(None),
             }),
             Command::Cleanup => commands::cleanup::cleanup().await,
             Command::Init { .. } => unreachable!("handled before the runtime starts"),
@@ -364,6 +425,7 @@ fn main() -> ExitCode {
                 filter: args.filter.into_filter(),
                 max_containers: args.max_containers,
                 live: args.live,
+                export: args.export.options(args.metrics),
             })
             .await
             .map(|_| ()),

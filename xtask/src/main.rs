@@ -14,7 +14,7 @@ use std::{
 
 use anyhow::{bail, Context as _};
 
-const USAGE: &str = "usage: cargo xtask <setup|tools|test|demo|vm-test|bench>
+const USAGE: &str = "usage: cargo xtask <setup|tools|test|demo|vm-test|image|bench>
 
   setup   install what is missing for test and demo: rust-src for nightly, the Debian
           packages of every program they run (see `tools`; apt's output goes to
@@ -28,6 +28,9 @@ const USAGE: &str = "usage: cargo xtask <setup|tools|test|demo|vm-test|bench>
           (tracer run --explain) and its lifecycle table (run as root)
   vm-test boot Debian's stock 6.1 kernel in QEMU and run the kernel tests there, where the
           designed kprobe hooks exist (part of `test`)
+  image   build the tracer's OCI image offline (the release binary and the libraries it
+          links, FROM scratch) into Docker as tracer:VERSION, and save it to
+          target/image/tracer.tar (needs dockerd running)
 ";
 
 fn main() -> ExitCode {
@@ -43,6 +46,7 @@ fn main() -> ExitCode {
         Some("vm-test") => {
             setup::tasks(&[tools::Task::Build, tools::Task::Vm]).and_then(|()| vm::vm_test())
         }
+        Some("image") => image(),
         Some("bench") => bench::bench(&std::env::args().skip(2).collect::<Vec<_>>()),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}{}", bench::USAGE);
@@ -130,6 +134,22 @@ fn test() -> anyhow::Result<()> {
     run(cargo().args(["test", "--no-fail-fast", "--package", "tracer-integration"]))?;
     vm::vm_test()?;
     eprintln!("xtask: all tests passed");
+    Ok(())
+}
+
+fn image() -> anyhow::Result<()> {
+    require_root("cargo xtask image")?;
+    setup::tasks(&[tools::Task::Build])?;
+    run(cargo().args(["build", "--release", "--package", "tracer"]))?;
+    let tag = format!("tracer:{}", env!("CARGO_PKG_VERSION"));
+    let dir = root().join("target/image");
+    std::fs::create_dir_all(&dir)?;
+    let save = dir.join("tracer.tar");
+    run(Command::new(root().join("scripts/build-image.sh"))
+        .arg(root().join("target/release/tracer"))
+        .arg(&tag)
+        .arg(&save))?;
+    eprintln!("xtask: image {tag} in Docker, saved to {}", save.display());
     Ok(())
 }
 

@@ -33,6 +33,52 @@ pub(crate) fn tasks(tasks: &[Task]) -> anyhow::Result<()> {
     Apt::default().ensure(&tools::packages_for(tasks))?;
     bpf_linker()?;
     tracefs()?;
+    if tasks.contains(&Task::Test) {
+        python_tools()?;
+    }
+    Ok(())
+}
+
+/// Python tools the tests run, pinned, in a virtualenv of their own (the system Python
+/// refuses `pip install`): rotel, a Rust OTLP collector shipped as a wheel, and
+/// kubernetes-validate, which checks manifests against bundled schemas.
+pub(crate) const PYTHON_TOOLS: &[(&str, &str)] =
+    &[("rotel", "0.0.1a15"), ("kubernetes-validate", "1.37.0")];
+
+/// Where they are installed.
+pub(crate) fn venv() -> PathBuf {
+    crate::root().join("target/venv")
+}
+
+fn python_tools() -> anyhow::Result<()> {
+    let venv = venv();
+    let pip = venv.join("bin/pip");
+    if !pip.is_file() {
+        step("venv", &format!("creating {}", venv.display()));
+        run(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
+    }
+    for (name, version) in PYTHON_TOOLS {
+        let have = output(Command::new(&pip).args(["show", name])).unwrap_or_default();
+        if have.lines().any(|l| l == format!("Version: {version}")) {
+            step(name, &format!("already installed ({version})"));
+            continue;
+        }
+        step(
+            name,
+            &format!("pip installing {version} into {}", venv.display()),
+        );
+        run(Command::new(&pip)
+            .args(["install", "--quiet", &format!("{name}=={version}")])
+            .stdout(std::process::Stdio::null()))?;
+    }
+    // The collector's binary comes without its execute bit.
+    for site in std::fs::read_dir(venv.join("lib"))?.flatten() {
+        let agent = site.path().join("site-packages/rotel/rotel-agent");
+        if agent.is_file() {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(&agent, std::fs::Permissions::from_mode(0o755))?;
+        }
+    }
     Ok(())
 }
 

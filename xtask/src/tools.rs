@@ -68,7 +68,6 @@ pub(crate) const TOOLS: &[Tool] = &[
     tool("bpftrace", "bpftrace", &[Bench]),
     tool("execsnoop", "libbpf-tools", &[Bench]),
     tool("crun", "crun", &[Bench, Fixtures]),
-    tool("python3", "python3", &[Bench]),
     // The attribution tests run real engines; their daemons are started by the tests.
     tool("docker", "docker.io", &[Test, Bench, Fixtures]),
     tool("dockerd", "docker.io", &[Test, Bench, Fixtures]),
@@ -77,6 +76,19 @@ pub(crate) const TOOLS: &[Tool] = &[
     tool("pgrep", "procps", &[Test, Fixtures]),
     // The live table's test draws it in a real terminal.
     tool("tmux", "tmux", &[Test]),
+    // The telemetry tests: a real Prometheus scraping the metrics, curl for its HTTP API,
+    // a virtualenv for the pinned Python tools (setup's `python_tools`), the unit checked.
+    tool("prometheus", "prometheus", &[Test]),
+    tool("curl", "curl", &[Test]),
+    tool("python3", "python3", &[Test, Bench]),
+    Tool {
+        program: None,
+        package: "python3-venv",
+        tasks: &[Test],
+    },
+    tool("systemd-analyze", "systemd", &[Test]),
+    // The tracer's image is assembled from the binary and the libraries `ldd` lists.
+    tool("ldd", "libc-bin", &[Test, Build]),
 ];
 
 /// Programs that are part of the base system here and are never installed: Debian's
@@ -114,6 +126,7 @@ pub(crate) const BASE: &[&str] = &[
     "awk",
     "tar",
     "hostname",
+    "install",
     "kill",
     "wait",
     // package tools
@@ -128,6 +141,7 @@ pub(crate) const BASE: &[&str] = &[
     // this project's binaries
     "tracer",
     "exec-storm",
+    "build-image.sh",
 ];
 
 /// The Debian packages the tasks need, each once, in table order.

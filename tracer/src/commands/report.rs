@@ -5,10 +5,14 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use crate::correlate::Filter;
 use crate::render::{
     lifecycle,
     report::{self, Format, ReportOptions},
+};
+use crate::{
+    correlate::Filter,
+    event::Clock,
+    export::{replay, ExportOptions},
 };
 
 /// What to show and where.
@@ -20,6 +24,8 @@ pub struct Args {
     pub all: bool,
     pub output: Option<PathBuf>,
     pub filter: Filter,
+    /// `--otlp`: the containers' spans are sent there too.
+    pub export: ExportOptions,
 }
 
 /// Writes the report to stdout or `--output`; the warnings go to stderr. A report that
@@ -51,6 +57,17 @@ pub fn report(args: &Args) -> anyhow::Result<()> {
         Ok(summary) => {
             for w in &summary.warnings {
                 eprintln!("tracer: warning: {w}");
+            }
+            if let Some(endpoint) = &args.export.otlp {
+                let clock = Clock::from_offset(summary.boot_to_wall_ns);
+                let line = replay(
+                    &summary.containers,
+                    endpoint.as_deref(),
+                    args.export.transport,
+                    &clock,
+                    &summary.kernel,
+                )?;
+                eprintln!("tracer: {line}");
             }
             Ok(())
         }

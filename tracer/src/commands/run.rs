@@ -16,6 +16,7 @@ use crate::{
     correlate::{engine::Engine, Context, Filter},
     document::{writer::DocumentWriter, DocCounters, Host},
     event::{Clock, Event, HostNs},
+    export::{ExportOptions, Exports},
     render::{jsonl, lifecycle, stream, views::Views},
     runtime::{self, naming, RunOptions},
 };
@@ -32,6 +33,8 @@ pub struct TraceOptions {
     pub views: Views,
     /// What the stream and the views show.
     pub filter: Filter,
+    /// OTLP spans of the run's container.
+    pub export: ExportOptions,
 }
 
 /// Where the run's events go: the stream, JSON Lines and the document, the run's own
@@ -102,11 +105,10 @@ pub async fn run(opts: &RunOptions, trace: &TraceOptions) -> anyhow::Result<i32>
         log::info!("{w}");
     }
     let clock = Clock::now();
+    let host = Host::new(&session.loaded.plans, clock.offset_ns());
+    let mut exports = Exports::start(&trace.export, &host.kernel, clock).await?;
     let doc = match (json_file, &trace.json) {
-        (Some(file), Some(path)) => {
-            let host = Host::new(&session.loaded.plans, clock.offset_ns());
-            Some(DocumentWriter::start(file, path, host, None)?)
-        }
+        (Some(file), Some(path)) => Some(DocumentWriter::start(file, path, host, None)?),
         _ => None,
     };
     let mut tree = ProcessTree::new(std::process::id());
@@ -114,7 +116,7 @@ pub async fn run(opts: &RunOptions, trace: &TraceOptions) -> anyhow::Result<i32>
         tree.add_link(link);
     }
     let engine = Engine::new(&Context {
-        host: HostNs::own(),
+        host: HostNs::detect(),
         cgroups: &Default::default(),
     });
     if !trace.quiet && !trace.views.explain {
@@ -131,12 +133,16 @@ pub async fn run(opts: &RunOptions, trace: &TraceOptions) -> anyhow::Result<i32>
     let launch = runtime::run(opts);
     tokio::pin!(launch);
     let mut batch = Vec::new();
+    let mut export_tick = tokio::time::interval(std::time::Duration::from_secs(1));
     let result = loop {
         tokio::select! {
             r = &mut launch => break r,
             r = session.next_batch(&mut batch) => {
                 r?;
                 out.emit(&mut batch, &mut session)?;
+            }
+            _ = export_tick.tick(), if trace.export.any() => {
+                exports.tick(&out.engine, &session.counters, Clock::boot_now_ns(), false);
             }
         }
     };
@@ -147,6 +153,7 @@ pub async fn run(opts: &RunOptions, trace: &TraceOptions) -> anyhow::Result<i32>
         jsonl.flush()?;
     }
     let counters = session.finish();
+    exports.tick(&out.engine, &counters, Clock::boot_now_ns(), true);
     let mut found = out.engine.finish_all();
     // This process execs nothing, so only it knows the name it gave.
     for c in found.containers.iter_mut().filter(|c| c.id == opts.id) {
@@ -163,6 +170,9 @@ pub async fn run(opts: &RunOptions, trace: &TraceOptions) -> anyhow::Result<i32>
             "{}",
             trace.views.render(&found, &trace.filter, &clock, color)
         );
+    }
+    if let Some(line) = exports.finish() {
+        eprintln!("tracer: {line}");
     }
     if counters.total_lost() > 0 {
         eprintln!(

@@ -4,7 +4,7 @@
 use std::{
     fs::File,
     io::{self, BufWriter, Write},
-    path::PathBuf,
+    path::{Path, PathBuf},
     time::{Duration, Instant},
 };
 
@@ -25,8 +25,12 @@ use crate::{
         engine::{Engine, Limits},
         Context, Correlation, Filter,
     },
-    document::{writer::DocumentWriter, DocCounters, Host},
+    document::{
+        writer::{part_path, DocumentWriter},
+        DocCounters, Host, Previous,
+    },
     event::{Clock, Event, HostNs},
+    export::{ExportOptions, Exports},
     render::{jsonl, lifecycle, live::Totals, plan, stream, summary, views::Views},
 };
 
@@ -68,6 +72,8 @@ pub struct WatchOptions {
     pub max_containers: u64,
     /// The live table in the terminal instead of the stream.
     pub live: bool,
+    /// OTLP spans and Prometheus metrics.
+    pub export: ExportOptions,
 }
 
 /// Where rendered events go.
@@ -248,7 +254,7 @@ fn engine(opts: &WatchOptions) -> Engine {
     };
     Engine::with_limits(
         &Context {
-            host: HostNs::own(),
+            host: HostNs::detect(),
             cgroups: &Default::default(),
         },
         limits,
@@ -258,7 +264,12 @@ fn engine(opts: &WatchOptions) -> Engine {
 pub async fn watch(opts: WatchOptions) -> anyhow::Result<Counters> {
     let ring_bytes = check(&opts)?;
     let mut sinks = Sinks::open(&opts)?;
-    // Created first: an unwritable path fails before anything is loaded.
+    // Created first: an unwritable path fails before anything is loaded. A document left by
+    // an earlier watch (restarted by systemd, say) is kept, and this one says where it is.
+    let previous = match &opts.json {
+        Some(path) => set_aside(path)?,
+        None => None,
+    };
     let json_file = match &opts.json {
         Some(path) => {
             Some(File::create(path).with_context(|| format!("creating {}", path.display()))?)
@@ -275,10 +286,18 @@ pub async fn watch(opts: WatchOptions) -> anyhow::Result<Counters> {
     let watch_start = Instant::now();
     let mut batch = Vec::new();
     let mut engine = engine(&opts);
+    let host = Host::new(&session.loaded.plans, sinks.clock.offset_ns());
+    let mut exports = Exports::start(&opts.export, &host.kernel, sinks.clock).await?;
     if let (Some(file), Some(path)) = (json_file, &opts.json) {
-        let host = Host::new(&session.loaded.plans, sinks.clock.offset_ns());
-        sinks.doc = Some(DocumentWriter::start(file, path, host, opts.json_rotate)?);
+        sinks.doc = Some(DocumentWriter::start_after(
+            file,
+            path,
+            host,
+            opts.json_rotate,
+            previous,
+        )?);
     }
+    let mut export_tick = tokio::time::interval(Duration::from_secs(1));
     let mut view = if opts.live {
         Some(LiveView::open()?)
     } else {
@@ -289,6 +308,10 @@ pub async fn watch(opts: WatchOptions) -> anyhow::Result<Counters> {
         tokio::select! {
             r = session.next_batch(&mut batch) => r?,
             () = stops.wait() => break,
+            _ = export_tick.tick(), if opts.export.any() => {
+                exports.tick(&engine, &session.counters, Clock::boot_now_ns(), false);
+                continue;
+            }
             _ = redraw.tick(), if view.is_some() => {
                 if !redraw_live(view.as_mut().expect("live"), &engine, &session) {
                     break;
@@ -310,6 +333,7 @@ pub async fn watch(opts: WatchOptions) -> anyhow::Result<Counters> {
     session.drain(&mut batch);
     let _ = sinks.write_all(&mut batch, &mut engine, &mut session, &opts);
     let counters = session.finish();
+    exports.tick(&engine, &counters, Clock::boot_now_ns(), true);
     let found = engine.finish_all();
     if let Some(doc) = sinks.doc.take() {
         doc.finish(&DocCounters::from(&counters), &found)
@@ -319,8 +343,48 @@ pub async fn watch(opts: WatchOptions) -> anyhow::Result<Counters> {
         "{}",
         summary::summary(&counters, watch_start.elapsed().as_secs_f64())
     );
+    if let Some(line) = exports.finish() {
+        eprintln!("tracer: {line}");
+    }
     print_views(&opts, &found, &sinks.clock);
     Ok(counters)
+}
+
+/// Moves the document (and its parts) an earlier watch left at `path` aside, to
+/// `NAME.previous-SECS.json`; where it ended, for the new document's header.
+fn set_aside(path: &Path) -> anyhow::Result<Option<Previous>> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let summary = crate::report::read_path(path, &mut crate::report::Discard).ok();
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let stem = path
+        .file_stem()
+        .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+    let ext = path
+        .extension()
+        .map_or_else(String::new, |e| format!(".{}", e.to_string_lossy()));
+    let aside = path.with_file_name(format!("{stem}.previous-{secs}{ext}"));
+    for n in 0.. {
+        let (from, to) = (part_path(path, n), part_path(&aside, n));
+        if !from.exists() {
+            break;
+        }
+        std::fs::rename(&from, &to)
+            .with_context(|| format!("moving the previous document {} aside", from.display()))?;
+    }
+    eprintln!(
+        "tracer: the previous watch's document was moved to {}",
+        aside.display()
+    );
+    Ok(Some(Previous {
+        path: aside.display().to_string(),
+        last_event_ns: summary.as_ref().and_then(|s| s.last_ts_ns),
+        events: summary.as_ref().map_or(0, |s| s.events),
+        cut: summary.as_ref().is_none_or(|s| s.cut),
+    }))
 }
 
 /// Redraws the live table; false when it should stop (a key, or the terminal gone).
@@ -331,10 +395,7 @@ fn redraw_live(view: &mut LiveView, engine: &Engine, session: &Session) -> bool 
         lost: session.counters.total_lost(),
         dropped: engine.containers_dropped(),
     };
-    let now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME).map_or(0, |t| {
-        u64::try_from(t.tv_sec()).unwrap_or(0) * 1_000_000_000
-            + u64::try_from(t.tv_nsec()).unwrap_or(0)
-    });
+    let now = Clock::boot_now_ns();
     match view.stop_asked() {
         Ok(false) => view.draw(&containers, now, totals).is_ok(),
         Ok(true) | Err(_) => false,

@@ -283,6 +283,9 @@ pub struct Phase {
     /// Why the key event is this container's.
     #[serde(default = "process_tree")]
     pub evidence: Evidence,
+    /// The hook that saw the key event (`tracepoint:syscalls:sys_enter_unshare`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hook: Option<String>,
 }
 
 fn process_tree() -> Evidence {
@@ -400,6 +403,21 @@ fn first() -> u32 {
 
 impl Container {
     /// Docker's short form: 12 characters.
+    /// The container as exports show it: its command, its processes' argv and its
+    /// phases' key events with their secrets blanked (`event::redact`).
+    pub fn redacted(&self) -> Container {
+        let r = crate::event::redact::Redactor::global();
+        let mut c = self.clone();
+        c.command = r.argv(&c.command).into_owned();
+        for p in &mut c.processes {
+            p.argv = r.argv(&p.argv).into_owned();
+        }
+        for p in &mut c.phases {
+            p.key = r.text(&p.key).into_owned();
+        }
+        c
+    }
+
     pub fn short_id(&self) -> &str {
         self.id.get(..12).unwrap_or(&self.id)
     }

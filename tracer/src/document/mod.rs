@@ -16,7 +16,7 @@ use crate::{
 };
 
 pub const FORMAT: &str = "tracer-trace";
-pub const VERSION: u32 = 4;
+pub const VERSION: u32 = 5;
 /// The oldest version `tracer report` still reads (1: no containers, cgroups or host
 /// namespaces; they are worked out again from the events).
 pub const OLDEST_VERSION: u32 = 1;
@@ -51,6 +51,9 @@ pub struct Document {
     /// Host processes the watch forgot to stay within its process limit.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub processes_forgotten: u64,
+    /// The previous watch's document, when this watch was restarted over it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<Previous>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -68,6 +71,20 @@ pub struct Host {
     /// The tracer's own namespaces: the host's (0: unknown).
     #[serde(default)]
     pub ns: HostNs,
+}
+
+/// The document of the watch before this one (restarted, e.g. by systemd), set aside when
+/// this one began: where it is, and where it ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Previous {
+    /// Where it was moved.
+    pub path: String,
+    /// Its last event's time (`ts_ns`), if it had any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_event_ns: Option<u64>,
+    pub events: u64,
+    /// It was cut short (the watch was killed): it ends at its last flush.
+    pub cut: bool,
 }
 
 /// Something other than an event in the events array: a cgroup's name, learnt when it was
@@ -115,6 +132,8 @@ struct RawDocument {
     containers_dropped: u64,
     #[serde(default)]
     processes_forgotten: u64,
+    #[serde(default)]
+    previous: Option<Previous>,
 }
 
 impl From<RawDocument> for Document {
@@ -141,6 +160,7 @@ impl From<RawDocument> for Document {
             unattributed_total: raw.unattributed_total,
             containers_dropped: raw.containers_dropped,
             processes_forgotten: raw.processes_forgotten,
+            previous: raw.previous,
         }
     }
 }
@@ -163,7 +183,7 @@ impl Host {
                     )
                 })
                 .collect(),
-            ns: HostNs::own(),
+            ns: HostNs::detect(),
         }
     }
 }
@@ -214,6 +234,7 @@ impl Document {
             unattributed_total: 0,
             containers_dropped: 0,
             processes_forgotten: 0,
+            previous: None,
         }
         .correlated()
     }

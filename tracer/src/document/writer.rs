@@ -13,10 +13,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::{DocCounters, Host, Record, FORMAT, VERSION};
+use super::{DocCounters, Host, Previous, Record, FORMAT, VERSION};
 use crate::{
-    correlate::Correlation,
-    event::{Detail, Event},
+    correlate::{Container, Correlation},
+    event::{redact::Redactor, Detail, Event},
 };
 
 /// `fsync` at most this often: flushing is what survives a crash of the tracer; syncing is
@@ -37,6 +37,7 @@ pub struct DocumentWriter {
     last_sync: Instant,
     /// The cgroup names written (of cgroups not removed since), for each part to carry.
     cgroups: BTreeMap<u64, String>,
+    previous: Option<Previous>,
 }
 
 /// The path of part `n` of the document at `base` (`trace.json`, `trace.1.json`, ...).
@@ -54,10 +55,14 @@ pub fn part_path(base: &Path, n: u32) -> PathBuf {
     base.with_file_name(name)
 }
 
-fn header(host: &Host, part: u32) -> io::Result<Vec<u8>> {
+fn header(host: &Host, part: u32, previous: Option<&Previous>) -> io::Result<Vec<u8>> {
     let mut h =
         format!(r#"{{"format":"{FORMAT}","version":{VERSION},"part":{part},"host":"#).into_bytes();
     serde_json::to_writer(&mut h, host)?;
+    if let Some(p) = previous.filter(|_| part == 0) {
+        h.extend_from_slice(br#","previous":"#);
+        serde_json::to_writer(&mut h, p)?;
+    }
     h.extend_from_slice(br#","events":["#);
     Ok(h)
 }
@@ -71,6 +76,17 @@ impl DocumentWriter {
     /// Writes the header into `file`, created at `path` (before anything was loaded, so an
     /// unwritable path fails first).
     pub fn start(file: File, path: &Path, host: Host, rotate: Option<u64>) -> io::Result<Self> {
+        Self::start_after(file, path, host, rotate, None)
+    }
+
+    /// Like [`Self::start`], saying where the previous watch's document (set aside) ended.
+    pub fn start_after(
+        file: File,
+        path: &Path,
+        host: Host,
+        rotate: Option<u64>,
+        previous: Option<Previous>,
+    ) -> io::Result<Self> {
         let mut w = Self {
             out: BufWriter::with_capacity(1 << 16, file),
             base: path.to_path_buf(),
@@ -81,13 +97,14 @@ impl DocumentWriter {
             first: true,
             last_sync: Instant::now(),
             cgroups: BTreeMap::new(),
+            previous,
         };
         w.begin()?;
         Ok(w)
     }
 
     fn begin(&mut self) -> io::Result<()> {
-        let h = header(&self.host, self.part)?;
+        let h = header(&self.host, self.part, self.previous.as_ref())?;
         self.out.write_all(&h)?;
         self.written = h.len() as u64;
         self.first = true;
@@ -113,7 +130,7 @@ impl DocumentWriter {
         if let Detail::CgroupRmdir { id, root: 0, .. } = ev.detail {
             self.cgroups.remove(&id);
         }
-        let bytes = serde_json::to_vec(ev)?;
+        let bytes = serde_json::to_vec(&*Redactor::global().event(ev))?;
         self.item(&bytes)
     }
 
@@ -153,7 +170,8 @@ impl DocumentWriter {
         serde_json::to_writer(&mut self.out, counters)?;
         if let Some(found) = found {
             self.out.write_all(br#","containers":"#)?;
-            serde_json::to_writer(&mut self.out, &found.containers)?;
+            let shown: Vec<_> = found.containers.iter().map(Container::redacted).collect();
+            serde_json::to_writer(&mut self.out, &shown)?;
             self.out.write_all(br#","unattributed":"#)?;
             serde_json::to_writer(&mut self.out, &found.unattributed)?;
             write!(

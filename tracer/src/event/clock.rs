@@ -23,6 +23,14 @@ impl Clock {
         }
     }
 
+    /// `CLOCK_BOOTTIME` now, in nanoseconds: the time events carry.
+    pub fn boot_now_ns() -> u64 {
+        nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME).map_or(0, |t| {
+            u64::try_from(t.tv_sec()).unwrap_or(0) * 1_000_000_000
+                + u64::try_from(t.tv_nsec()).unwrap_or(0)
+        })
+    }
+
     /// The clock of a saved trace.
     pub fn from_offset(offset_ns: i128) -> Self {
         Self { offset_ns }

@@ -7,6 +7,7 @@ mod display;
 pub mod flags;
 pub mod ns;
 mod read;
+pub mod redact;
 
 use serde::{Deserialize, Serialize};
 pub use tracer_common::EventKind;

@@ -86,18 +86,50 @@ pub struct HostNs {
 }
 
 impl HostNs {
-    /// This process's own namespaces.
-    pub fn own() -> Self {
-        let ino = |kind: &str| {
-            std::fs::metadata(format!("/proc/self/ns/{kind}"))
+    /// The host's namespaces: those of the host's init (`/proc/1/ns/*`, which a tracer in a
+    /// container sees in the host's PID namespace, `--pid=host`); when pid 1's cannot be
+    /// read, those of the nearest ancestor in another mount namespace (the container
+    /// runtime's shim, outside the tracer's container), else this process's own.
+    pub fn detect() -> Self {
+        let ino = |pid: &str, kind: &str| {
+            std::fs::metadata(format!("/proc/{pid}/ns/{kind}"))
                 .map_or(0, |m| std::os::unix::fs::MetadataExt::ino(&m) as u32)
         };
-        Self {
-            mnt: ino("mnt"),
-            pid: ino("pid"),
-            net: ino("net"),
+        let of = |pid: &str| Self {
+            mnt: ino(pid, "mnt"),
+            pid: ino(pid, "pid"),
+            net: ino(pid, "net"),
+        };
+        let whole = |ns: &Self| ns.mnt != 0 && ns.pid != 0 && ns.net != 0;
+        let init = of("1");
+        if whole(&init) {
+            return init;
         }
+        let own = of("self");
+        let mut pid = std::os::unix::process::parent_id();
+        for _ in 0..64 {
+            if pid <= 1 {
+                break;
+            }
+            let ns = of(&pid.to_string());
+            if whole(&ns) && ns.mnt != own.mnt {
+                return ns;
+            }
+            pid = parent_of(pid).unwrap_or(0);
+        }
+        own
     }
+}
+
+/// The parent of `pid`, from `/proc/PID/status`.
+fn parent_of(pid: u32) -> Option<u32> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("PPid:"))?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// `mnt:[4026532281] pid:[4026532284]`, as `/proc/PID/ns/*` links read; `none` for no kind.

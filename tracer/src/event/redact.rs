@@ -40,9 +40,13 @@ impl Redactor {
     /// The defaults and the `--redact` expressions (a bad one is an error naming it).
     pub fn new(given: &[String]) -> anyhow::Result<Self> {
         let compile = |r: &str| {
-            Regex::new(r).map_err(|e| anyhow::anyhow!("--redact {r:?} is not a valid expression: {e}"))
+            Regex::new(r)
+                .map_err(|e| anyhow::anyhow!("--redact {r:?} is not a valid expression: {e}"))
         };
-        let keyed: Vec<Regex> = DEFAULTS.iter().map(|r| compile(r)).collect::<Result<_, _>>()?;
+        let keyed: Vec<Regex> = DEFAULTS
+            .iter()
+            .map(|r| compile(r))
+            .collect::<Result<_, _>>()?;
         let given: Vec<Regex> = given.iter().map(|r| compile(r)).collect::<Result<_, _>>()?;
         let any = RegexSet::new(DEFAULTS.iter().copied().chain(given_sources(&given)))?;
         Ok(Self {
@@ -108,18 +112,13 @@ impl Redactor {
     /// secret.
     pub fn event<'a>(&self, ev: &'a Event) -> Cow<'a, Event> {
         match &ev.detail {
-            Detail::Exec {
-                argv, filename, ..
-            } => {
+            Detail::Exec { argv, filename, .. } => {
                 let (new_argv, new_file) = (self.argv(argv), self.text(filename));
                 if matches!((&new_argv, &new_file), (Cow::Borrowed(_), Cow::Borrowed(_))) {
                     return Cow::Borrowed(ev);
                 }
                 let mut ev = ev.clone();
-                if let Detail::Exec {
-                    argv, filename, ..
-                } = &mut ev.detail
-                {
+                if let Detail::Exec { argv, filename, .. } = &mut ev.detail {
                     *argv = new_argv.into_owned();
                     *filename = new_file.into_owned();
                 }
@@ -157,8 +156,25 @@ mod tests {
     fn defaults_blank_values_and_keep_names() {
         let r = Redactor::new(&[]).unwrap();
         assert_eq!(
-            argv(&r, &["app", "--password=hunter2", "--token", "abc", "-e", "AWS_SECRET_KEY=xyz"]),
-            ["app", "--password=***", "--token", "***", "-e", "AWS_SECRET_KEY=***"]
+            argv(
+                &r,
+                &[
+                    "app",
+                    "--password=hunter2",
+                    "--token",
+                    "abc",
+                    "-e",
+                    "AWS_SECRET_KEY=xyz"
+                ]
+            ),
+            [
+                "app",
+                "--password=***",
+                "--token",
+                "***",
+                "-e",
+                "AWS_SECRET_KEY=***"
+            ]
         );
         assert_eq!(r.text("postgres://bob:pw@db/x"), "postgres://bob:***@db/x");
         assert_eq!(r.text("sleep 5"), "sleep 5");
@@ -168,7 +184,10 @@ mod tests {
     #[test]
     fn given_expressions_blank_the_match() {
         let r = Redactor::new(&["ghp_[A-Za-z0-9]+".into()]).unwrap();
-        assert_eq!(argv(&r, &["git", "clone", "ghp_abc123"]), ["git", "clone", "***"]);
+        assert_eq!(
+            argv(&r, &["git", "clone", "ghp_abc123"]),
+            ["git", "clone", "***"]
+        );
         let e = Redactor::new(&["(".into()]).map(drop).unwrap_err();
         assert!(e.to_string().contains("--redact \"(\""), "{e}");
     }

@@ -99,7 +99,11 @@ impl Metrics {
             "Events the kernel could not deliver (ring buffer or pending map full), per kind",
             lost.clone(),
         );
-        r.register("records_malformed", "Ring records that did not decode", malformed.clone());
+        r.register(
+            "records_malformed",
+            "Ring records that did not decode",
+            malformed.clone(),
+        );
         r.register(
             "containers_started",
             "Containers whose user command started, per engine and runtime",
@@ -125,7 +129,11 @@ impl Metrics {
             "OTLP spans dropped (queue full, or the collector down or slow)",
             spans_dropped.clone(),
         );
-        r.register("spans_sent", "OTLP spans the collector accepted", spans_sent.clone());
+        r.register(
+            "spans_sent",
+            "OTLP spans the collector accepted",
+            spans_sent.clone(),
+        );
         Self {
             registry: Arc::new(r),
             events,
@@ -162,7 +170,8 @@ impl Metrics {
 
     /// The OTLP export's totals so far.
     pub fn spans(&mut self, sent: u64, dropped: u64) {
-        self.spans_sent.inc_by(sent.saturating_sub(self.last_spans.0));
+        self.spans_sent
+            .inc_by(sent.saturating_sub(self.last_spans.0));
         self.spans_dropped
             .inc_by(dropped.saturating_sub(self.last_spans.1));
         self.last_spans = (sent, dropped);
@@ -225,7 +234,9 @@ impl Metrics {
                 tokio::spawn(async move {
                     let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
                         let registry = registry.clone();
-                        async move { Ok::<_, std::convert::Infallible>(respond(req.uri().path(), &registry)) }
+                        async move {
+                            Ok::<_, std::convert::Infallible>(respond(req.uri().path(), &registry))
+                        }
                     });
                     let _ = http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service)
@@ -269,8 +280,9 @@ pub fn parse_addr(s: &str) -> Result<SocketAddr, String> {
     if let Ok(port) = s.parse::<u16>() {
         return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
     }
-    s.parse()
-        .map_err(|_| format!("{s:?} is not PORT or ADDR:PORT (e.g. 9464, 0.0.0.0:9464, [::1]:9464)"))
+    s.parse().map_err(|_| {
+        format!("{s:?} is not PORT or ADDR:PORT (e.g. 9464, 0.0.0.0:9464, [::1]:9464)")
+    })
 }
 
 #[cfg(test)]
@@ -288,10 +300,16 @@ mod tests {
         m.counters(&c);
         m.spans(3, 2);
         let text = m.text();
-        assert!(text.contains("tracer_events_total{kind=\"exec\"} 3"), "{text}");
+        assert!(
+            text.contains("tracer_events_total{kind=\"exec\"} 3"),
+            "{text}"
+        );
         assert!(text.contains("tracer_spans_dropped_total 2"), "{text}");
         assert!(text.ends_with("# EOF\n"), "{text}");
-        assert_eq!(parse_addr("9464"), Ok(SocketAddr::from(([127, 0, 0, 1], 9464))));
+        assert_eq!(
+            parse_addr("9464"),
+            Ok(SocketAddr::from(([127, 0, 0, 1], 9464)))
+        );
         assert!(parse_addr("0.0.0.0:1").is_ok());
         assert!(parse_addr("x").is_err());
     }

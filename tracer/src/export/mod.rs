@@ -89,8 +89,11 @@ impl Exports {
         }
         let (otlp, metrics, clock) = (&self.otlp, &self.metrics, &self.clock);
         let redact = Redactor::global();
-        self.follower
-            .look(engine.containers_indexed(), now_ns, last, |change| match change {
+        self.follower.look(
+            engine.containers_indexed(),
+            now_ns,
+            last,
+            |change| match change {
                 Change::Started(c) => {
                     if let Some(m) = metrics {
                         m.started(c);
@@ -114,7 +117,8 @@ impl Exports {
                         o.send(spans::root(c, clock, end, redact));
                     }
                 }
-            });
+            },
+        );
         if let Some(m) = &mut self.metrics {
             m.counters(counters);
             if let Some(o) = &self.otlp {

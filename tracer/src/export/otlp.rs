@@ -70,14 +70,17 @@ pub struct Otlp {
 /// The endpoint: the flag's, or the standard environment variables' (the exporter reads
 /// them when none is given here).
 fn target(endpoint: Option<&str>, transport: Transport) -> String {
-    endpoint.map(str::to_string).unwrap_or_else(|| {
-        std::env::var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-            .or_else(|_| std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT"))
-            .unwrap_or_else(|_| match transport {
-                Transport::Grpc => "http://localhost:4317".into(),
-                Transport::HttpProtobuf => "http://localhost:4318/v1/traces".into(),
-            })
-    })
+    endpoint.map_or_else(
+        || {
+            std::env::var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+                .or_else(|_| std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT"))
+                .unwrap_or_else(|_| match transport {
+                    Transport::Grpc => "http://localhost:4317".into(),
+                    Transport::HttpProtobuf => "http://localhost:4318/v1/traces".into(),
+                })
+        },
+        str::to_string,
+    )
 }
 
 impl Otlp {
@@ -123,33 +126,31 @@ impl Otlp {
         let stats = Arc::new(Stats::default());
         let worker = {
             let stats = stats.clone();
-            thread::Builder::new()
-                .name("otlp".into())
-                .spawn(move || {
-                    while let Ok(first) = rx.recv() {
-                        let mut batch = vec![first];
-                        let deadline = Instant::now() + LINGER;
-                        while batch.len() < BATCH {
-                            let left = deadline.saturating_duration_since(Instant::now());
-                            match rx.recv_timeout(left) {
-                                Ok(s) => batch.push(s),
-                                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
-                                    break
-                                }
+            thread::Builder::new().name("otlp".into()).spawn(move || {
+                while let Ok(first) = rx.recv() {
+                    let mut batch = vec![first];
+                    let deadline = Instant::now() + LINGER;
+                    while batch.len() < BATCH {
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        match rx.recv_timeout(left) {
+                            Ok(s) => batch.push(s),
+                            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
+                                break
                             }
                         }
-                        let n = batch.len() as u64;
-                        let sent = rt.block_on(async {
-                            tokio::time::timeout(EXPORT_TIMEOUT, exporter.export(batch)).await
-                        });
-                        let counter = match sent {
-                            Ok(Ok(())) => &stats.sent,
-                            _ => &stats.dropped,
-                        };
-                        counter.fetch_add(n, Ordering::Relaxed);
                     }
-                    let _ = exporter.shutdown_with_timeout(Duration::from_secs(1));
-                })?
+                    let n = batch.len() as u64;
+                    let sent = rt.block_on(async {
+                        tokio::time::timeout(EXPORT_TIMEOUT, exporter.export(batch)).await
+                    });
+                    let counter = match sent {
+                        Ok(Ok(())) => &stats.sent,
+                        _ => &stats.dropped,
+                    };
+                    counter.fetch_add(n, Ordering::Relaxed);
+                }
+                let _ = exporter.shutdown_with_timeout(Duration::from_secs(1));
+            })?
         };
         Ok(Self {
             queue: Some(tx),

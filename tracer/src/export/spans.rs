@@ -19,7 +19,7 @@ use opentelemetry::{
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
 
 use crate::{
-    correlate::{Container, Phase, Role},
+    correlate::{Container, Phase, PhaseKind},
     event::{redact::Redactor, Clock},
 };
 
@@ -117,7 +117,13 @@ fn span(
 }
 
 fn context(trace: TraceId, span: SpanId) -> SpanContext {
-    SpanContext::new(trace, span, TraceFlags::SAMPLED, false, TraceState::default())
+    SpanContext::new(
+        trace,
+        span,
+        TraceFlags::SAMPLED,
+        false,
+        TraceState::default(),
+    )
 }
 
 /// When the container was last seen doing anything (its teardown's end).
@@ -148,11 +154,11 @@ fn status(c: &Container) -> Status {
     Status::error(why)
 }
 
-/// The container's init: its process running the user's command.
+/// The container's init: the process that exec'd the user's command.
 fn init_pid(c: &Container) -> Option<u32> {
-    c.processes
+    c.phases
         .iter()
-        .find(|p| p.role == Role::Container && p.argv == c.command)
+        .find(|p| p.kind == PhaseKind::UserExec)
         .map(|p| p.pid)
 }
 
@@ -189,17 +195,27 @@ pub fn root(c: &Container, clock: &Clock, end_ns: u64, redact: &Redactor) -> Spa
         a.push(KeyValue::new("tracer.oom_killed", true));
     }
     if let Some(s) = &c.killed_by {
-        a.push(KeyValue::new("tracer.killed_by", format!("{} {}", s.comm, s.pid)));
+        a.push(KeyValue::new(
+            "tracer.killed_by",
+            format!("{} {}", s.comm, s.pid),
+        ));
     }
     if let Some(ns) = c.start_latency_ns() {
         a.push(KeyValue::new("tracer.start_latency_ms", ns as f64 / 1e6));
     }
     if let Some(rootfs) = &c.rootfs {
-        a.push(KeyValue::new("tracer.rootfs", redact.text(rootfs).into_owned()));
+        a.push(KeyValue::new(
+            "tracer.rootfs",
+            redact.text(rootfs).into_owned(),
+        ));
     }
     a.push(KeyValue::new(
         "tracer.state",
-        if c.exited_ns.is_some() { "exited" } else { "running" },
+        if c.exited_ns.is_some() {
+            "exited"
+        } else {
+            "running"
+        },
     ));
     let name = format!("container {}", c.name.as_deref().unwrap_or(c.short_id()));
     span(
@@ -252,7 +268,11 @@ pub fn phase(c: &Container, p: &Phase, clock: &Clock, redact: &Redactor) -> Span
 
 /// Every span of a container that is over (or seen to the end of a trace).
 pub fn all(c: &Container, clock: &Clock, redact: &Redactor) -> Vec<SpanData> {
-    let mut out: Vec<SpanData> = c.phases.iter().map(|p| phase(c, p, clock, redact)).collect();
+    let mut out: Vec<SpanData> = c
+        .phases
+        .iter()
+        .map(|p| phase(c, p, clock, redact))
+        .collect();
     out.push(root(c, clock, gone_ns(c), redact));
     out
 }

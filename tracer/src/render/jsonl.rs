@@ -1,11 +1,11 @@
-//! JSON Lines: one event object per line.
+//! JSON Lines: one event object per line, secrets blanked (`event::redact`).
 
 use std::io::{self, Write};
 
-use crate::event::Event;
+use crate::event::{redact::Redactor, Event};
 
 pub fn write_event(out: &mut impl Write, ev: &Event) -> io::Result<()> {
-    serde_json::to_writer(&mut *out, ev)?;
+    serde_json::to_writer(&mut *out, &*Redactor::global().event(ev))?;
     out.write_all(b"\n")
 }
 

@@ -8,8 +8,9 @@ use super::{
     timeline::{self, HostActivity},
 };
 use crate::{
+    correlate::Container,
     document::{self, Host},
-    event::{Clock, Event, HostNs},
+    event::{redact::Redactor, Clock, Event, HostNs},
     report::{self, End, Head, Prerender, Sink, Summary},
 };
 
@@ -83,7 +84,7 @@ struct Json<'o> {
 }
 
 fn json_event(ev: &Event, out: &mut Vec<u8>) {
-    let _ = serde_json::to_writer(out, ev);
+    let _ = serde_json::to_writer(out, &*Redactor::global().event(ev));
 }
 
 impl Sink for Json<'_> {
@@ -132,7 +133,8 @@ impl Sink for Json<'_> {
         self.out.write_all(br#"],"counters":"#)?;
         serde_json::to_writer(&mut *self.out, end.counters)?;
         self.out.write_all(br#","containers":"#)?;
-        serde_json::to_writer(&mut *self.out, end.containers)?;
+        let shown: Vec<_> = end.containers.iter().map(Container::redacted).collect();
+        serde_json::to_writer(&mut *self.out, &shown)?;
         self.out.write_all(br#","unattributed":"#)?;
         serde_json::to_writer(&mut *self.out, end.unattributed)?;
         write!(

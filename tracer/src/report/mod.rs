@@ -80,6 +80,31 @@ pub struct Summary {
     /// Events read (unreadable ones are not counted).
     pub events: u64,
     pub warnings: Vec<String>,
+    /// The traced host's clock offset and kernel (0 and empty when the trace has no host).
+    pub boot_to_wall_ns: i128,
+    pub kernel: String,
+    /// The latest event's time.
+    pub last_ts_ns: Option<u64>,
+    /// A file was cut short.
+    pub cut: bool,
+}
+
+/// A sink that writes nothing: to read a trace for its summary.
+pub struct Discard;
+
+impl Sink for Discard {
+    fn prerender(&self) -> Option<Prerender> {
+        None
+    }
+    fn begin(&mut self, _: &Head<'_>) -> io::Result<()> {
+        Ok(())
+    }
+    fn event(&mut self, _: &Event, _: &[u8], _: Option<usize>) -> io::Result<()> {
+        Ok(())
+    }
+    fn end(&mut self, _: &End<'_>) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Reads a trace (a document, or JSON Lines of events) into `sink` as it goes.

@@ -11,7 +11,7 @@ use super::{
 };
 use crate::{
     correlate::{engine::Engine, guess_host, Context, Filter},
-    document::{DocCounters, Host, Record},
+    document::{DocCounters, Host, Previous, Record},
     event::{Clock, Event},
 };
 
@@ -34,6 +34,8 @@ struct Oddities {
     first_error: Option<String>,
     /// Where the input (of each file cut short) ends.
     cuts: Vec<String>,
+    /// The watch was restarted over this one's document.
+    previous: Option<Previous>,
 }
 
 pub(super) struct Pipeline<'s> {
@@ -91,6 +93,10 @@ impl<'s> Pipeline<'s> {
             "host" => self.host = Some(parse(value, key)?),
             "counters" => self.counters = Some(parse(value, key)?),
             "cgroups" => self.cgroups = parse(value, key)?,
+            "previous" => {
+                let p: Previous = parse(value, key)?;
+                self.odd.previous = Some(p);
+            }
             // Containers are worked out again; anything else is not ours.
             _ => {}
         }
@@ -235,12 +241,28 @@ impl<'s> Pipeline<'s> {
             unattributed_total: correlation.unattributed_total,
             events: self.events,
             warnings,
+            boot_to_wall_ns: self.host.as_ref().map_or(0, |h| h.boot_to_wall_ns),
+            last_ts_ns: (self.events > 0).then_some(self.odd.max_ts),
+            cut: !self.odd.cuts.is_empty(),
+            kernel: self
+                .host
+                .as_ref()
+                .map(|h| h.kernel.clone())
+                .unwrap_or_default(),
         })
     }
 
     fn warnings(&self, jsonl: bool, counters: &DocCounters) -> Vec<String> {
         let odd = &self.odd;
         let mut warnings = Vec::new();
+        if let Some(p) = &odd.previous {
+            warnings.push(format!(
+                "this watch was restarted: the previous one's document ({} events{}) is {}",
+                p.events,
+                if p.cut { ", cut short" } else { "" },
+                p.path
+            ));
+        }
         for at in &odd.cuts {
             warnings.push(format!(
                 "the trace ends abruptly at {at} (cut short while it was written): the events \

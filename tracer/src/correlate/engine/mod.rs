@@ -297,6 +297,11 @@ impl Engine {
         self.containers.iter().map(|(_, st)| &st.c)
     }
 
+    /// The containers kept, with the index `feed_owned` names them by.
+    pub fn containers_indexed(&self) -> impl Iterator<Item = (usize, &Container)> {
+        self.containers.iter().map(|(i, st)| (i, &st.c))
+    }
+
     /// Containers dropped so far to stay within the limit.
     pub fn containers_dropped(&self) -> u64 {
         self.containers_dropped
@@ -601,6 +606,7 @@ impl Engine {
                     p.comm.clone_from(&ev.comm);
                     p.call = key::call(ev).map(str::to_string);
                     p.evidence = evidence;
+                    p.hook = hook(ev);
                 }
                 p.end_ns = p.end_ns.max(ev.ts_ns);
                 p.events += 1;
@@ -617,6 +623,7 @@ impl Engine {
                     comm: ev.comm.clone(),
                     call: key::call(ev).map(str::to_string),
                     evidence,
+                    hook: hook(ev),
                 });
             }
         }
@@ -767,6 +774,10 @@ impl Engine {
         }
         Some(c)
     }
+}
+
+fn hook(ev: &Event) -> Option<String> {
+    (!ev.hook.is_empty()).then(|| ev.hook.clone())
 }
 
 fn succeeded(ev: &Event) -> bool {
