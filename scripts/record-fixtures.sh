@@ -5,7 +5,7 @@
 #
 #   scripts/record-fixtures.sh [NAME...]     (default: all of them)
 #
-# Names: docker-run docker-exec runc crun podman tracer-run concurrent
+# Names: docker-run docker-exec runc crun podman tracer-run concurrent runs
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TRACER=${TRACER:-$PWD/target/release/tracer}
@@ -103,7 +103,16 @@ concurrent() {
         "$WORK/par-bundle"
 }
 
-for name in "${@:-docker-run docker-exec runc crun podman tracer-run concurrent}"; do
+# 30 `tracer run` and 30 `runc run`, one after the other: for phase statistics.
+runs() {
+    bundle
+    record runs sh -c "for i in \$(seq 30); do
+            $TRACER run -q --net none -- true
+            runc run --bundle $WORK/bundle fx-runs-\$i >/dev/null
+        done"
+}
+
+for name in "${@:-docker-run docker-exec runc crun podman tracer-run concurrent runs}"; do
     for n in $name; do
         case $n in
             docker-run) docker_run ;;
@@ -113,6 +122,7 @@ for name in "${@:-docker-run docker-exec runc crun podman tracer-run concurrent}
             podman) podman_run ;;
             tracer-run) tracer_run ;;
             concurrent) concurrent ;;
+            runs) runs ;;
             *) echo "unknown fixture $n" >&2; exit 2 ;;
         esac
     done

@@ -51,6 +51,8 @@ pub struct Span {
     pub parent: String,
     pub id: String,
     pub name: String,
+    /// Start time, ns since the epoch.
+    pub start: u64,
     pub status: String,
     pub attributes: BTreeMap<String, String>,
     /// Its resource's attributes.
@@ -204,6 +206,8 @@ fn parse(log: &str) -> Vec<Span> {
                 if section == In::Other {
                     span.name = v;
                 }
+            } else if let Some(v) = line.strip_prefix("Start time: ") {
+                span.start = v.trim().parse().unwrap_or(0);
             } else if let Some(v) = field("Status code") {
                 span.status = v;
             } else if section == In::Attributes && line.starts_with("     -> ") {

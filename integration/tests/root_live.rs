@@ -180,3 +180,53 @@ fn root_live_table_closed_terminal_finishes_the_document() {
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("the document is not finished: {e}"));
     assert_eq!(doc.version, tracer::document::VERSION);
 }
+
+/// `tracer run -i -t -- sh` in a real terminal: the shell is PID 1 on a terminal of its own
+/// that has the pane's size and follows it when resized, Ctrl-C reaches it, `exit 3` is the
+/// run's code, and the terminal is sane after.
+#[test]
+fn root_run_interactive_terminal() {
+    require_root();
+    let tmux = Tmux::new(&format!("{} run -i -t -- sh", TRACER.display()));
+    let prompt = |p: &str| p.lines().filter(|l| l.trim_end() == "#").count();
+    tmux.wait_for("the container's shell", |p| prompt(p) >= 1);
+    tmux.keys(&["echo pid=$$; tty", "Enter"]);
+    tmux.wait_for("its pid and terminal", |p| {
+        p.contains("pid=1") && p.contains("/dev/pts/")
+    });
+    let size = |t: &Tmux| {
+        let out = t
+            .cmd(&[
+                "display-message",
+                "-p",
+                "-t",
+                "0",
+                "#{pane_height} #{pane_width}",
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    tmux.keys(&["echo size=$(stty size)", "Enter"]);
+    let want = format!("size={}", size(&tmux));
+    tmux.wait_for(&want, |p| p.contains(&want));
+    assert!(tmux
+        .cmd(&["resize-window", "-t", "0", "-x", "100", "-y", "25"])
+        .status()
+        .unwrap()
+        .success());
+    tmux.keys(&["clear; echo size=$(stty size)", "Enter"]);
+    tmux.wait_for("the new size", |p| p.contains("size=25 100"));
+    tmux.keys(&["sleep 60", "Enter"]);
+    thread::sleep(Duration::from_millis(500));
+    tmux.keys(&["C-c"]);
+    tmux.keys(&["echo after=interrupt", "Enter"]);
+    tmux.wait_for("Ctrl-C reaching the shell", |p| {
+        p.contains("after=interrupt")
+    });
+    tmux.keys(&["exit 3", "Enter"]);
+    tmux.wait_for("the table after the shell", |p| p.contains("CONTAINER"));
+    tmux.keys(&["echo rc=$?", "Enter"]);
+    tmux.wait_for("the run's exit code", |p| p.contains("rc=3"));
+    tmux.assert_restored();
+}

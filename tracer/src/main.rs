@@ -46,6 +46,17 @@ enum Command {
     /// command's (128+N for a signal); SIGINT and SIGTERM are passed on to it. Everything it
     /// used is removed afterwards, whatever happens. Needs root.
     Run(RunArgs),
+    /// Run a command that starts containers and explain every step of their launch.
+    ///
+    /// `tracer explain -- docker run --rm IMAGE echo hi` runs the command under trace (its
+    /// output passes through) and then prints, for every container it started, the
+    /// timeline with a sentence per phase, and the lifecycle table. Exits with the
+    /// command's code. Needs root.
+    Explain {
+        /// The command and its arguments.
+        #[arg(last = true, required = true, value_name = "CMD")]
+        command: Vec<String>,
+    },
     /// Release what crashed `tracer run`s left behind (mounts, cgroups, veths, addresses).
     Cleanup,
     #[command(name = "__init", hide = true)]
@@ -96,6 +107,16 @@ struct RunArgs {
     /// replaces the bundle's args.
     #[arg(long, value_name = "DIR")]
     bundle: Option<std::path::PathBuf>,
+    /// Keep the container's stdin open (it always is: stdio passes through); with -t, as in
+    /// `docker run -it`.
+    #[arg(short, long)]
+    interactive: bool,
+    /// Give the container a pseudo-terminal (its shell's job control, line editing and
+    /// Ctrl-C work as at a console; the window size follows yours). Your terminal is in raw
+    /// mode while it runs; the trace then goes only to --jsonl/--json, and the table and
+    /// timeline print after it exits.
+    #[arg(short, long)]
+    tty: bool,
     /// Container name (default: its id).
     #[arg(long)]
     name: Option<String>,
@@ -139,6 +160,10 @@ struct RunArgs {
     /// Export the trace as one versioned JSON document (docs/trace-format.md) to FILE.
     #[arg(long, value_name = "FILE", conflicts_with = "no_trace")]
     json: Option<std::path::PathBuf>,
+    /// Draw the run as one self-contained HTML page (phases and processes on a time axis,
+    /// each event and its explanation on hover, the table) to FILE.
+    #[arg(long, value_name = "FILE", conflicts_with = "no_trace")]
+    html: Option<std::path::PathBuf>,
     /// The command and its arguments.
     #[arg(last = true, required_unless_present_any = ["bundle", "image"], value_name = "CMD")]
     command: Vec<String>,
@@ -172,6 +197,10 @@ struct WatchArgs {
     /// reaches SIZE bytes (suffixes K, M, G); `tracer report` reads the parts as one trace.
     #[arg(long, value_name = "SIZE", value_parser = parse_size, requires = "json")]
     json_rotate: Option<u64>,
+    /// With --json: when the watch stops, draw the document as one self-contained HTML page
+    /// (phases and processes on a time axis, events on hover, the table) to FILE.
+    #[arg(long, value_name = "FILE", requires = "json")]
+    html: Option<std::path::PathBuf>,
     /// Containers kept in memory for the end-of-watch table and the document's containers:
     /// beyond, the oldest that have exited are dropped and counted (their events stay in
     /// the trace, and `tracer report` works them out again).
@@ -214,6 +243,14 @@ struct ReportArgs {
     /// Write to FILE instead of stdout.
     #[arg(long, short, value_name = "FILE")]
     output: Option<std::path::PathBuf>,
+    /// With --format stats: JSON instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// Set two containers side by side, phase by phase (time and events, and what only one
+    /// of them does): the first container of each of two traces, or the first two of one
+    /// (choose them with --container).
+    #[arg(long)]
+    compare: bool,
     #[command(flatten)]
     filter: FilterArgs,
     #[command(flatten)]
@@ -337,6 +374,9 @@ fn parse_size(s: &str) -> Result<u64, String> {
 /// `tracer run`: the runtime's options and the trace's.
 async fn run(a: RunArgs) -> anyhow::Result<i32> {
     commands::privilege::require_root("tracer run")?;
+    if a.tty && !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        anyhow::bail!("-t needs a terminal on stdin (the input device is not a TTY)");
+    }
     let options = tracer::runtime::RunOptions {
         id: tracer::runtime::new_id()?,
         command: a.command,
@@ -351,6 +391,7 @@ async fn run(a: RunArgs) -> anyhow::Result<i32> {
         pids_limit: a.pids_limit,
         keep: a.keep,
         rootfs: a.rootfs,
+        terminal: a.tty,
     };
     let trace = commands::run::TraceOptions {
         enabled: !a.no_trace,
@@ -360,6 +401,7 @@ async fn run(a: RunArgs) -> anyhow::Result<i32> {
         views: a.views.into(),
         filter: a.filter.into_filter(),
         export: a.export.options(None),
+        html: a.html,
     };
     commands::run::run(&options, &trace).await
 }
@@ -401,6 +443,7 @@ fn main() -> ExitCode {
     let result = rt.block_on(async {
         match cli.command {
             Command::Run(args) => return run(args).await,
+            Command::Explain { command } => return commands::explain::explain(&command).await,
             Command::Report(args) => commands::report::report(&commands::report::Args {
                 files: args.files,
                 format: args.format,
@@ -409,6 +452,8 @@ fn main() -> ExitCode {
                 output: args.output,
                 filter: args.filter.into_filter().between(args.since, args.until),
                 export: args.export.options(None),
+                json: args.json,
+                compare: args.compare,
             }),
             Command::Cleanup => commands::cleanup::cleanup().await,
             Command::Init { .. } => unreachable!("handled before the runtime starts"),
@@ -426,6 +471,7 @@ fn main() -> ExitCode {
                 max_containers: args.max_containers,
                 live: args.live,
                 export: args.export.options(args.metrics),
+                html: args.html,
             })
             .await
             .map(|_| ()),

@@ -16,6 +16,7 @@ fn read(bytes: &[u8]) -> anyhow::Result<Summary> {
         explain: false,
         all: false,
         color: false,
+        json: false,
     };
     report::report(bytes, &opts, &mut std::io::sink())
 }

@@ -27,6 +27,7 @@ fn fixture(name: &str) -> tracer::report::Summary {
         explain: false,
         all: false,
         color: false,
+        json: false,
     };
     let summary = report::report_path(&path, &opts, &mut std::io::sink()).unwrap();
     assert!(summary.warnings.is_empty(), "{:?}", summary.warnings);
@@ -102,7 +103,9 @@ fn assert_ordered(c: &Container) {
     assert!(c.exited_ns.unwrap() >= c.started_ns.unwrap());
 }
 
-const DOCKER_RUN: [&str; 15] = [
+/// Between the rootfs mounts and pivot_root, runc runs Docker's prestart hook
+/// (`libnetwork-setkey`), which has dockerd configure the network from inside the namespace.
+const DOCKER_RUN: [&str; 17] = [
     "image mount",
     "network",
     "shim start",
@@ -110,6 +113,8 @@ const DOCKER_RUN: [&str; 15] = [
     "cgroup",
     "namespaces",
     "rootfs mounts",
+    "hooks",
+    "network configuration",
     "pivot_root",
     "mask paths",
     "start",
@@ -175,14 +180,18 @@ fn docker_run_rm() {
             "{comm} attributed"
         );
     }
-    // The veth, libnetwork-setkey, the netns bind mount naming the init's pid, dockerd
-    // entering the namespace.
-    let net = c
-        .phases
-        .iter()
-        .find(|p| p.kind.name() == "network")
-        .unwrap();
-    assert!(net.events >= 4, "{net:?}");
+    // The veth before the namespaces; once they exist, libnetwork-setkey (a hook), then the
+    // netns bind mount naming the init's pid and dockerd entering the namespace.
+    let kind = |name: &str| c.phases.iter().find(|p| p.kind.name() == name).unwrap();
+    assert!(kind("network").events >= 1);
+    assert!(
+        kind("hooks").key.contains("libnetwork-setkey"),
+        "{:?}",
+        kind("hooks")
+    );
+    let config = kind("network configuration");
+    assert!(config.events >= 2, "{config:?}");
+    assert!(config.start_ns > kind("namespaces").start_ns);
     assert_eq!(s.unattributed_total, 0, "everything names its container");
     assert_ordered(&c);
 }
@@ -198,7 +207,7 @@ fn docker_run_detached_exec_stop() {
     // PID 1 ignores SIGTERM: docker stop -t 1 ends with SIGKILL.
     assert_eq!((c.exit_code, c.signal), (None, Some(9)));
     let mut expected: Vec<&str> = DOCKER_RUN.to_vec();
-    expected.splice(11..11, ["exec", "kill"]);
+    expected.splice(13..13, ["exec", "kill"]);
     assert_eq!(phases(&c), expected);
     let exec = c.phases.iter().find(|p| p.kind.name() == "exec").unwrap();
     assert!(exec.events >= 3, "runc exec, setns, echo: {exec:?}");
@@ -415,6 +424,8 @@ fn every_format_renders() {
             report::Format::Timeline,
             report::Format::Json,
             report::Format::Chrome,
+            report::Format::Html,
+            report::Format::Stats,
         ] {
             let mut out = Vec::new();
             let opts = report::ReportOptions {
@@ -422,6 +433,7 @@ fn every_format_renders() {
                 explain: true,
                 all: false,
                 color: false,
+                json: false,
             };
             report::report_path(&path, &opts, &mut out).unwrap();
             let text = String::from_utf8(out).unwrap();
@@ -452,6 +464,22 @@ fn every_format_renders() {
                 report::Format::Table => {
                     assert!(text.lines().all(|l| l.chars().count() <= 80), "{text}");
                 }
+                report::Format::Stats => {
+                    for c in &containers(name) {
+                        assert!(text.contains(&c.runtime_label()), "{name}: {text}");
+                    }
+                }
+                report::Format::Html => {
+                    let phases: usize = containers(name).iter().map(|c| c.phases.len()).sum();
+                    let procs: usize = containers(name).iter().map(|c| c.processes.len()).sum();
+                    assert_eq!(
+                        text.matches("<rect class=\"phase\"").count(),
+                        phases,
+                        "{name}"
+                    );
+                    assert_eq!(text.matches("<g class=\"lane\"").count(), procs, "{name}");
+                    assert!(!text.contains("src=\"http") && !text.contains("href=\"http"));
+                }
             }
         }
     }
@@ -466,6 +494,7 @@ fn filtered(name: &str, filter: &tracer::correlate::Filter) -> (Vec<String>, Vec
         explain: false,
         all: false,
         color: false,
+        json: false,
     };
     let mut out = Vec::new();
     let summary = report::report_paths(&[path], filter, &opts, &mut out).unwrap();
@@ -591,4 +620,52 @@ fn filters_choose_the_expected_containers() {
         ),
     );
     assert!(kinds.len() < filtered("concurrent", &Filter::default()).1.len());
+}
+
+/// `--compare` on the docker and runc fixtures names the phases only Docker has.
+#[test]
+fn compare_names_what_only_docker_does() {
+    let one = |name: &str| containers(name).into_iter().next().unwrap();
+    let (docker, runc) = (one("docker-run"), one("runc"));
+    let only: Vec<&str> = tracer::render::compare::only_in(&docker, &runc)
+        .iter()
+        .map(|k| k.name())
+        .collect();
+    for phase in ["image mount", "shim start", "network"] {
+        assert!(only.contains(&phase), "{only:?}");
+    }
+    assert!(tracer::render::compare::only_in(&runc, &docker).is_empty());
+    let text = tracer::render::compare::compare(&docker, &runc);
+    assert!(text.contains("only A"), "{text}");
+    assert!(text.contains("start latency"), "{text}");
+}
+
+/// Phase statistics over 30 `tracer run` and 30 `runc run` (the runs fixture): 30 of each,
+/// percentiles in order.
+#[test]
+fn stats_count_every_run_with_ordered_percentiles() {
+    let groups = tracer::render::stats::groups(&containers("runs"));
+    let labels: Vec<&str> = groups.iter().map(|g| g.runtime.as_str()).collect();
+    assert_eq!(labels, ["runc", "tracer"]);
+    for g in &groups {
+        assert_eq!(g.containers, 30, "{}", g.runtime);
+        let latency = g.start_latency.as_ref().unwrap();
+        assert_eq!(latency.count, 30);
+        for (phase, s) in g
+            .phases
+            .iter()
+            .map(|(n, s)| (n.as_str(), s))
+            .chain([("start latency", latency)])
+        {
+            assert!(
+                s.p50_ns <= s.p90_ns && s.p90_ns <= s.p99_ns && s.p99_ns <= s.max_ns,
+                "{} {phase}: {s:?}",
+                g.runtime
+            );
+        }
+        let names: Vec<&str> = g.phases.iter().map(|(n, _)| n.as_str()).collect();
+        for phase in ["namespaces", "rootfs mounts", "pivot_root", "user command"] {
+            assert!(names.contains(&phase), "{}: {names:?}", g.runtime);
+        }
+    }
 }

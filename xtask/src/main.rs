@@ -164,15 +164,63 @@ fn demo() -> anyhow::Result<()> {
         "\nxtask: a container launched by the built-in runtime; its launch, step by step, \
          then its lifecycle:"
     );
-    run(Command::new(&tracer).args([
-        "run",
-        "--explain",
-        "--hostname",
-        "demo",
-        "--",
-        "sh",
-        "-c",
-        "echo hello from $(hostname), pid $$, $(ip -4 -o addr show eth0 | awk '{print $4}')",
-    ]))?;
+    let picture = root().join("target/demo.html");
+    run(Command::new(&tracer)
+        .args(["run", "--explain", "--hostname", "demo", "--html"])
+        .arg(&picture)
+        .args([
+            "--",
+            "sh",
+            "-c",
+            "echo hello from $(hostname), pid $$, $(ip -4 -o addr show eth0 | awk '{print $4}')",
+        ]))?;
+    demo_docker(&tracer)?;
+    eprintln!(
+        "\nxtask: the picture of the built-in runtime's launch: {} (open it in a browser)",
+        picture.display()
+    );
     Ok(())
+}
+
+/// With Docker installed and running: a `docker run`, explained (its image made from the
+/// busybox-static root filesystem when missing).
+fn demo_docker(tracer: &Path) -> anyhow::Result<()> {
+    let quiet = |cmd: &mut Command| {
+        cmd.stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !quiet(Command::new("docker").arg("version")) {
+        eprintln!("\nxtask: Docker is not installed or not running: no docker run to explain");
+        return Ok(());
+    }
+    let image = "tracer-demo-busybox";
+    if !quiet(Command::new("docker").args(["image", "inspect", image])) {
+        let dir = root().join("target/demo-rootfs");
+        std::fs::create_dir_all(dir.join("bin"))?;
+        std::fs::copy("/usr/bin/busybox", dir.join("bin/busybox"))?;
+        run(Command::new("chroot")
+            .arg(&dir)
+            .args(["/bin/busybox", "--install", "-s", "/bin"]))?;
+        let tar = root().join("target/demo-rootfs.tar");
+        run(Command::new("tar")
+            .arg("-C")
+            .arg(&dir)
+            .arg("-cf")
+            .arg(&tar)
+            .arg("."))?;
+        run(Command::new("docker").arg("import").arg(&tar).arg(image))?;
+    }
+    eprintln!("\nxtask: a docker run, explained by tracer explain:");
+    run(Command::new(tracer).args([
+        "explain",
+        "--",
+        "docker",
+        "run",
+        "--rm",
+        image,
+        "echo",
+        "hello from docker",
+    ]))
 }

@@ -87,6 +87,8 @@ pub(crate) const TOOLS: &[Tool] = &[
         tasks: &[Test],
     },
     tool("systemd-analyze", "systemd", &[Test]),
+    // The HTML picture is opened in a real browser, offline.
+    tool("chromium", "chromium", &[Test]),
     // The tracer's image is assembled from the binary and the libraries `ldd` lists.
     tool("ldd", "libc-bin", &[Test, Build]),
 ];

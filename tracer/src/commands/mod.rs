@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod cleanup;
+pub mod explain;
 pub mod live;
 pub mod privilege;
 pub mod report;

@@ -35,12 +35,15 @@ pub struct TraceOptions {
     pub filter: Filter,
     /// OTLP spans of the run's container.
     pub export: ExportOptions,
+    /// The HTML picture of the run.
+    pub html: Option<PathBuf>,
 }
 
 /// Where the run's events go: the stream, JSON Lines and the document, the run's own
 /// process tree and veth chosen from everything the session reads.
 struct Emitter<'t> {
     trace: &'t TraceOptions,
+    terminal: bool,
     clock: Clock,
     tree: ProcessTree,
     engine: Engine,
@@ -59,8 +62,9 @@ impl Emitter<'_> {
         }
         batch.sort_by_key(|e| e.ts_ns);
         let filter = &self.trace.filter;
-        // With --explain the timeline tells the story; the raw stream would repeat it.
-        let stream = !self.trace.quiet && !self.trace.views.explain;
+        // With --explain the timeline tells the story; the raw stream would repeat it. With a
+        // terminal the stream would garble it.
+        let stream = !self.trace.quiet && !self.trace.views.explain && !self.terminal;
         for ev in batch.drain(..) {
             if !self.tree.accept(&ev) {
                 continue;
@@ -99,7 +103,11 @@ pub async fn run(opts: &RunOptions, trace: &TraceOptions) -> anyhow::Result<i32>
     }
     privilege::require_tracing("tracer run (tracing; --no-trace runs without)")?;
     let jsonl = create(trace.jsonl.as_ref())?.map(BufWriter::new);
-    let json_file = create(trace.json.as_ref())?;
+    // The picture is drawn from a document: the run's own, or one kept just for it.
+    let scratch = (trace.html.is_some() && trace.json.is_none())
+        .then(|| std::env::temp_dir().join(format!("tracer-run-{}.json", opts.id)));
+    let json_path = trace.json.clone().or_else(|| scratch.clone());
+    let json_file = create(json_path.as_ref())?;
     let mut session = Session::open(tracer_common::DEFAULT_RING_BYTES).await?;
     for w in &session.loaded.warnings {
         log::info!("{w}");
@@ -107,7 +115,7 @@ pub async fn run(opts: &RunOptions, trace: &TraceOptions) -> anyhow::Result<i32>
     let clock = Clock::now();
     let host = Host::new(&session.loaded.plans, clock.offset_ns());
     let mut exports = Exports::start(&trace.export, &host.kernel, clock).await?;
-    let doc = match (json_file, &trace.json) {
+    let doc = match (json_file, &json_path) {
         (Some(file), Some(path)) => Some(DocumentWriter::start(file, path, host, None)?),
         _ => None,
     };
@@ -119,11 +127,12 @@ pub async fn run(opts: &RunOptions, trace: &TraceOptions) -> anyhow::Result<i32>
         host: HostNs::detect(),
         cgroups: &Default::default(),
     });
-    if !trace.quiet && !trace.views.explain {
+    if !trace.quiet && !trace.views.explain && !opts.terminal {
         eprintln!("{}", stream::HEADER);
     }
     let mut out = Emitter {
         trace,
+        terminal: opts.terminal,
         clock,
         tree,
         engine,
@@ -173,6 +182,13 @@ pub async fn run(opts: &RunOptions, trace: &TraceOptions) -> anyhow::Result<i32>
     }
     if let Some(line) = exports.finish() {
         eprintln!("tracer: {line}");
+    }
+    if let (Some(html), Some(json)) = (&trace.html, &json_path) {
+        let drawn = super::report::html_from_document(json, html);
+        if let Some(s) = &scratch {
+            let _ = std::fs::remove_file(s);
+        }
+        drawn?;
     }
     if counters.total_lost() > 0 {
         eprintln!(

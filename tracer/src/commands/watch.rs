@@ -74,6 +74,8 @@ pub struct WatchOptions {
     pub live: bool,
     /// OTLP spans and Prometheus metrics.
     pub export: ExportOptions,
+    /// The HTML picture, rendered from the document when the watch stops.
+    pub html: Option<PathBuf>,
 }
 
 /// Where rendered events go.
@@ -345,6 +347,9 @@ pub async fn watch(opts: WatchOptions) -> anyhow::Result<Counters> {
     );
     if let Some(line) = exports.finish() {
         eprintln!("tracer: {line}");
+    }
+    if let (Some(html), Some(json)) = (&opts.html, &opts.json) {
+        super::report::html_from_document(json, html)?;
     }
     print_views(&opts, &found, &sinks.clock);
     Ok(counters)

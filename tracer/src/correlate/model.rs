@@ -213,6 +213,12 @@ pub enum PhaseKind {
     Network,
     /// proc, sys, dev, cgroup... mounted into the new root before pivot_root.
     RootfsMounts,
+    /// The OCI hooks the runtime runs before the root is pivoted (Docker's prestart hook
+    /// `libnetwork-setkey`).
+    Hooks,
+    /// The engine configuring the container's network from inside its namespace (dockerd
+    /// entering it to set the address, routes and IPv6), once the namespaces exist.
+    NetworkConfig,
     PivotRoot,
     /// Masked and read-only paths, after pivot_root.
     MaskPaths,
@@ -245,6 +251,8 @@ impl PhaseKind {
             Self::Namespaces => "namespaces",
             Self::Network => "network",
             Self::RootfsMounts => "rootfs mounts",
+            Self::Hooks => "hooks",
+            Self::NetworkConfig => "network configuration",
             Self::PivotRoot => "pivot_root",
             Self::MaskPaths => "mask paths",
             Self::Start => "start",
@@ -416,6 +424,15 @@ impl Container {
             p.key = r.text(&p.key).into_owned();
         }
         c
+    }
+
+    /// When it was last seen doing anything (its teardown's end).
+    pub fn last_seen_ns(&self) -> u64 {
+        self.phases
+            .iter()
+            .map(|p| p.end_ns)
+            .chain(self.exited_ns)
+            .fold(self.created_ns, u64::max)
     }
 
     pub fn short_id(&self) -> &str {

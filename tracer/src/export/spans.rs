@@ -128,11 +128,7 @@ fn context(trace: TraceId, span: SpanId) -> SpanContext {
 
 /// When the container was last seen doing anything (its teardown's end).
 pub fn gone_ns(c: &Container) -> u64 {
-    c.phases
-        .iter()
-        .map(|p| p.end_ns)
-        .chain(c.exited_ns)
-        .fold(c.created_ns, u64::max)
+    c.last_seen_ns()
 }
 
 /// Why a container's trace is an error: it never started, or its init did not exit 0.

@@ -67,6 +67,15 @@ pub fn ms(ns: u64) -> String {
     }
 }
 
+/// A duration for tables of many small ones: µs below a millisecond.
+pub fn fine_ms(ns: u64) -> String {
+    if ns < 1_000_000 {
+        format!("{}µs", ns / 1000)
+    } else {
+        ms(ns)
+    }
+}
+
 /// Milliseconds in at most 7 characters.
 fn short_ms(ns: u64) -> String {
     let ms = ns as f64 / 1e6;

@@ -3,11 +3,14 @@
 //! views printed when a session ends.
 
 pub mod chrome;
+pub mod compare;
+pub mod html;
 pub mod jsonl;
 pub mod lifecycle;
 pub mod live;
 pub mod plan;
 pub mod report;
+pub mod stats;
 pub mod stream;
 pub mod summary;
 pub mod timeline;

@@ -24,6 +24,11 @@ pub enum Format {
     Json,
     /// Chrome Trace Event format, for Perfetto or chrome://tracing.
     Chrome,
+    /// One self-contained HTML page: phases and processes on a time axis, and the table.
+    Html,
+    /// Per engine and runtime and per phase: count, p50, p90, p99 and max of the duration
+    /// and of the start latency (JSON with --json).
+    Stats,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -32,6 +37,8 @@ pub struct ReportOptions {
     pub explain: bool,
     pub all: bool,
     pub color: bool,
+    /// Stats as JSON.
+    pub json: bool,
 }
 
 /// The lifecycle table or the timelines: written at the end, from the containers.
@@ -58,6 +65,14 @@ impl Sink for Containers<'_> {
     }
 
     fn end(&mut self, end: &End<'_>) -> io::Result<()> {
+        if self.opts.format == Format::Stats {
+            let groups = super::stats::groups(end.containers);
+            if self.opts.json {
+                serde_json::to_writer_pretty(&mut *self.out, &groups)?;
+                return writeln!(self.out);
+            }
+            return writeln!(self.out, "{}", super::stats::table(&groups));
+        }
         if self.opts.format == Format::Table {
             let clock = Clock::from_offset(end.host.map_or(0, |h| h.boot_to_wall_ns));
             let table =
@@ -184,7 +199,7 @@ fn with_sink<R>(
     read: impl FnOnce(&mut dyn Sink) -> R,
 ) -> R {
     match opts.format {
-        Format::Table | Format::Timeline => read(&mut Containers {
+        Format::Table | Format::Timeline | Format::Stats => read(&mut Containers {
             out,
             opts: *opts,
             host: (opts.format == Format::Timeline && opts.all).then(HostActivity::default),
@@ -195,6 +210,7 @@ fn with_sink<R>(
             writer: None,
             all: opts.all,
         }),
+        Format::Html => read(&mut super::html::Html::new(out)),
     }
 }
 
@@ -247,6 +263,7 @@ mod tests {
             explain: false,
             all: true,
             color: false,
+            json: false,
         };
         let summary = report(input.as_bytes(), &opts, &mut out)?;
         Ok((String::from_utf8(out).unwrap(), summary))
@@ -421,6 +438,7 @@ mod tests {
             explain: true,
             all: true,
             color: false,
+            json: false,
         };
         let mut read = 0;
         for round in 0..400 {
@@ -510,6 +528,7 @@ mod tests {
             explain: false,
             all: true,
             color: false,
+            json: false,
         };
         let mut out = Vec::new();
         let s = report_paths(&in_order(files), &Filter::default(), &opts, &mut out).unwrap();

@@ -47,7 +47,21 @@ pub fn render(containers: &[Container], explain: bool) -> String {
                 f.evidence.name()
             );
         }
+        let gaps = gaps(c);
+        let mut shown = 0;
         for p in &c.phases {
+            for (from, to) in gaps
+                .iter()
+                .filter(|(_, to)| *to <= p.start_ns && *to > shown)
+            {
+                let _ = writeln!(
+                    out,
+                    "  {:>10}  {}",
+                    format!("+{}", ms(from.saturating_sub(c.created_ns))),
+                    wrap(&gap_sentence(to - from), 90, "              ").trim_start()
+                );
+            }
+            shown = shown.max(p.start_ns);
             let _ = writeln!(
                 out,
                 "  {:>10}  {:<15} {:>9}  {}  [{}]",
@@ -64,6 +78,48 @@ pub fn render(containers: &[Container], explain: bool) -> String {
     }
     out.push('\n');
     out
+}
+
+/// Stretches of a container's launch longer than a tenth of it in which no phase was
+/// active: (from, to), `to` being where the next phase starts.
+pub fn gaps(c: &Container) -> Vec<(u64, u64)> {
+    let Some(started) = c.started_ns else {
+        return Vec::new();
+    };
+    let launch = started.saturating_sub(c.created_ns);
+    // A phase of one or two events is busy at those instants only, not in between.
+    let mut busy: Vec<(u64, u64)> = Vec::new();
+    for p in &c.phases {
+        if p.events <= 2 {
+            busy.push((p.start_ns, p.start_ns));
+            busy.push((p.end_ns, p.end_ns));
+        } else {
+            busy.push((p.start_ns, p.end_ns));
+        }
+    }
+    busy.sort_unstable();
+    let mut out = Vec::new();
+    let mut reached = c.created_ns;
+    for (start, end) in busy {
+        if start > started {
+            break;
+        }
+        if start > reached && (start - reached) * 10 > launch {
+            out.push((reached, start));
+        }
+        reached = reached.max(end);
+    }
+    out
+}
+
+/// What a gap is: time in which nothing this tracer observes happened.
+pub fn gap_sentence(ns: u64) -> String {
+    format!(
+        "({} with no traced call: the runtime and the engine wait on each other over pipes \
+         and sockets, and write files (configuration, sysctls, firewall rules): neither is \
+         observed)",
+        ms(ns)
+    )
 }
 
 /// Events no evidence ties to a container: the daemons' own activity, shown as such.
@@ -168,10 +224,29 @@ pub fn sentence(c: &Container, p: &Phase) -> String {
             p.comm
         ),
         PhaseKind::Shim => format!(
-            "{} starts: it stays beside the container for its whole life, holding its output \
-             and collecting its exit status, so the engine itself can restart without \
-             killing it.",
-            p.comm
+            "{} starts {}: the shim stays beside the container for its whole life, holding \
+             its output and collecting its exit status, so the engine itself can restart \
+             without killing it.",
+            p.comm,
+            match &c.engine {
+                Some(ContainerEngine::Podman) => "conmon",
+                _ => "the containerd shim (containerd-shim-runc-v2)",
+            }
+        ),
+        PhaseKind::Hooks => format!(
+            "{rt} runs the OCI hooks of the bundle while the container waits, namespaces made \
+             but root not yet pivoted{}.",
+            if c.engine == Some(ContainerEngine::Docker) {
+                ": Docker's prestart hook `libnetwork-setkey` calls back into dockerd, which \
+                 then configures the container's network"
+            } else {
+                ""
+            }
+        ),
+        PhaseKind::NetworkConfig => format!(
+            "{who} enters the container's network namespace (setns) to configure it from \
+             inside: the interface's address and routes, IPv6 settings; the runtime waits \
+             for it before pivot_root."
         ),
         PhaseKind::RuntimeInit => match &c.runtime {
             Runtime::Runc => {

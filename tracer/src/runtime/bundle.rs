@@ -27,6 +27,8 @@ pub struct Bundle {
     pub rlimits: Vec<Rlimit>,
     pub uid: u32,
     pub gid: u32,
+    /// `process.terminal`: the container gets a pseudo-terminal.
+    pub terminal: bool,
     /// The bundle asks for its own network namespace.
     pub own_netns: bool,
     /// Fields present in the bundle that this runtime does not apply.
@@ -168,9 +170,6 @@ pub fn load(dir: &Path) -> anyhow::Result<Bundle> {
     if args.is_empty() {
         bail!("{}: process.args is empty", config.display());
     }
-    if process.terminal() == Some(true) {
-        unsupported.push("process.terminal (stdio passes through instead)".to_string());
-    }
     if process.apparmor_profile().is_some() {
         unsupported.push("process.apparmorProfile".into());
     }
@@ -223,6 +222,7 @@ pub fn load(dir: &Path) -> anyhow::Result<Bundle> {
         rlimits,
         uid: process.user().uid(),
         gid: process.user().gid(),
+        terminal: process.terminal() == Some(true),
         own_netns,
         unsupported,
     })
@@ -298,7 +298,7 @@ mod tests {
         );
         assert_eq!(b.masked, ["/proc/kcore"]);
         // Everything not applied is named.
-        assert!(b.unsupported.iter().any(|u| u.contains("terminal")));
+        assert!(b.terminal, "process.terminal is honoured");
         assert!(b.unsupported.iter().any(|u| u.contains("/sys/fs/cgroup")));
     }
 

@@ -39,6 +39,9 @@ pub struct ContainerConfig {
     pub uid: u32,
     #[serde(default)]
     pub gid: u32,
+    /// A pseudo-terminal for the command (its master goes to the parent).
+    #[serde(default)]
+    pub terminal: bool,
 }
 
 /// A resource limit (`RLIMIT_NOFILE`, ...).

@@ -63,6 +63,9 @@ fn setup(state_dir: &Path) -> anyhow::Result<Infallible> {
     nix::unistd::sethostname(&config.hostname).context("sethostname")?;
     rootfs::setup(&Real, &config.rootfs)?;
     nix::unistd::chdir(config.cwd.as_str()).with_context(|| format!("chdir {}", config.cwd))?;
+    if config.terminal {
+        super::console::attach_inside()?;
+    }
     let program = resolve(&config)?;
     for r in &config.rlimits {
         set_rlimit(r)?;

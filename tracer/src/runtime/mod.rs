@@ -8,6 +8,7 @@
 pub mod bundle;
 pub mod cgroup;
 pub mod config;
+pub mod console;
 pub mod image;
 pub mod init;
 pub mod naming;
@@ -21,7 +22,7 @@ use std::{
     ffi::CString,
     fs,
     io::Read as _,
-    os::fd::{AsRawFd as _, OwnedFd},
+    os::fd::{AsRawFd as _, OwnedFd, RawFd},
     path::{Path, PathBuf},
 };
 
@@ -74,6 +75,8 @@ pub struct RunOptions {
     pub pids_limit: Option<u64>,
     pub keep: bool,
     pub rootfs: Option<PathBuf>,
+    /// `-t`: a pseudo-terminal for the container, the user's terminal in raw mode.
+    pub terminal: bool,
 }
 
 /// What the launch produced.
@@ -332,6 +335,7 @@ fn container_config(
         rlimits: bundle.map(|b| b.rlimits.clone()).unwrap_or_default(),
         uid: bundle.map_or(0, |b| b.uid),
         gid: bundle.map_or(0, |b| b.gid),
+        terminal: opts.terminal || bundle.is_some_and(|b| b.terminal),
     })
 }
 
@@ -346,7 +350,25 @@ async fn start_and_wait(st: &mut State, config: &ContainerConfig) -> anyhow::Res
     if config.own_netns {
         flags |= CloneFlags::CLONE_NEWNET;
     }
-    let (child, sync_w, err_r) = spawn_init(&dir, flags)?;
+    // The init sends the terminal it makes over this socket.
+    let console = config
+        .terminal
+        .then(|| {
+            nix::sys::socket::socketpair(
+                nix::sys::socket::AddressFamily::Unix,
+                nix::sys::socket::SockType::Stream,
+                None,
+                nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+            )
+        })
+        .transpose()
+        .context("the console socket")?;
+    let (child, sync_w, err_r) = spawn_init(
+        &dir,
+        flags,
+        console.as_ref().map(|(_, inner)| inner.as_raw_fd()),
+    )?;
+    let console = console.map(|(outer, _)| outer);
     st.init_pid = Some(child.as_raw() as u32);
     st.save()?;
     let ready = async {
@@ -366,7 +388,24 @@ async fn start_and_wait(st: &mut State, config: &ContainerConfig) -> anyhow::Res
     let _ = nix::unistd::write(&sync_w, b"g");
     drop(sync_w);
 
-    let status = wait_forwarding_signals(child).await?;
+    // With a terminal: the user's in raw mode until the end, whatever ends it.
+    let mut tty = None;
+    if let Some(socket) = console {
+        let master = tokio::task::spawn_blocking(move || console::receive(&socket)).await??;
+        if let Some(master) = master {
+            let raw = console::RawTerminal::enter()?;
+            console::copy_size(master.as_raw_fd());
+            let size_fd = master.as_raw_fd();
+            let out = console::relay(master)?;
+            tty = Some((raw, out, size_fd));
+        }
+    }
+    let status = wait_forwarding_signals(child, tty.as_ref().map(|t| t.2)).await?;
+    if let Some((raw, out, _)) = tty {
+        // The last of its output, then the user's terminal back.
+        let _ = tokio::task::spawn_blocking(move || out.join()).await;
+        drop(raw);
+    }
     // The init reports setup failures (and a missing command) on the error pipe.
     let mut report = String::new();
     fs::File::from(err_r).read_to_string(&mut report)?;
@@ -406,7 +445,11 @@ pub struct SetupFailed {
 /// Clones the init into new namespaces. The child only duplicates two fds and `exec`s this
 /// binary (`/proc/self/exe __init DIR`): nothing else is safe between `clone` and `exec` in a
 /// multi-threaded parent, so every argument is prepared before.
-fn spawn_init(dir: &Path, flags: CloneFlags) -> anyhow::Result<(Pid, OwnedFd, OwnedFd)> {
+fn spawn_init(
+    dir: &Path,
+    flags: CloneFlags,
+    console: Option<RawFd>,
+) -> anyhow::Result<(Pid, OwnedFd, OwnedFd)> {
     let (sync_r, sync_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
     let (err_r, err_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
     let exe = CString::new("/proc/self/exe")?;
@@ -429,6 +472,11 @@ fn spawn_init(dir: &Path, flags: CloneFlags) -> anyhow::Result<(Pid, OwnedFd, Ow
                 if libc::dup2(sync_fd, init::SYNC_FD) < 0 || libc::dup2(err_fd, init::ERR_FD) < 0 {
                     return 125;
                 }
+                if let Some(fd) = console {
+                    if libc::dup2(fd, console::CONSOLE_FD) < 0 {
+                        return 125;
+                    }
+                }
                 libc::execv(exe.as_ptr(), argv.as_ptr());
             }
             125
@@ -445,7 +493,8 @@ fn spawn_init(dir: &Path, flags: CloneFlags) -> anyhow::Result<(Pid, OwnedFd, Ow
 /// Waits for the container, passing SIGINT, SIGTERM, SIGHUP and SIGQUIT on to it. A
 /// container's PID 1 ignores signals it has no handler for (as in Docker), so a second
 /// SIGINT or SIGTERM kills it.
-async fn wait_forwarding_signals(child: Pid) -> anyhow::Result<WaitStatus> {
+async fn wait_forwarding_signals(child: Pid, tty: Option<RawFd>) -> anyhow::Result<WaitStatus> {
+    let mut winch = signal(SignalKind::window_change())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut term = signal(SignalKind::terminate())?;
     let mut hup = signal(SignalKind::hangup())?;
@@ -465,6 +514,13 @@ async fn wait_forwarding_signals(child: Pid) -> anyhow::Result<WaitStatus> {
             _ = term.recv() => Signal::SIGTERM,
             _ = hup.recv() => Signal::SIGHUP,
             _ = quit.recv() => Signal::SIGQUIT,
+            _ = winch.recv() => {
+                // The user's window changed: the container's terminal follows.
+                if let Some(fd) = tty {
+                    console::copy_size(fd);
+                }
+                continue;
+            }
         };
         if matches!(sig, Signal::SIGINT | Signal::SIGTERM) {
             stops += 1;

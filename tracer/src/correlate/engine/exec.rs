@@ -116,12 +116,7 @@ impl Engine {
             Call::Hook => {
                 let c = self.container_of(tgid)?;
                 self.join(tgid, c, Role::Hook, Evidence::ProcessTree, ev);
-                let kind = if argv.first().is_some_and(|a| a == "libnetwork-setkey") {
-                    PhaseKind::Network
-                } else {
-                    PhaseKind::RuntimeInit
-                };
-                self.phase(c, kind, ev);
+                self.phase(c, PhaseKind::Hooks, ev);
                 Some(true)
             }
         }

@@ -353,6 +353,17 @@ impl Engine {
         }
     }
 
+    /// A daemon's network work for container `c`: making its network (veth, namespace) until
+    /// the runtime has made its namespaces, then configuring it from inside, until it starts.
+    fn network_kind(&self, c: usize) -> PhaseKind {
+        let st = &self.containers[c];
+        if st.ns_done && !st.started() {
+            PhaseKind::NetworkConfig
+        } else {
+            PhaseKind::Network
+        }
+    }
+
     /// Notes `target` as one of container `c`'s mount points.
     fn note_target(&mut self, c: usize, target: &str) {
         let st = &mut self.containers[c];

@@ -177,7 +177,8 @@ impl Engine {
         let target = m.target;
         if let Detail::Mount { source, .. } = &ev.detail {
             if let Some(c) = netns_source_pid(source).and_then(|p| self.container_of(p)) {
-                self.event_for(c, PhaseKind::Network, ev, Evidence::NetnsOfPid);
+                let kind = self.network_kind(c);
+                self.event_for(c, kind, ev, Evidence::NetnsOfPid);
                 return true;
             }
         }
@@ -200,7 +201,7 @@ impl Engine {
                 (true, true, _) => PhaseKind::NetworkCleanup,
                 (true, false, true) => PhaseKind::Unmount,
                 (true, false, false) => return true,
-                (false, true, _) => PhaseKind::Network,
+                (false, true, _) => self.network_kind(c),
                 (false, false, _) if m.overlay || evidence == Evidence::MountPoint => {
                     PhaseKind::ImageMount
                 }

@@ -103,7 +103,10 @@ impl Engine {
             return false;
         }
         match self.netns_container(ns.net) {
-            Some(c) => self.event_for(c, PhaseKind::Network, ev, Evidence::Netns),
+            Some(c) => {
+                let kind = self.network_kind(c);
+                self.event_for(c, kind, ev, Evidence::Netns);
+            }
             None => self.wait(Key::Netns(ns.net), PhaseKind::Network, ev),
         }
         true
