@@ -52,7 +52,10 @@ fn drawn(ev: &Event) -> Option<&'static str> {
         | Detail::OpenTree { .. }
         | Detail::MountSetattr { .. } => "mount",
         Detail::CgroupMkdir { .. } | Detail::CgroupAttach { .. } => "cgroup",
-        _ => return None,
+        Detail::Rename { .. }
+        | Detail::CgroupRmdir { .. }
+        | Detail::OomKill { .. }
+        | Detail::Signal { .. } => return None,
     })
 }
 
