@@ -111,47 +111,10 @@ pub fn decode(buf: &[u8]) -> Result<Event, DecodeError> {
         EventKind::Setns => setns(&record(buf)),
         EventKind::Veth => veth(&record(buf)),
         EventKind::NetdevMove => netdev_move(&record(buf)),
-        EventKind::OomKill => {
-            let ev: OomEvent = record(buf);
-            Detail::OomKill { target_pid: ev.pid }
-        }
-        EventKind::Signal => {
-            let ev: SignalEvent = record(buf);
-            Detail::Signal {
-                signal: ev.sig,
-                target_pid: ev.pid,
-                code: ev.code,
-                result: ev.result,
-            }
-        }
-        EventKind::CgroupMkdir => {
-            let (id, root, level, path) = cgroup(&record(buf), &mut truncated);
-            Detail::CgroupMkdir {
-                id,
-                root,
-                level,
-                path,
-            }
-        }
-        EventKind::CgroupRmdir => {
-            let (id, root, level, path) = cgroup(&record(buf), &mut truncated);
-            Detail::CgroupRmdir {
-                id,
-                root,
-                level,
-                path,
-            }
-        }
-        EventKind::CgroupAttach => {
-            let ev: CgroupEvent = record(buf);
-            let (id, root, level, path) = cgroup(&ev, &mut truncated);
-            Detail::CgroupAttach {
-                id,
-                root,
-                level,
-                path,
-                target_pid: ev.pid,
-            }
+        EventKind::OomKill => oom(&record(buf)),
+        EventKind::Signal => signal(&record(buf)),
+        EventKind::CgroupMkdir | EventKind::CgroupRmdir | EventKind::CgroupAttach => {
+            cgroup_detail(kind, &record(buf), &mut truncated)
         }
         EventKind::Mount => mount(&read_mount(
             buf,
@@ -192,6 +155,45 @@ pub fn decode(buf: &[u8]) -> Result<Event, DecodeError> {
         truncated,
         detail,
     })
+}
+
+fn oom(ev: &OomEvent) -> Detail {
+    Detail::OomKill { target_pid: ev.pid }
+}
+
+fn signal(ev: &SignalEvent) -> Detail {
+    Detail::Signal {
+        signal: ev.sig,
+        target_pid: ev.pid,
+        code: ev.code,
+        result: ev.result,
+    }
+}
+
+/// A cgroup made, removed, or a task moved in.
+fn cgroup_detail(kind: EventKind, ev: &CgroupEvent, truncated: &mut Vec<String>) -> Detail {
+    let (id, root, level, path) = cgroup(ev, truncated);
+    match kind {
+        EventKind::CgroupMkdir => Detail::CgroupMkdir {
+            id,
+            root,
+            level,
+            path,
+        },
+        EventKind::CgroupRmdir => Detail::CgroupRmdir {
+            id,
+            root,
+            level,
+            path,
+        },
+        _ => Detail::CgroupAttach {
+            id,
+            root,
+            level,
+            path,
+            target_pid: ev.pid,
+        },
+    }
 }
 
 /// The record of a kind whose length `decode` checked.

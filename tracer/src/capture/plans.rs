@@ -92,6 +92,73 @@ macro_rules! syscall {
     };
 }
 
+/// A kind seen by one tracepoint (`$attach`: the attach point expression).
+macro_rules! single {
+    ($name:expr, $program:literal, $attach:expr) => {
+        const {
+            &[programs(
+                $name,
+                &[Attachment {
+                    program: $program,
+                    attach: $attach,
+                }],
+            )]
+        }
+    };
+}
+
+/// A kprobe and its kretprobe (the entry's arguments parked for the return), then a
+/// fallback.
+macro_rules! probes {
+    ($name:literal, $function:literal, $entry:literal, $exit:literal, $fallback:expr) => {
+        const {
+            &[
+                programs(
+                    $name,
+                    &[
+                        Attachment {
+                            program: $exit,
+                            attach: Attach::KRetProbe($function),
+                        },
+                        Attachment {
+                            program: $entry,
+                            attach: Attach::KProbe($function),
+                        },
+                    ],
+                ),
+                $fallback,
+            ]
+        }
+    };
+}
+
+/// Without kprobes: unshare at its tracepoints, and clone's new namespaces seen by the fork.
+const UNSHARE_AND_FORK: HookOption = programs(
+    "tracepoints sys_enter/exit_unshare + sched_process_fork",
+    const {
+        &[
+            tp("sys_exit_unshare", "sys_exit_unshare"),
+            Attachment {
+                program: "sched_process_fork_ns",
+                attach: Attach::RawTracePoint("sched_process_fork"),
+            },
+            tp("sys_enter_unshare", "sys_enter_unshare"),
+        ]
+    },
+);
+
+/// Without kprobes: the userspace link monitor.
+const MONITOR_LINKS: HookOption = HookOption {
+    name: "rtnetlink link monitor (host network namespace)",
+    source: Source::RtnetlinkMonitor,
+};
+
+const MONITOR_MOVES: HookOption = HookOption {
+    name: "rtnetlink link monitor: a veth's peer leaving for another namespace (netns id \
+           matched to the namespaces of processes and nsfs mounts)",
+    source: Source::RtnetlinkMonitor,
+};
+
 /// The ways to observe `kind`. Every kind is named: a new one does not compile until it has
 /// a plan.
 pub const fn options(kind: EventKind) -> &'static [HookOption] {
@@ -108,176 +175,69 @@ pub const fn options(kind: EventKind) -> &'static [HookOption] {
         EventKind::MountSetattr => {
             syscall!("mount_setattr", "sys_exit_mount_family", ["mount_setattr"])
         }
-        EventKind::Fork => {
-            const {
-                &[programs(
-                    "raw_tracepoint sched_process_fork",
-                    &[Attachment {
-                        program: "sched_process_fork",
-                        attach: Attach::RawTracePoint("sched_process_fork"),
-                    }],
-                )]
-            }
-        }
-        EventKind::Exit => {
-            const {
-                &[programs(
-                    "tracepoint sched:sched_process_exit",
-                    &[Attachment {
-                        program: "sched_process_exit",
-                        attach: Attach::TracePoint("sched", "sched_process_exit"),
-                    }],
-                )]
-            }
-        }
-        EventKind::Rename => {
-            const {
-                &[programs(
-                    "tracepoint task:task_rename",
-                    &[Attachment {
-                        program: "task_rename",
-                        attach: Attach::TracePoint("task", "task_rename"),
-                    }],
-                )]
-            }
-        }
-        EventKind::Namespaces => {
-            const {
-                &[
-                    programs(
-                        "kretprobe create_new_namespaces",
-                        &[
-                            Attachment {
-                                program: "create_new_namespaces_exit",
-                                attach: Attach::KRetProbe("create_new_namespaces"),
-                            },
-                            Attachment {
-                                program: "create_new_namespaces_entry",
-                                attach: Attach::KProbe("create_new_namespaces"),
-                            },
-                        ],
-                    ),
-                    programs(
-                        "tracepoints sys_enter/exit_unshare + sched_process_fork",
-                        const {
-                            &[
-                                tp("sys_exit_unshare", "sys_exit_unshare"),
-                                Attachment {
-                                    program: "sched_process_fork_ns",
-                                    attach: Attach::RawTracePoint("sched_process_fork"),
-                                },
-                                tp("sys_enter_unshare", "sys_enter_unshare"),
-                            ]
-                        },
-                    ),
-                ]
-            }
-        }
+        EventKind::Fork => single!(
+            "raw_tracepoint sched_process_fork",
+            "sched_process_fork",
+            Attach::RawTracePoint("sched_process_fork")
+        ),
+        EventKind::Exit => single!(
+            "tracepoint sched:sched_process_exit",
+            "sched_process_exit",
+            Attach::TracePoint("sched", "sched_process_exit")
+        ),
+        EventKind::Rename => single!(
+            "tracepoint task:task_rename",
+            "task_rename",
+            Attach::TracePoint("task", "task_rename")
+        ),
+        EventKind::Namespaces => probes!(
+            "kretprobe create_new_namespaces",
+            "create_new_namespaces",
+            "create_new_namespaces_entry",
+            "create_new_namespaces_exit",
+            UNSHARE_AND_FORK
+        ),
         EventKind::Setns => syscall!("setns", "sys_exit_setns", ["setns"]),
-        EventKind::CgroupMkdir => {
-            const {
-                &[programs(
-                    "tracepoint cgroup:cgroup_mkdir",
-                    &[Attachment {
-                        program: "cgroup_mkdir",
-                        attach: Attach::TracePoint("cgroup", "cgroup_mkdir"),
-                    }],
-                )]
-            }
-        }
-        EventKind::CgroupRmdir => {
-            const {
-                &[programs(
-                    "tracepoint cgroup:cgroup_rmdir",
-                    &[Attachment {
-                        program: "cgroup_rmdir",
-                        attach: Attach::TracePoint("cgroup", "cgroup_rmdir"),
-                    }],
-                )]
-            }
-        }
-        EventKind::CgroupAttach => {
-            const {
-                &[programs(
-                    "tracepoint cgroup:cgroup_attach_task",
-                    &[Attachment {
-                        program: "cgroup_attach_task",
-                        attach: Attach::TracePoint("cgroup", "cgroup_attach_task"),
-                    }],
-                )]
-            }
-        }
-        EventKind::NetdevMove => {
-            const {
-                &[
-                    programs(
-                        "kretprobe __dev_change_net_namespace",
-                        &[
-                            Attachment {
-                                program: "dev_change_net_namespace_exit",
-                                attach: Attach::KRetProbe("__dev_change_net_namespace"),
-                            },
-                            Attachment {
-                                program: "dev_change_net_namespace_entry",
-                                attach: Attach::KProbe("__dev_change_net_namespace"),
-                            },
-                        ],
-                    ),
-                    HookOption {
-                        name: "rtnetlink link monitor: a veth's peer leaving for another \
-                           namespace (netns id matched to the namespaces of processes and \
-                           nsfs mounts)",
-                        source: Source::RtnetlinkMonitor,
-                    },
-                ]
-            }
-        }
-        EventKind::OomKill => {
-            const {
-                &[programs(
-                    "tracepoint oom:mark_victim",
-                    &[Attachment {
-                        program: "oom_mark_victim",
-                        attach: Attach::TracePoint("oom", "mark_victim"),
-                    }],
-                )]
-            }
-        }
-        EventKind::Signal => {
-            const {
-                &[programs(
-                "tracepoint signal:signal_generate (SIGHUP, SIGINT, SIGQUIT, SIGABRT, SIGKILL, \
+        EventKind::CgroupMkdir => single!(
+            "tracepoint cgroup:cgroup_mkdir",
+            "cgroup_mkdir",
+            Attach::TracePoint("cgroup", "cgroup_mkdir")
+        ),
+        EventKind::CgroupRmdir => single!(
+            "tracepoint cgroup:cgroup_rmdir",
+            "cgroup_rmdir",
+            Attach::TracePoint("cgroup", "cgroup_rmdir")
+        ),
+        EventKind::CgroupAttach => single!(
+            "tracepoint cgroup:cgroup_attach_task",
+            "cgroup_attach_task",
+            Attach::TracePoint("cgroup", "cgroup_attach_task")
+        ),
+        EventKind::NetdevMove => probes!(
+            "kretprobe __dev_change_net_namespace",
+            "__dev_change_net_namespace",
+            "dev_change_net_namespace_entry",
+            "dev_change_net_namespace_exit",
+            MONITOR_MOVES
+        ),
+        EventKind::OomKill => single!(
+            "tracepoint oom:mark_victim",
+            "oom_mark_victim",
+            Attach::TracePoint("oom", "mark_victim")
+        ),
+        EventKind::Signal => single!(
+            "tracepoint signal:signal_generate (SIGHUP, SIGINT, SIGQUIT, SIGABRT, SIGKILL, \
                  SIGTERM)",
-                &[Attachment {
-                    program: "signal_generate",
-                    attach: Attach::TracePoint("signal", "signal_generate"),
-                }],
-            )]
-            }
-        }
-        EventKind::Veth => {
-            const {
-                &[
-                    programs(
-                        "kretprobe veth_newlink",
-                        &[
-                            Attachment {
-                                program: "veth_newlink_exit",
-                                attach: Attach::KRetProbe("veth_newlink"),
-                            },
-                            Attachment {
-                                program: "veth_newlink_entry",
-                                attach: Attach::KProbe("veth_newlink"),
-                            },
-                        ],
-                    ),
-                    HookOption {
-                        name: "rtnetlink link monitor (host network namespace)",
-                        source: Source::RtnetlinkMonitor,
-                    },
-                ]
-            }
-        }
+            "signal_generate",
+            Attach::TracePoint("signal", "signal_generate")
+        ),
+        EventKind::Veth => probes!(
+            "kretprobe veth_newlink",
+            "veth_newlink",
+            "veth_newlink_entry",
+            "veth_newlink_exit",
+            MONITOR_LINKS
+        ),
     }
 }
 

@@ -51,7 +51,34 @@ struct Emitter<'t> {
     doc: Option<DocumentWriter>,
 }
 
-impl Emitter<'_> {
+impl<'t> Emitter<'t> {
+    /// The run's own process tree and veth, an engine, and where events go.
+    fn new(
+        trace: &'t TraceOptions,
+        opts: &RunOptions,
+        clock: Clock,
+        jsonl: Option<BufWriter<File>>,
+        doc: Option<DocumentWriter>,
+    ) -> Self {
+        let mut tree = ProcessTree::new(std::process::id());
+        for link in naming::veth_names(&opts.id) {
+            tree.add_link(link);
+        }
+        let engine = Engine::new(&Context {
+            host: HostNs::detect(),
+            cgroups: &Default::default(),
+        });
+        Self {
+            trace,
+            terminal: opts.terminal,
+            clock,
+            tree,
+            engine,
+            jsonl,
+            doc,
+        }
+    }
+
     /// Writes a batch (in time order) with the cgroup names learnt meanwhile.
     fn emit(&mut self, batch: &mut Vec<Event>, session: &mut Session) -> anyhow::Result<()> {
         for (id, path) in session.cgroups.fresh() {
@@ -119,26 +146,10 @@ pub async fn run(opts: &RunOptions, trace: &TraceOptions) -> anyhow::Result<i32>
         (Some(file), Some(path)) => Some(DocumentWriter::start(file, path, host, None)?),
         _ => None,
     };
-    let mut tree = ProcessTree::new(std::process::id());
-    for link in naming::veth_names(&opts.id) {
-        tree.add_link(link);
-    }
-    let engine = Engine::new(&Context {
-        host: HostNs::detect(),
-        cgroups: &Default::default(),
-    });
     if !trace.quiet && !trace.views.explain && !opts.terminal {
         eprintln!("{}", stream::HEADER);
     }
-    let mut out = Emitter {
-        trace,
-        terminal: opts.terminal,
-        clock,
-        tree,
-        engine,
-        jsonl,
-        doc,
-    };
+    let mut out = Emitter::new(trace, opts, clock, jsonl, doc);
     let launch = runtime::run(opts);
     tokio::pin!(launch);
     let mut batch = Vec::new();
@@ -184,11 +195,7 @@ pub async fn run(opts: &RunOptions, trace: &TraceOptions) -> anyhow::Result<i32>
         eprintln!("tracer: {line}");
     }
     if let (Some(html), Some(json)) = (&trace.html, &json_path) {
-        let drawn = super::report::html_from_document(json, html);
-        if let Some(s) = &scratch {
-            let _ = std::fs::remove_file(s);
-        }
-        drawn?;
+        draw(json, html, scratch.as_deref())?;
     }
     if counters.total_lost() > 0 {
         eprintln!(
@@ -197,4 +204,17 @@ pub async fn run(opts: &RunOptions, trace: &TraceOptions) -> anyhow::Result<i32>
         );
     }
     Ok(result?.exit_code)
+}
+
+/// The run's picture, from its document (a scratch one is removed after).
+fn draw(
+    json: &std::path::Path,
+    html: &std::path::Path,
+    scratch: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let drawn = super::report::html_from_document(json, html);
+    if let Some(s) = scratch {
+        let _ = std::fs::remove_file(s);
+    }
+    drawn
 }

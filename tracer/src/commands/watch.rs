@@ -299,38 +299,19 @@ pub async fn watch(opts: WatchOptions) -> anyhow::Result<Counters> {
             previous,
         )?);
     }
-    let mut export_tick = tokio::time::interval(Duration::from_secs(1));
-    let mut view = if opts.live {
+    let view = if opts.live {
         Some(LiveView::open()?)
     } else {
         None
     };
-    let mut redraw = tokio::time::interval(live::REDRAW);
-    loop {
-        tokio::select! {
-            r = session.next_batch(&mut batch) => r?,
-            () = stops.wait() => break,
-            _ = export_tick.tick(), if opts.export.any() => {
-                exports.tick(&engine, &session.counters, Clock::boot_now_ns(), false);
-                continue;
-            }
-            _ = redraw.tick(), if view.is_some() => {
-                if !redraw_live(view.as_mut().expect("live"), &engine, &session) {
-                    break;
-                }
-                continue;
-            }
-        }
-        // Output gone (a closed pipe): stop as if interrupted.
-        if sinks
-            .write_all(&mut batch, &mut engine, &mut session, &opts)
-            .is_err()
-        {
-            break;
-        }
-    }
-    // The terminal back before anything is printed.
-    drop(view);
+    let mut live = Live {
+        session: &mut session,
+        engine: &mut engine,
+        sinks: &mut sinks,
+        exports: &mut exports,
+        batch: &mut batch,
+    };
+    live.until_stopped(&opts, &mut stops, view).await?;
     // Whatever was submitted before we stopped is still in the ring: keep it.
     session.drain(&mut batch);
     let _ = sinks.write_all(&mut batch, &mut engine, &mut session, &opts);
@@ -353,6 +334,56 @@ pub async fn watch(opts: WatchOptions) -> anyhow::Result<Counters> {
     }
     print_views(&opts, &found, &sinks.clock);
     Ok(counters)
+}
+
+/// What a watch works on while it runs.
+struct Live<'a> {
+    session: &'a mut Session,
+    engine: &'a mut Engine,
+    sinks: &'a mut Sinks,
+    exports: &'a mut Exports,
+    batch: &'a mut Vec<Event>,
+}
+
+impl Live<'_> {
+    /// Reads, correlates and writes batch after batch (and redraws the live table, and
+    /// sends the exports) until told to stop or the output goes; the terminal is given back
+    /// (the live view dropped) before anything more is printed.
+    async fn until_stopped(
+        &mut self,
+        opts: &WatchOptions,
+        stops: &mut Stops,
+        mut view: Option<LiveView>,
+    ) -> anyhow::Result<()> {
+        let mut export_tick = tokio::time::interval(Duration::from_secs(1));
+        let mut redraw = tokio::time::interval(live::REDRAW);
+        loop {
+            tokio::select! {
+                r = self.session.next_batch(self.batch) => r?,
+                () = stops.wait() => break,
+                _ = export_tick.tick(), if opts.export.any() => {
+                    self.exports.tick(self.engine, &self.session.counters, Clock::boot_now_ns(), false);
+                    continue;
+                }
+                _ = redraw.tick(), if view.is_some() => {
+                    if !redraw_live(view.as_mut().expect("live"), self.engine, self.session) {
+                        break;
+                    }
+                    continue;
+                }
+            }
+            // Output gone (a closed pipe): stop as if interrupted.
+            if self
+                .sinks
+                .write_all(self.batch, self.engine, self.session, opts)
+                .is_err()
+            {
+                break;
+            }
+        }
+        drop(view);
+        Ok(())
+    }
 }
 
 /// Moves the document (and its parts) an earlier watch left at `path` aside, to

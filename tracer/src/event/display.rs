@@ -44,66 +44,17 @@ fn content(ev: &Event) -> String {
 
 /// What the event did, without its result.
 fn what(ev: &Event) -> String {
-    let at = |dfd: &i32, field: &str, path: &str| flags::dirfd_path(*dfd, &cut(ev, field, path));
     match &ev.detail {
         Detail::Exec { .. } => exec(ev),
-        Detail::Mount {
-            fstype,
-            source,
-            target,
-            flags: f,
-            ..
-        } => format!(
-            "type={}, dev={}, dir={}, flags={}",
-            cut(ev, "fstype", fstype),
-            cut(ev, "source", source),
-            cut(ev, "target", target),
-            flags::mount_flags(*f)
-        ),
-        Detail::Umount {
-            target, flags: f, ..
-        } => format!(
-            "dir={}, flags={}",
-            cut(ev, "target", target),
-            flags::umount_flags(*f)
-        ),
-        Detail::PivotRoot {
-            new_root, put_old, ..
-        } => format!(
-            "new_root={}, put_old={}",
-            cut(ev, "new_root", new_root),
-            cut(ev, "put_old", put_old)
-        ),
-        Detail::Fsopen { fstype, .. } => format!("type={}", cut(ev, "fstype", fstype)),
-        Detail::Fsconfig { .. } => fsconfig(ev),
-        Detail::Fsmount {
-            fs_fd, attr_flags, ..
-        } => format!(
-            "fs_fd={fs_fd}, attrs={}",
-            flags::mount_attr(u64::from(*attr_flags))
-        ),
-        Detail::MoveMount {
-            from_dfd,
-            from_path,
-            to_dfd,
-            to_path,
-            ..
-        } => format!(
-            "from={}, to={}",
-            at(from_dfd, "from_path", from_path),
-            at(to_dfd, "to_path", to_path)
-        ),
-        Detail::OpenTree {
-            dfd,
-            path,
-            flags: f,
-            ..
-        } => format!(
-            "path={}, flags={}",
-            at(dfd, "path", path),
-            flags::open_tree_flags(*f)
-        ),
-        Detail::MountSetattr { .. } => mount_setattr(ev),
+        Detail::Mount { .. }
+        | Detail::Umount { .. }
+        | Detail::PivotRoot { .. }
+        | Detail::Fsopen { .. }
+        | Detail::Fsconfig { .. }
+        | Detail::Fsmount { .. }
+        | Detail::MoveMount { .. }
+        | Detail::OpenTree { .. }
+        | Detail::MountSetattr { .. } => mount_what(ev),
         Detail::Fork { child_pid } => format!("child={child_pid}"),
         Detail::Exit { .. } => exit(ev),
         Detail::Rename {
@@ -178,6 +129,72 @@ fn what(ev: &Event) -> String {
                 "{name} <-> {peer}  (ifindex {ifindex}/{peer_ifindex}, netns {netns}/{peer_netns})"
             )
         }
+    }
+}
+
+/// What a mount-family call did.
+fn mount_what(ev: &Event) -> String {
+    let at = |dfd: &i32, field: &str, path: &str| flags::dirfd_path(*dfd, &cut(ev, field, path));
+    match &ev.detail {
+        Detail::Mount {
+            fstype,
+            source,
+            target,
+            flags: f,
+            ..
+        } => format!(
+            "type={}, dev={}, dir={}, flags={}",
+            cut(ev, "fstype", fstype),
+            cut(ev, "source", source),
+            cut(ev, "target", target),
+            flags::mount_flags(*f)
+        ),
+        Detail::Umount {
+            target, flags: f, ..
+        } => format!(
+            "dir={}, flags={}",
+            cut(ev, "target", target),
+            flags::umount_flags(*f)
+        ),
+        Detail::PivotRoot {
+            new_root, put_old, ..
+        } => format!(
+            "new_root={}, put_old={}",
+            cut(ev, "new_root", new_root),
+            cut(ev, "put_old", put_old)
+        ),
+        Detail::Fsopen { fstype, .. } => format!("type={}", cut(ev, "fstype", fstype)),
+        Detail::Fsconfig { .. } => fsconfig(ev),
+        Detail::Fsmount {
+            fs_fd, attr_flags, ..
+        } => format!(
+            "fs_fd={fs_fd}, attrs={}",
+            flags::mount_attr(u64::from(*attr_flags))
+        ),
+        Detail::MoveMount {
+            from_dfd,
+            from_path,
+            to_dfd,
+            to_path,
+            ..
+        } => format!(
+            "from={}, to={}",
+            at(from_dfd, "from_path", from_path),
+            at(to_dfd, "to_path", to_path)
+        ),
+        Detail::OpenTree {
+            dfd,
+            path,
+            flags: f,
+            ..
+        } => format!(
+            "path={}, flags={}",
+            at(dfd, "path", path),
+            flags::open_tree_flags(*f)
+        ),
+        Detail::MountSetattr { .. } => mount_setattr(ev),
+        // Dispatched by `what`.
+        _ => String::new(),
     }
 }
 

@@ -93,181 +93,213 @@ fn req<T>(v: Option<T>, name: &str) -> Result<T, String> {
     v.ok_or_else(|| format!("missing field `{name}`"))
 }
 
+/// A required field, taken out of what was read.
+macro_rules! req {
+    ($f:ident . $field:ident) => {
+        req($f.$field.take(), stringify!($field))?
+    };
+}
+
+/// A syscall's result: its return value and errno name.
+macro_rules! result {
+    ($f:ident) => {
+        SysResult {
+            ret: req!($f.ret),
+            error: $f.error.take(),
+        }
+    };
+}
+
 impl Fields<'_> {
-    fn into_event(self) -> Result<Event, String> {
-        let f = self;
-        macro_rules! req {
-            ($field:ident) => {
-                req(f.$field, stringify!($field))?
-            };
-        }
-        macro_rules! result {
-            () => {
-                SysResult {
-                    ret: req!(ret),
-                    error: f.error,
-                }
-            };
-        }
-        let name = req(f.kind, "kind")?;
+    fn into_event(mut self) -> Result<Event, String> {
+        let name = req(self.kind.take(), "kind")?;
         let kind =
             EventKind::from_name(&name).ok_or_else(|| format!("unknown event kind {name:?}"))?;
         let detail = match kind {
-            EventKind::Exec => Detail::Exec {
-                filename: req!(filename),
-                argv: req!(argv),
-                argv_truncated: req!(argv_truncated),
-                filename_truncated: req!(filename_truncated),
-                argv_unreadable: f.argv_unreadable,
-                execveat: f.execveat,
-                result: result!(),
-            },
-            EventKind::Mount => Detail::Mount {
-                fstype: req!(fstype),
-                source: req!(source),
-                target: req!(target),
-                flags: req!(flags),
-                result: result!(),
-            },
-            EventKind::Umount => Detail::Umount {
-                target: req!(target),
-                flags: req!(flags),
-                result: result!(),
-            },
-            EventKind::PivotRoot => Detail::PivotRoot {
-                new_root: req!(new_root),
-                put_old: req!(put_old),
-                result: result!(),
-            },
-            EventKind::Fsopen => Detail::Fsopen {
-                fstype: req!(fstype),
-                flags: req!(flags),
-                result: result!(),
-            },
-            EventKind::Fsconfig => Detail::Fsconfig {
-                fd: req!(fd),
-                cmd: req!(cmd),
-                key: req!(key),
-                value: f.value,
-                aux: req!(aux),
-                result: result!(),
-            },
-            EventKind::Fsmount => Detail::Fsmount {
-                fs_fd: req!(fs_fd),
-                flags: req!(flags),
-                attr_flags: req!(attr_flags),
-                result: result!(),
-            },
-            EventKind::MoveMount => Detail::MoveMount {
-                from_dfd: req!(from_dfd),
-                from_path: req!(from_path),
-                to_dfd: req!(to_dfd),
-                to_path: req!(to_path),
-                flags: req!(flags),
-                result: result!(),
-            },
-            EventKind::OpenTree => Detail::OpenTree {
-                dfd: req!(dfd),
-                path: req!(path),
-                flags: req!(flags),
-                result: result!(),
-            },
-            EventKind::MountSetattr => Detail::MountSetattr {
-                dfd: req!(dfd),
-                path: req!(path),
-                flags: req!(flags),
-                attr_set: req!(attr_set),
-                attr_clr: req!(attr_clr),
-                propagation: req!(propagation),
-                result: result!(),
-            },
-            EventKind::Fork => Detail::Fork {
-                child_pid: req!(child_pid),
-            },
-            EventKind::Exit => Detail::Exit {
-                exit_code: f.exit_code,
-                signal: f.signal,
-                core_dumped: f.core_dumped.unwrap_or(false),
-            },
-            EventKind::Rename => Detail::Rename {
-                target_pid: req!(target_pid),
-                oldcomm: req!(oldcomm),
-                newcomm: req!(newcomm),
-            },
-            EventKind::Namespaces => Detail::Namespaces {
-                op: req!(op),
-                flags: req!(flags),
-                target_pid: req!(target_pid),
-                new: req!(new),
-                ns: req!(ns),
-                result: result!(),
-            },
-            EventKind::Setns => Detail::Setns {
-                fd: req!(fd),
-                nstype: req!(nstype),
-                joined: req!(joined),
-                ns: req!(ns),
-                result: result!(),
-            },
-            EventKind::Veth => Detail::Veth {
-                name: req!(name),
-                peer: req!(peer),
-                ifindex: req!(ifindex),
-                peer_ifindex: req!(peer_ifindex),
-                netns: req!(netns),
-                peer_netns: req!(peer_netns),
-                result: result!(),
-            },
-            EventKind::CgroupMkdir => Detail::CgroupMkdir {
-                id: req!(id),
-                root: req!(root),
-                level: req!(level),
-                path: req!(path),
-            },
-            EventKind::CgroupRmdir => Detail::CgroupRmdir {
-                id: req!(id),
-                root: req!(root),
-                level: req!(level),
-                path: req!(path),
-            },
-            EventKind::CgroupAttach => Detail::CgroupAttach {
-                id: req!(id),
-                root: req!(root),
-                level: req!(level),
-                path: req!(path),
-                target_pid: req!(target_pid),
-            },
-            EventKind::OomKill => Detail::OomKill {
-                target_pid: req!(target_pid),
-            },
-            EventKind::Signal => Detail::Signal {
-                signal: req!(signal),
-                target_pid: req!(target_pid),
-                code: req!(code),
-                result: req!(result),
-            },
-            EventKind::NetdevMove => Detail::NetdevMove {
-                name: req!(name),
-                ifindex: req!(ifindex),
-                netns: req!(netns),
-                to_netns: req!(to_netns),
-                result: result!(),
-            },
+            EventKind::Mount
+            | EventKind::Umount
+            | EventKind::PivotRoot
+            | EventKind::Fsopen
+            | EventKind::Fsconfig
+            | EventKind::Fsmount
+            | EventKind::MoveMount
+            | EventKind::OpenTree
+            | EventKind::MountSetattr => self.mount_detail(kind)?,
+            _ => self.detail(kind)?,
         };
+        let f = self;
         Ok(Event {
-            ts_ns: req!(ts_ns),
-            pid: req!(pid),
-            tgid: req!(tgid),
-            ppid: req!(ppid),
-            uid: req!(uid),
-            comm: req!(comm),
-            cgroup_id: req!(cgroup_id),
+            ts_ns: req(f.ts_ns, "ts_ns")?,
+            pid: req(f.pid, "pid")?,
+            tgid: req(f.tgid, "tgid")?,
+            ppid: req(f.ppid, "ppid")?,
+            uid: req(f.uid, "uid")?,
+            comm: req(f.comm, "comm")?,
+            cgroup_id: req(f.cgroup_id, "cgroup_id")?,
             mnt_ns: f.mnt_ns,
             pid_ns: f.pid_ns,
             net_ns: f.net_ns,
             hook: f.hook,
             truncated: f.truncated,
             detail,
+        })
+    }
+
+    /// The mount family's fields.
+    fn mount_detail(&mut self, kind: EventKind) -> Result<Detail, String> {
+        let f = self;
+        Ok(match kind {
+            EventKind::Mount => Detail::Mount {
+                fstype: req!(f.fstype),
+                source: req!(f.source),
+                target: req!(f.target),
+                flags: req!(f.flags),
+                result: result!(f),
+            },
+            EventKind::Umount => Detail::Umount {
+                target: req!(f.target),
+                flags: req!(f.flags),
+                result: result!(f),
+            },
+            EventKind::PivotRoot => Detail::PivotRoot {
+                new_root: req!(f.new_root),
+                put_old: req!(f.put_old),
+                result: result!(f),
+            },
+            EventKind::Fsopen => Detail::Fsopen {
+                fstype: req!(f.fstype),
+                flags: req!(f.flags),
+                result: result!(f),
+            },
+            EventKind::Fsconfig => Detail::Fsconfig {
+                fd: req!(f.fd),
+                cmd: req!(f.cmd),
+                key: req!(f.key),
+                value: f.value.take(),
+                aux: req!(f.aux),
+                result: result!(f),
+            },
+            EventKind::Fsmount => Detail::Fsmount {
+                fs_fd: req!(f.fs_fd),
+                flags: req!(f.flags),
+                attr_flags: req!(f.attr_flags),
+                result: result!(f),
+            },
+            EventKind::MoveMount => Detail::MoveMount {
+                from_dfd: req!(f.from_dfd),
+                from_path: req!(f.from_path),
+                to_dfd: req!(f.to_dfd),
+                to_path: req!(f.to_path),
+                flags: req!(f.flags),
+                result: result!(f),
+            },
+            EventKind::OpenTree => Detail::OpenTree {
+                dfd: req!(f.dfd),
+                path: req!(f.path),
+                flags: req!(f.flags),
+                result: result!(f),
+            },
+            EventKind::MountSetattr => Detail::MountSetattr {
+                dfd: req!(f.dfd),
+                path: req!(f.path),
+                flags: req!(f.flags),
+                attr_set: req!(f.attr_set),
+                attr_clr: req!(f.attr_clr),
+                propagation: req!(f.propagation),
+                result: result!(f),
+            },
+            // Dispatched by `into_event`.
+            _ => unreachable!("not a mount-family kind"),
+        })
+    }
+
+    /// Every other kind's fields: processes, namespaces, network, cgroups, signals.
+    fn detail(&mut self, kind: EventKind) -> Result<Detail, String> {
+        let f = self;
+        Ok(match kind {
+            EventKind::Exec => Detail::Exec {
+                filename: req!(f.filename),
+                argv: req!(f.argv),
+                argv_truncated: req!(f.argv_truncated),
+                filename_truncated: req!(f.filename_truncated),
+                argv_unreadable: f.argv_unreadable,
+                execveat: f.execveat.take(),
+                result: result!(f),
+            },
+            EventKind::Fork => Detail::Fork {
+                child_pid: req!(f.child_pid),
+            },
+            EventKind::Exit => Detail::Exit {
+                exit_code: f.exit_code.take(),
+                signal: f.signal.take(),
+                core_dumped: f.core_dumped.take().unwrap_or(false),
+            },
+            EventKind::Rename => Detail::Rename {
+                target_pid: req!(f.target_pid),
+                oldcomm: req!(f.oldcomm),
+                newcomm: req!(f.newcomm),
+            },
+            EventKind::Namespaces => Detail::Namespaces {
+                op: req!(f.op),
+                flags: req!(f.flags),
+                target_pid: req!(f.target_pid),
+                new: req!(f.new),
+                ns: req!(f.ns),
+                result: result!(f),
+            },
+            EventKind::Setns => Detail::Setns {
+                fd: req!(f.fd),
+                nstype: req!(f.nstype),
+                joined: req!(f.joined),
+                ns: req!(f.ns),
+                result: result!(f),
+            },
+            EventKind::Veth => Detail::Veth {
+                name: req!(f.name),
+                peer: req!(f.peer),
+                ifindex: req!(f.ifindex),
+                peer_ifindex: req!(f.peer_ifindex),
+                netns: req!(f.netns),
+                peer_netns: req!(f.peer_netns),
+                result: result!(f),
+            },
+            EventKind::CgroupMkdir => Detail::CgroupMkdir {
+                id: req!(f.id),
+                root: req!(f.root),
+                level: req!(f.level),
+                path: req!(f.path),
+            },
+            EventKind::CgroupRmdir => Detail::CgroupRmdir {
+                id: req!(f.id),
+                root: req!(f.root),
+                level: req!(f.level),
+                path: req!(f.path),
+            },
+            EventKind::CgroupAttach => Detail::CgroupAttach {
+                id: req!(f.id),
+                root: req!(f.root),
+                level: req!(f.level),
+                path: req!(f.path),
+                target_pid: req!(f.target_pid),
+            },
+            EventKind::OomKill => Detail::OomKill {
+                target_pid: req!(f.target_pid),
+            },
+            EventKind::Signal => Detail::Signal {
+                signal: req!(f.signal),
+                target_pid: req!(f.target_pid),
+                code: req!(f.code),
+                result: req!(f.result),
+            },
+            EventKind::NetdevMove => Detail::NetdevMove {
+                name: req!(f.name),
+                ifindex: req!(f.ifindex),
+                netns: req!(f.netns),
+                to_netns: req!(f.to_netns),
+                result: result!(f),
+            },
+            // Dispatched by `into_event`.
+            _ => unreachable!("a mount-family kind"),
         })
     }
 }

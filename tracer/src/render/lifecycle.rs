@@ -103,6 +103,58 @@ pub fn exit_text(c: &Container) -> String {
     }
 }
 
+/// One container's row.
+fn row(c: &Container, clock: &Clock, color: bool) -> Vec<Cell> {
+    let time = |ns: Option<u64>| ns.map_or("-".to_string(), |ns| clock.time_of_day(ns));
+    let mut who = format!("{}\n{}", c.short_id(), truncate(&c.runtime_label(), 14));
+    if let Some(n) = c.name.as_ref().filter(|n| *n != c.short_id()) {
+        who = format!("{}\n{who}", truncate(n, 14));
+    }
+    // The cause on a line of its own: the column stays narrow.
+    let exit = Cell::new(
+        exit_text(c)
+            .replacen(' ', "\n", 1)
+            .replace("\nby ", "\nby\n"),
+    )
+    .set_alignment(CellAlignment::Right);
+    let exit = match (color, c.exit_code, c.signal) {
+        (true, Some(0), _) => exit.fg(Color::Green),
+        (true, Some(_), _) | (true, None, Some(_)) => exit.fg(Color::Red),
+        _ => exit,
+    };
+    let ns = if c.new_namespaces.is_empty() {
+        "-".to_string()
+    } else {
+        pack(c.new_namespaces.iter().map(|k| k.name()), 7)
+    };
+    let veth = if c.veths.is_empty() {
+        "-".to_string()
+    } else {
+        c.veths
+            .iter()
+            .take(4)
+            .map(|v| truncate(v, 15))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    vec![
+        Cell::new(who),
+        Cell::new(truncate(&c.command.join(" "), COMMAND_CHARS)),
+        Cell::new(format!(
+            "{}\n{}\n{}",
+            time(Some(c.created_ns)),
+            time(c.started_ns),
+            time(c.exited_ns)
+        )),
+        Cell::new(c.start_latency_ns().map_or("-".into(), short_ms))
+            .set_alignment(CellAlignment::Right),
+        exit,
+        Cell::new(ns),
+        Cell::new(veth),
+        Cell::new(c.mounts).set_alignment(CellAlignment::Right),
+    ]
+}
+
 pub fn table(containers: &[Container], clock: &Clock, width: u16, color: bool) -> String {
     if containers.is_empty() {
         return "no containers seen".into();
@@ -135,55 +187,8 @@ pub fn table(containers: &[Container], clock: &Clock, width: u16, color: bool) -
             c
         }
     }));
-    let time = |ns: Option<u64>| ns.map_or("-".to_string(), |ns| clock.time_of_day(ns));
     for c in containers {
-        let mut who = format!("{}\n{}", c.short_id(), truncate(&c.runtime_label(), 14));
-        if let Some(n) = c.name.as_ref().filter(|n| *n != c.short_id()) {
-            who = format!("{}\n{who}", truncate(n, 14));
-        }
-        // The cause on a line of its own: the column stays narrow.
-        let exit = Cell::new(
-            exit_text(c)
-                .replacen(' ', "\n", 1)
-                .replace("\nby ", "\nby\n"),
-        )
-        .set_alignment(CellAlignment::Right);
-        let exit = match (color, c.exit_code, c.signal) {
-            (true, Some(0), _) => exit.fg(Color::Green),
-            (true, Some(_), _) | (true, None, Some(_)) => exit.fg(Color::Red),
-            _ => exit,
-        };
-        let ns = if c.new_namespaces.is_empty() {
-            "-".to_string()
-        } else {
-            pack(c.new_namespaces.iter().map(|k| k.name()), 7)
-        };
-        let veth = if c.veths.is_empty() {
-            "-".to_string()
-        } else {
-            c.veths
-                .iter()
-                .take(4)
-                .map(|v| truncate(v, 15))
-                .collect::<Vec<_>>()
-                .join("\n")
-        };
-        t.add_row(vec![
-            Cell::new(who),
-            Cell::new(truncate(&c.command.join(" "), COMMAND_CHARS)),
-            Cell::new(format!(
-                "{}\n{}\n{}",
-                time(Some(c.created_ns)),
-                time(c.started_ns),
-                time(c.exited_ns)
-            )),
-            Cell::new(c.start_latency_ns().map_or("-".into(), short_ms))
-                .set_alignment(CellAlignment::Right),
-            exit,
-            Cell::new(ns),
-            Cell::new(veth),
-            Cell::new(c.mounts).set_alignment(CellAlignment::Right),
-        ]);
+        t.add_row(row(c, clock, color));
     }
     // Lower bounds keep ids and times whole; the command takes what is left.
     let mins = [12u16, 7, 12, 7, 5, 7, 11, 5];

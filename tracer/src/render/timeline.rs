@@ -197,21 +197,44 @@ fn wrap(text: &str, width: usize, indent: &str) -> String {
     lines.join("\n")
 }
 
-/// What a phase does and why, for this container.
+/// What the phase does and why, in plain words (`--explain`).
 pub fn sentence(c: &Container, p: &Phase) -> String {
-    let rt = c.runtime.name();
-    let who = match &c.engine {
+    match p.kind {
+        PhaseKind::ImageMount
+        | PhaseKind::EngineSetup
+        | PhaseKind::Shim
+        | PhaseKind::Hooks
+        | PhaseKind::NetworkConfig
+        | PhaseKind::Network => preparing(c, p),
+        PhaseKind::RuntimeInit | PhaseKind::Cgroup | PhaseKind::Namespaces => isolating(c, p),
+        PhaseKind::RootfsMounts
+        | PhaseKind::PivotRoot
+        | PhaseKind::MaskPaths
+        | PhaseKind::Start
+        | PhaseKind::UserExec => rooting(c, p),
+        PhaseKind::Exec
+        | PhaseKind::Kill
+        | PhaseKind::Exit
+        | PhaseKind::Delete
+        | PhaseKind::Unmount
+        | PhaseKind::NetworkCleanup => ending(c, p),
+    }
+}
+
+/// Who acts for the container: the engine, else the runtime.
+fn actor(c: &Container) -> &str {
+    match &c.engine {
         Some(ContainerEngine::Docker) => "dockerd",
         Some(e) => e.name(),
         None if c.runtime == Runtime::Tracer => "tracer run",
-        None => rt,
-    };
-    let kinds = if c.new_namespaces.is_empty() {
-        "new".to_string()
-    } else {
-        let names: Vec<&str> = c.new_namespaces.iter().map(|k| k.name()).collect();
-        names.join(", ")
-    };
+        None => c.runtime.name(),
+    }
+}
+
+/// The engine's phases before the runtime's root: image, shim, network, hooks.
+fn preparing(c: &Container, p: &Phase) -> String {
+    let rt = c.runtime.name();
+    let who = actor(c);
     match p.kind {
         PhaseKind::ImageMount => format!(
             "{who} stacks the image's read-only layers under a fresh writable layer with an \
@@ -248,6 +271,30 @@ pub fn sentence(c: &Container, p: &Phase) -> String {
              inside: the interface's address and routes, IPv6 settings; the runtime waits \
              for it before pivot_root."
         ),
+        PhaseKind::Network => format!(
+            "A veth pair is created: one end stays on the host, attached to the bridge, the \
+             other is moved into the container's network namespace to become its eth0{}.",
+            if c.engine.is_some() {
+                "; the engine keeps that namespace alive with a bind mount under /run"
+            } else {
+                ""
+            }
+        ),
+        // Dispatched by `sentence`.
+        _ => String::new(),
+    }
+}
+
+/// The runtime's own preparation: its helpers, the cgroup, the namespaces.
+fn isolating(c: &Container, p: &Phase) -> String {
+    let rt = c.runtime.name();
+    let kinds = if c.new_namespaces.is_empty() {
+        "new".to_string()
+    } else {
+        let names: Vec<&str> = c.new_namespaces.iter().map(|k| k.name()).collect();
+        names.join(", ")
+    };
+    match p.kind {
         PhaseKind::RuntimeInit => match &c.runtime {
             Runtime::Runc => {
                 "runc forks `runc init`, which re-executes itself from a sealed copy of \
@@ -286,15 +333,15 @@ pub fn sentence(c: &Container, p: &Phase) -> String {
                 p.comm
             )
         }
-        PhaseKind::Network => format!(
-            "A veth pair is created: one end stays on the host, attached to the bridge, the \
-             other is moved into the container's network namespace to become its eth0{}.",
-            if c.engine.is_some() {
-                "; the engine keeps that namespace alive with a bind mount under /run"
-            } else {
-                ""
-            }
-        ),
+        // Dispatched by `sentence`.
+        _ => String::new(),
+    }
+}
+
+/// The phases that make its root and start its command.
+fn rooting(c: &Container, p: &Phase) -> String {
+    let rt = c.runtime.name();
+    match p.kind {
         PhaseKind::RootfsMounts => format!(
             "Inside its new mount namespace, {} mounts what a Linux program expects into the \
              future root: /proc, /sys, a small /dev with devpts, mqueue and shm, the cgroup \
@@ -319,6 +366,15 @@ pub fn sentence(c: &Container, p: &Phase) -> String {
              container, with the runtime's code gone from memory.",
             truncate(&c.command.join(" "), 60)
         ),
+        // Dispatched by `sentence`.
+        _ => String::new(),
+    }
+}
+
+/// The phases of a running container and its end.
+fn ending(c: &Container, p: &Phase) -> String {
+    let rt = c.runtime.name();
+    match p.kind {
         PhaseKind::Exec => "Another process joins the running container's namespaces with \
                             setns() and runs a command there (docker exec, runc exec): a \
                             second way in, sharing everything with PID 1."
@@ -352,6 +408,8 @@ pub fn sentence(c: &Container, p: &Phase) -> String {
         PhaseKind::NetworkCleanup => "The network namespace's bind mount is removed, the \
                                       namespace is freed and its veth pair disappears with it."
             .into(),
+        // Dispatched by `sentence`.
+        _ => String::new(),
     }
 }
 

@@ -388,24 +388,38 @@ async fn start_and_wait(st: &mut State, config: &ContainerConfig) -> anyhow::Res
     let _ = nix::unistd::write(&sync_w, b"g");
     drop(sync_w);
 
-    // With a terminal: the user's in raw mode until the end, whatever ends it.
-    let mut tty = None;
-    if let Some(socket) = console {
-        let master = tokio::task::spawn_blocking(move || console::receive(&socket)).await??;
-        if let Some(master) = master {
-            let raw = console::RawTerminal::enter()?;
-            console::copy_size(master.as_raw_fd());
-            let size_fd = master.as_raw_fd();
-            let out = console::relay(master)?;
-            tty = Some((raw, out, size_fd));
-        }
-    }
+    let tty = match console {
+        Some(socket) => attach_terminal(socket).await?,
+        None => None,
+    };
     let status = wait_forwarding_signals(child, tty.as_ref().map(|t| t.2)).await?;
     if let Some((raw, out, _)) = tty {
         // The last of its output, then the user's terminal back.
         let _ = tokio::task::spawn_blocking(move || out.join()).await;
         drop(raw);
     }
+    outcome(st, child, status, err_r)
+}
+
+/// The container's terminal, once its init sends it: the user's in raw mode until the end,
+/// whatever ends it, bytes copied both ways (the thread that ends with its output), and the
+/// fd its size is set on.
+async fn attach_terminal(
+    socket: OwnedFd,
+) -> anyhow::Result<Option<(console::RawTerminal, std::thread::JoinHandle<()>, RawFd)>> {
+    let Some(master) = tokio::task::spawn_blocking(move || console::receive(&socket)).await??
+    else {
+        return Ok(None);
+    };
+    let raw = console::RawTerminal::enter()?;
+    console::copy_size(master.as_raw_fd());
+    let size_fd = master.as_raw_fd();
+    let out = console::relay(master)?;
+    Ok(Some((raw, out, size_fd)))
+}
+
+/// What the init's end says: its exit code, or the setup failure it reported.
+fn outcome(st: &State, child: Pid, status: WaitStatus, err_r: OwnedFd) -> anyhow::Result<Outcome> {
     // The init reports setup failures (and a missing command) on the error pipe.
     let mut report = String::new();
     fs::File::from(err_r).read_to_string(&mut report)?;
