@@ -26,8 +26,9 @@ const USAGE: &str = "usage: cargo xtask <setup|tools|test|demo|vm-test|image|ben
   demo    setup, build, then show how events are observed here (tracer check), and launch
           a container with the built-in runtime: each phase of its launch explained
           (tracer run --explain) and its lifecycle table (run as root)
-  vm-test boot Debian's stock 6.1 kernel in QEMU and run the kernel tests there, where the
-          designed kprobe hooks exist (part of `test`)
+  vm-test boot Debian's stock kernels in QEMU (5.10, 6.1 and 6.12; --kernel X for one)
+          and run the kernel tests on each, where the designed kprobe hooks exist (part of
+          `test`); any kernel's failure fails the step
   image   build the tracer's OCI image offline (the release binary and the libraries it
           links, FROM scratch) into Docker as tracer:VERSION, and save it to
           target/image/tracer.tar (needs dockerd running)
@@ -44,7 +45,10 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("demo") => demo(),
         Some("vm-test") => {
-            setup::tasks(&[tools::Task::Build, tools::Task::Vm]).and_then(|()| vm::vm_test())
+            vm_lines(&std::env::args().skip(2).collect::<Vec<_>>()).and_then(|lines| {
+                setup::tasks(&[tools::Task::Build, tools::Task::Vm])?;
+                vm::vm_test(&lines)
+            })
         }
         Some("image") => image(),
         Some("bench") => bench::bench(&std::env::args().skip(2).collect::<Vec<_>>()),
@@ -132,9 +136,25 @@ fn test() -> anyhow::Result<()> {
     run(cargo().args(["test", "--no-fail-fast"]))?;
     run(cargo().args(["build", "--package", "tracer"]))?;
     run(cargo().args(["test", "--no-fail-fast", "--package", "tracer-integration"]))?;
-    vm::vm_test()?;
+    vm::vm_test(&vm::LINES)?;
     eprintln!("xtask: all tests passed");
     Ok(())
+}
+
+/// `vm-test [--kernel 5.10|6.1|6.12]`: the kernels to boot (all of them by default).
+fn vm_lines(args: &[String]) -> anyhow::Result<Vec<vm::Line>> {
+    match args {
+        [] => Ok(vm::LINES.to_vec()),
+        [flag, name] if flag == "--kernel" => vm::LINES
+            .iter()
+            .find(|l| l.name == name)
+            .map(|l| vec![*l])
+            .with_context(|| {
+                let names: Vec<&str> = vm::LINES.iter().map(|l| l.name).collect();
+                format!("no kernel line {name:?} (the lines: {})", names.join(", "))
+            }),
+        _ => bail!("usage: cargo xtask vm-test [--kernel 5.10|6.1|6.12]"),
+    }
 }
 
 fn image() -> anyhow::Result<()> {

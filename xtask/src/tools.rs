@@ -65,6 +65,9 @@ pub(crate) const TOOLS: &[Tool] = &[
     tool("depmod", "kmod", &[Vm]),
     tool("cpio", "cpio", &[Vm]),
     tool("xz", "xz-utils", &[Vm]),
+    tool("zstd", "zstd", &[Vm]),
+    // The guest lists the loaded programs (the verifier's instruction counts) with it.
+    tool("bpftool", "bpftool", &[Vm]),
     tool("bpftrace", "bpftrace", &[Bench]),
     tool("execsnoop", "libbpf-tools", &[Bench]),
     tool("crun", "crun", &[Bench, Fixtures]),
@@ -129,6 +132,7 @@ pub(crate) const BASE: &[&str] = &[
     "tar",
     "hostname",
     "install",
+    "find",
     "kill",
     "wait",
     // package tools

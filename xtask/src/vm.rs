@@ -35,23 +35,122 @@ const MODULES: &[&str] = &[
     "bridge",
 ];
 
-pub(crate) fn vm_test() -> anyhow::Result<()> {
+/// Boots every kernel of `lines` in turn and runs the guest tests on each; every kernel's
+/// result is said, and any failure fails the step.
+pub(crate) fn vm_test(lines: &[Line]) -> anyhow::Result<()> {
     let started = Instant::now();
-    let kernel = fetch_kernel()?;
     // The test build's binaries (dependencies are optimized in the dev profile).
     run(cargo().args(["build", "--package", "tracer"]))?;
     let test_bin = build_test_binary("root_namespaces")?;
-    let initramfs = build_initramfs(&kernel, &test_bin)?;
-    let (output, code) = boot(&kernel, &initramfs)?;
+    let mut results = Vec::new();
+    for line in lines {
+        let began = Instant::now();
+        let result = fetch_kernel(line).and_then(|kernel| {
+            let initramfs = build_initramfs(&kernel, &test_bin)?;
+            let (output, code) = boot(&kernel, &initramfs)?;
+            check_guest(line, &output, code)?;
+            Ok(format!("{} ({})", kernel.version, measures(&output)))
+        });
+        let took = began.elapsed().as_secs_f64();
+        match &result {
+            Ok(version) => eprintln!(
+                "xtask: vm-test {}: {version} passed in {took:.0} s",
+                line.name
+            ),
+            Err(e) => eprintln!("xtask: vm-test {}: FAILED in {took:.0} s: {e:#}", line.name),
+        }
+        results.push((line.name, result));
+    }
     eprintln!(
         "xtask: vm-test finished in {:.0} s",
         started.elapsed().as_secs_f64()
     );
+    let failed: Vec<&str> = results
+        .iter()
+        .filter(|(_, r)| r.is_err())
+        .map(|(n, _)| *n)
+        .collect();
+    if !failed.is_empty() {
+        bail!("the guest tests failed on {}", failed.join(", "));
+    }
+    Ok(())
+}
+
+/// The hooks a traced `tracer run` must show events from on `line`. 5.10 has no module BTF
+/// (veth's private struct cannot be read) and no `__dev_change_net_namespace` (5.13): its
+/// veth and the move of its end come from the rtnetlink monitor there.
+fn expected_hooks(line: &Line) -> Vec<&'static str> {
+    let mut hooks = vec![
+        "kretprobe:create_new_namespaces",
+        "tracepoint:cgroup:cgroup_mkdir",
+    ];
+    if line.name == "5.10" {
+        hooks.extend([
+            "\"hook\":\"rtnetlink:RTNLGRP_LINK\",\"kind\":\"veth\"",
+            "\"hook\":\"rtnetlink:RTNLGRP_LINK\",\"kind\":\"netdev_move\"",
+        ]);
+    } else {
+        hooks.extend([
+            "kretprobe:veth_newlink",
+            "kretprobe:__dev_change_net_namespace",
+        ]);
+    }
+    hooks
+}
+
+/// What the note wants of each kernel: ready after boot, the largest program the verifier
+/// took, the fallbacks chosen and the kinds the kernel lacks.
+fn measures(output: &str) -> String {
     let marker = |name: &str| {
         output
             .lines()
             .find_map(|l| l.trim().strip_prefix(name).map(str::to_string))
     };
+    let mut parts = Vec::new();
+    if let Some(at) = marker("VMTEST-READY-AT=") {
+        parts.push(format!("ready {at} s after boot"));
+    }
+    if let Some(progs) = marker("VMTEST-PROGS=") {
+        let progs: Vec<serde_json::Value> = serde_json::from_str(&progs).unwrap_or_default();
+        // verified_insns where the kernel reports it (5.16+), else the translated length.
+        let insns = |p: &serde_json::Value| {
+            p["verified_insns"]
+                .as_u64()
+                .unwrap_or_else(|| p["bytes_xlated"].as_u64().unwrap_or(0) / 8)
+        };
+        if let Some(big) = progs.iter().max_by_key(|p| insns(p)) {
+            parts.push(format!(
+                "{} programs, largest {} ({} insns{})",
+                progs.len(),
+                big["name"].as_str().unwrap_or("?"),
+                insns(big),
+                if big["verified_insns"].is_null() {
+                    ", translated"
+                } else {
+                    " verified"
+                }
+            ));
+        }
+    }
+    if let Some(f) = marker("fallbacks used: ") {
+        parts.push(format!("fallbacks: {f}"));
+    }
+    if let Some(a) = marker("not in this kernel at all (its syscall came later): ") {
+        parts.push(format!("absent: {a}"));
+    }
+    parts.join("; ")
+}
+
+/// What the guest printed, checked.
+fn check_guest(line: &Line, output: &str, code: Option<i32>) -> anyhow::Result<()> {
+    let marker = |name: &str| {
+        output
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(name).map(str::to_string))
+    };
+    if marker("VMTEST: tracer check exit ").as_deref() != Some("0") {
+        bail!("tracer check did not pass in the guest (every kind a hook, or absent by design)");
+    }
     let Some(tests) = marker("VMTEST-TESTS=") else {
         bail!("the guest did not report its test result (qemu exit {code:?}); output above");
     };
@@ -65,12 +164,7 @@ pub(crate) fn vm_test() -> anyhow::Result<()> {
         .lines()
         .filter(|l| l.contains("VMTEST run event:"))
         .collect();
-    for hook in [
-        "kretprobe:create_new_namespaces",
-        "kretprobe:veth_newlink",
-        "kretprobe:__dev_change_net_namespace",
-        "tracepoint:cgroup:cgroup_mkdir",
-    ] {
+    for hook in expected_hooks(line) {
         if !run_events.iter().any(|l| l.contains(hook)) {
             bail!("tracer run in the guest shows no event from {hook}");
         }
@@ -86,7 +180,6 @@ pub(crate) fn vm_test() -> anyhow::Result<()> {
              inode check ({negative:?}): the test cannot tell right from wrong"
         );
     }
-    eprintln!("xtask: vm-test passed on the stock kernel: kprobe paths verified");
     Ok(())
 }
 
@@ -100,11 +193,101 @@ fn cache_dir() -> PathBuf {
     root().join("target/vm")
 }
 
-/// Downloads and unpacks the kernel package once; extracts the uncompressed vmlinux.
-fn fetch_kernel() -> anyhow::Result<Kernel> {
+/// A line of stock kernels the matrix boots.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Line {
+    /// `5.10`, `6.1`, `6.12`.
+    pub(crate) name: &'static str,
+    /// Where its package comes from: this machine's apt sources (`None`), or a suite of its
+    /// own, read with a private sources list.
+    suite: Option<(&'static str, &'static str)>,
+}
+
+/// Debian 11's (bullseye-security), Debian 12's (this machine's sources) and Debian 13's.
+pub(crate) const LINES: [Line; 3] = [
+    Line {
+        name: "5.10",
+        suite: Some(("http://deb.debian.org/debian-security", "bullseye-security")),
+    },
+    Line {
+        name: "6.1",
+        suite: None,
+    },
+    Line {
+        name: "6.12",
+        suite: Some(("http://deb.debian.org/debian", "trixie")),
+    },
+];
+
+/// apt's options for a private sources list of `suite` (lists and cache under target/vm).
+fn private_apt(uri: &str, suite: &str) -> anyhow::Result<Vec<String>> {
+    let dir = cache_dir().join("apt").join(suite);
+    for d in ["lists/partial", "cache/archives/partial"] {
+        fs::create_dir_all(dir.join(d))?;
+    }
+    let list = dir.join("sources.list");
+    fs::write(
+        &list,
+        format!(
+            "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] {uri} {suite} main\n"
+        ),
+    )?;
+    Ok(vec![
+        format!("-oDir::Etc::SourceList={}", list.display()),
+        "-oDir::Etc::SourceParts=/dev/null".into(),
+        format!("-oDir::State::Lists={}", dir.join("lists").display()),
+        format!("-oDir::Cache={}", dir.join("cache").display()),
+    ])
+}
+
+/// The newest `linux-image-<line>…-amd64` package of a private suite.
+fn suite_package(line: &Line, apt: &[String]) -> anyhow::Result<String> {
+    run(Command::new("apt-get").args(apt).args(["update", "-qq"]))?;
+    let out = Command::new("apt-cache")
+        .args(apt)
+        .args(["pkgnames", &format!("linux-image-{}", line.name)])
+        .output()
+        .context("apt-cache")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    // The plain flavour (not -cloud, -rt, -dbg, -unsigned), newest by its numbers.
+    let numbers = |p: &str| -> Vec<u64> {
+        p.split(|c: char| !c.is_ascii_digit())
+            .filter_map(|n| n.parse().ok())
+            .collect()
+    };
+    text.lines()
+        .filter(|p| {
+            p.ends_with("-amd64")
+                && !["cloud", "rt-", "dbg", "unsigned"]
+                    .iter()
+                    .any(|x| p.contains(x))
+                && p[format!("linux-image-{}", line.name).len()..].starts_with(['.', '-'])
+        })
+        .max_by_key(|p| numbers(p))
+        .map(str::to_string)
+        .with_context(|| format!("no linux-image-{} package in its suite", line.name))
+}
+
+/// Downloads and unpacks a line's kernel package once; extracts the uncompressed vmlinux.
+fn fetch_kernel(line: &Line) -> anyhow::Result<Kernel> {
     let dir = cache_dir();
     fs::create_dir_all(&dir)?;
-    let package = kernel_package()?;
+    let apt = match line.suite {
+        Some((uri, suite)) => private_apt(uri, suite)?,
+        None => Vec::new(),
+    };
+    // A kernel of this line already unpacked is used as it is (no network needed).
+    let cached = fs::read_dir(&dir)?
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| n.starts_with(&format!("vmlinux-{}", line.name)))
+        .filter(|n| n[format!("vmlinux-{}", line.name).len()..].starts_with(['.', '-']))
+        .max();
+    let package = match (cached, line.suite) {
+        (Some(v), _) => format!("linux-image-{}", &v["vmlinux-".len()..]),
+        (None, Some(_)) => suite_package(line, &apt)?,
+        (None, None) => kernel_package()?,
+    };
     let version = package
         .strip_prefix("linux-image-")
         .context("unexpected kernel package name")?
@@ -115,6 +298,7 @@ fn fetch_kernel() -> anyhow::Result<Kernel> {
         eprintln!("xtask: fetching {package} from the package mirror");
         fs::create_dir_all(&unpacked)?;
         run(Command::new("apt-get")
+            .args(&apt)
             .args(["download", "-q", &package])
             .current_dir(&dir))?;
         let deb = fs::read_dir(&dir)?
@@ -132,8 +316,14 @@ fn fetch_kernel() -> anyhow::Result<Kernel> {
     } else {
         eprintln!("xtask: kernel {version} already in {}", dir.display());
     }
+    // Debian 13's packages put the modules under usr/ (merged /usr).
+    let modules = ["lib/modules", "usr/lib/modules"]
+        .iter()
+        .map(|d| unpacked.join(d).join(&version))
+        .find(|d| d.is_dir())
+        .with_context(|| format!("no modules for {version} in {}", unpacked.display()))?;
     Ok(Kernel {
-        modules: unpacked.join("lib/modules").join(&version),
+        modules,
         version,
         vmlinux,
     })
@@ -156,17 +346,19 @@ fn kernel_package() -> anyhow::Result<String> {
         .context("apt-cache knows no linux-image-amd64 (run apt-get update)")
 }
 
-/// The bzImage payload is xz: find its magic and decompress (like the kernel's
-/// `scripts/extract-vmlinux`).
+/// The bzImage payload is xz (Debian 11, 12) or zstd (Debian 13): find its magic and
+/// decompress (like the kernel's `scripts/extract-vmlinux`).
 fn extract_vmlinux(vmlinuz: &Path, out: &Path) -> anyhow::Result<()> {
-    const XZ_MAGIC: &[u8] = b"\xfd7zXZ\x00";
     let image = fs::read(vmlinuz).with_context(|| format!("reading {}", vmlinuz.display()))?;
-    let start = image
-        .windows(XZ_MAGIC.len())
-        .position(|w| w == XZ_MAGIC)
-        .context("no xz payload in the kernel image")?;
-    let mut xz = Command::new("xz")
-        .args(["-dc", "--single-stream"])
+    let find = |magic: &[u8]| image.windows(magic.len()).position(|w| w == magic);
+    let (start, program, args): (usize, &str, &[&str]) =
+        match (find(b"\xfd7zXZ\x00"), find(b"\x28\xb5\x2f\xfd")) {
+            (Some(at), _) => (at, "xz", &["-dc", "--single-stream"]),
+            (None, Some(at)) => (at, "zstd", &["-dcq"]),
+            (None, None) => bail!("no xz or zstd payload in the kernel image"),
+        };
+    let mut xz = Command::new(program)
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -226,6 +418,11 @@ fn build_initramfs(kernel: &Kernel, test_bin: &Path) -> anyhow::Result<PathBuf> 
     let mod_root = stage.join("usr/lib/modules").join(&kernel.version);
     fs::create_dir_all(&mod_root)?;
     copy_tree(&kernel.modules.join("kernel"), &mod_root.join("kernel"))?;
+    // Debian 13 ships its modules xz-compressed; the guest's busybox modprobe wants them
+    // plain.
+    run(Command::new("find")
+        .arg(&mod_root)
+        .args(["-name", "*.ko.xz", "-exec", "xz", "-d", "{}", "+"]))?;
     for f in [
         "modules.order",
         "modules.builtin",
@@ -259,6 +456,10 @@ echo "VMTEST: tracer check exit $?"
 # A short live trace, to show the kprobe-sourced events themselves.
 "{tracer}" watch --quiet --duration 8 --jsonl /tmp/events.jsonl 2>/tmp/watch.err &
 for i in $(seq 60); do grep -q ready /tmp/watch.err && break; sleep 0.2; done
+echo "VMTEST-READY-AT=$(cut -d' ' -f1 /proc/uptime)"
+grep ready /tmp/watch.err | sed 's/^/VMTEST /'
+# The programs as the kernel verified them: the largest one's instruction count.
+bpftool -j prog show 2>/dev/null | sed 's/^/VMTEST-PROGS=/'
 # Absolute paths: busybox's shell would run its own applets of the same names.
 /usr/bin/unshare -m -u -i -n -p -f /usr/bin/true
 /usr/bin/ip link add vmtA type veth peer name vmtB && /usr/bin/ip link del vmtA
@@ -273,7 +474,7 @@ grep -E '"kind":"(namespaces|veth|netdev_move|cgroup_mkdir)"' /tmp/run.jsonl | s
 echo "VMTEST-TESTS=$?"
 TRACER_LAYOUT_SKEW=ns_inum:8 "{test_bin}" --test-threads=1 --exact root_unshare_namespaces_match_proc > /tmp/negative.log 2>&1
 if [ $? -ne 0 ]; then echo "VMTEST-NEGATIVE=failed-as-expected"; else echo "VMTEST-NEGATIVE=passed"; fi
-grep -E "panicked|left|right" /tmp/negative.log | head -4 | sed 's/^/VMTEST negative control: /'
+grep -E "panicked|left|right|tracer: |error" /tmp/negative.log | head -8 | sed 's/^/VMTEST negative control: /'
 poweroff -f
 "#,
         modules = MODULES.join(" "),

@@ -11,7 +11,7 @@ use aya::{
     },
     Ebpf, EbpfLoader,
 };
-use tracer_common::{EventKind, DEFAULT_RING_BYTES};
+use tracer_common::{EventKind, KernelLayout, DEFAULT_RING_BYTES};
 
 use super::{
     detach::{detach_after_exit, detach_all, detach_in_parallel},
@@ -45,7 +45,22 @@ impl PlanReport {
     pub fn chosen(&self) -> Option<&HookOption> {
         self.chosen.map(|i| &self.options[i].option)
     }
+
+    /// Not observed because this kernel does not have it at all (a syscall added later,
+    /// such as `mount_setattr` before 5.12): absent by design, not a failure.
+    pub fn absent(&self) -> bool {
+        self.chosen.is_none()
+            && !self.options.is_empty()
+            && self.options.iter().all(|o| {
+                o.unavailable
+                    .as_deref()
+                    .is_some_and(|why| why.starts_with(NO_SYSCALL))
+            })
+    }
 }
+
+/// How a syscall this kernel lacks is said (and recognised).
+const NO_SYSCALL: &str = "syscall not in this kernel";
 
 /// Loaded and attached programs, with what did and did not attach.
 pub struct Loaded {
@@ -69,9 +84,20 @@ impl Drop for Loaded {
 
 impl Loaded {
     /// Event kinds with a working source, and all kinds.
+    /// Kinds observed, and kinds this kernel has (those absent by design left out).
     pub fn covered(&self) -> (usize, usize) {
         let ok = self.plans.iter().filter(|p| p.chosen.is_some()).count();
-        (ok, self.plans.len())
+        let absent = self.plans.iter().filter(|p| p.absent()).count();
+        (ok, self.plans.len() - absent)
+    }
+
+    /// The kinds this kernel has no way to produce (its syscall does not exist).
+    pub fn absent(&self) -> Vec<&'static str> {
+        self.plans
+            .iter()
+            .filter(|p| p.absent())
+            .map(|p| p.plan.kind.name())
+            .collect()
     }
 
     /// What the userspace rtnetlink monitor must report: the kinds it was chosen for.
@@ -195,6 +221,8 @@ pub fn load(ring_bytes: u32) -> anyhow::Result<Loaded> {
             // Once an option is chosen the rest are only listed, never attached.
             let unavailable = if report.chosen.is_some() {
                 Some("not needed".to_string())
+            } else if let Some(why) = missing_layout(plan.kind, option, &layout) {
+                Some(why)
             } else {
                 match try_option(&mut ebpf, option) {
                     Ok(attached) => {
@@ -249,6 +277,17 @@ fn try_option(ebpf: &mut Ebpf, option: &HookOption) -> Result<Vec<(&'static str,
     Ok(done)
 }
 
+/// An option whose programs read a struct this kernel's BTF does not describe: refused
+/// rather than reading at a guessed offset (5.10 has no module BTF, so veth's private
+/// struct is unknown there).
+fn missing_layout(kind: EventKind, option: &HookOption, layout: &KernelLayout) -> Option<String> {
+    let kprobes = matches!(option.source, Source::Programs(a) if a.iter().any(|a| matches!(a.attach, Attach::KRetProbe(_))));
+    (kind == EventKind::Veth && kprobes && layout.veth_priv_peer == tracer_common::OFFSET_UNKNOWN)
+        .then(|| {
+            "veth's structs have no BTF on this kernel (no module BTF): offsets unknown".to_string()
+        })
+}
+
 /// Reasons known without trying, phrased for users.
 fn precheck(attach: Attach) -> Option<String> {
     match attach {
@@ -266,8 +305,24 @@ fn precheck(attach: Attach) -> Option<String> {
             }
             None
         }
+        Attach::TracePoint("syscalls", name) => {
+            let syscall = name
+                .strip_prefix("sys_enter_")
+                .or_else(|| name.strip_prefix("sys_exit_"))
+                .unwrap_or(name);
+            syscall_missing(name).then(|| format!("{NO_SYSCALL} ({syscall})"))
+        }
         Attach::TracePoint(..) | Attach::RawTracePoint(_) => None,
     }
+}
+
+/// Whether tracefs lists the syscall tracepoints but not `name` (mounted nowhere: unknown).
+fn syscall_missing(name: &str) -> bool {
+    ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"]
+        .iter()
+        .map(|t| Path::new(t).join("events/syscalls"))
+        .find(|dir| dir.join("sys_enter_execve").exists())
+        .is_some_and(|dir| !dir.join(name).exists())
 }
 
 fn kernel_has_function(func: &str) -> bool {

@@ -15,11 +15,27 @@ pub fn check() -> anyhow::Result<()> {
     let missing: Vec<&str> = loaded
         .plans
         .iter()
-        .filter(|p| p.chosen.is_none())
+        .filter(|p| p.chosen.is_none() && !p.absent())
         .map(|p| p.plan.kind.name())
         .collect();
     let (covered, kinds) = loaded.covered();
     println!("{covered}/{kinds} event kinds observed on this kernel");
+    let fallbacks: Vec<String> = loaded
+        .plans
+        .iter()
+        .filter(|p| p.chosen.is_some_and(|i| i > 0))
+        .filter_map(|p| Some(format!("{} ({})", p.plan.kind.name(), p.chosen()?.name)))
+        .collect();
+    if !fallbacks.is_empty() {
+        println!("fallbacks used: {}", fallbacks.join("; "));
+    }
+    let absent = loaded.absent();
+    if !absent.is_empty() {
+        println!(
+            "not in this kernel at all (its syscall came later): {}",
+            absent.join(", ")
+        );
+    }
     if !missing.is_empty() {
         anyhow::bail!("not observed on this kernel: {}", missing.join(", "));
     }

@@ -441,8 +441,14 @@ fn redraw_live(view: &mut LiveView, engine: &Engine, session: &Session) -> bool 
 /// The line tests and scripts wait for: every hook is attached.
 fn announce_ready(loaded: &Loaded, started: Instant, until_interrupted: bool) {
     let (covered, kinds) = loaded.covered();
+    let absent = loaded.absent();
+    let absent = if absent.is_empty() {
+        String::new()
+    } else {
+        format!(" (not in this kernel: {})", absent.join(", "))
+    };
     eprintln!(
-        "tracer: ready: {covered}/{kinds} event kinds observed, ring buffer {} KiB, loaded in {} ms{}",
+        "tracer: ready: {covered}/{kinds} event kinds observed{absent}, ring buffer {} KiB, loaded in {} ms{}",
         loaded.ring_bytes / 1024,
         started.elapsed().as_millis(),
         if until_interrupted {
