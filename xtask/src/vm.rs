@@ -42,13 +42,25 @@ pub(crate) fn vm_test(lines: &[Line]) -> anyhow::Result<()> {
     // The test build's binaries (dependencies are optimized in the dev profile).
     run(cargo().args(["build", "--package", "tracer"]))?;
     let test_bin = build_test_binary("root_namespaces")?;
+    let watch_bin = build_test_binary("root_watch")?;
+    let host_phases = host_run_phases()?;
     let mut results = Vec::new();
     for line in lines {
         let began = Instant::now();
         let result = fetch_kernel(line).and_then(|kernel| {
-            let initramfs = build_initramfs(&kernel, &test_bin)?;
+            let initramfs = build_initramfs(&kernel, &test_bin, &watch_bin)?;
             let (output, code) = boot(&kernel, &initramfs)?;
             check_guest(line, &output, code)?;
+            // The same phases; their order may differ where a hook stamps events at another
+            // moment (the rtnetlink monitor on receipt, a kretprobe when the call returns).
+            let (mut guest, mut host) = (guest_run_phases(&output), host_phases.clone());
+            guest.sort();
+            host.sort();
+            if guest != host {
+                bail!(
+                    "tracer run's phases in the guest {guest:?} are not the host's {host_phases:?}"
+                );
+            }
             Ok(format!("{} ({})", kernel.version, measures(&output)))
         });
         let took = began.elapsed().as_secs_f64();
@@ -96,6 +108,42 @@ fn expected_hooks(line: &Line) -> Vec<&'static str> {
         ]);
     }
     hooks
+}
+
+/// The phases of a traced `tracer run -- echo` on the host, in order.
+fn host_run_phases() -> anyhow::Result<Vec<String>> {
+    let dir = cache_dir();
+    fs::create_dir_all(&dir)?;
+    let json = dir.join("host-run.json");
+    let tracer = root().join("target/debug/tracer");
+    run(Command::new(&tracer)
+        .args(["run", "--quiet", "--json"])
+        .arg(&json)
+        .args(["--", "echo", "hi from the host"])
+        .stdout(Stdio::null()))?;
+    let out = Command::new(&tracer)
+        .args(["report", "--format", "timeline"])
+        .arg(&json)
+        .output()?;
+    Ok(phase_names(&String::from_utf8_lossy(&out.stdout)))
+}
+
+/// The phase names of timeline lines (`  +12.3ms  namespaces   0.0ms  ...`).
+fn phase_names(text: &str) -> Vec<String> {
+    text.lines()
+        .filter(|l| l.trim_start().starts_with('+'))
+        .filter_map(|l| l.get(14..29).map(|n| n.trim().to_string()))
+        .filter(|n| !n.starts_with('('))
+        .collect()
+}
+
+/// The same, from what the guest printed.
+fn guest_run_phases(output: &str) -> Vec<String> {
+    let lines: Vec<&str> = output
+        .lines()
+        .filter_map(|l| l.split_once("VMTEST phase:").map(|(_, r)| r))
+        .collect();
+    phase_names(&lines.join("\n"))
 }
 
 /// What the note wants of each kernel: ready after boot, the largest program the verifier
@@ -400,7 +448,7 @@ fn build_test_binary(name: &str) -> anyhow::Result<PathBuf> {
 }
 
 /// busybox, the modules and their dependency list, and an init that runs the guest tests.
-fn build_initramfs(kernel: &Kernel, test_bin: &Path) -> anyhow::Result<PathBuf> {
+fn build_initramfs(kernel: &Kernel, test_bin: &Path, watch_bin: &Path) -> anyhow::Result<PathBuf> {
     let stage = cache_dir().join("initramfs");
     let _ = fs::remove_dir_all(&stage);
     for d in ["bb", "dev", "proc", "sys", "tmp", "usr", "etc", "run"] {
@@ -467,11 +515,16 @@ wait
 grep -E '"kind":"(namespaces|veth)"' /tmp/events.jsonl | sed 's/^/VMTEST event: /'
 # A container launched by the built-in runtime, traced: its namespaces and veth come from
 # the kprobes here.
-"{tracer}" run --quiet --jsonl /tmp/run.jsonl -- echo hi from the guest container
+"{tracer}" run --quiet --jsonl /tmp/run.jsonl --json /tmp/run.json -- echo hi from the guest container
 echo "VMTEST-RUN=$?"
+"{tracer}" report --format timeline /tmp/run.json | grep -E '^ +\+[0-9]' | sed 's/^/VMTEST phase:/'
 grep -E '"kind":"(namespaces|veth|netdev_move|cgroup_mkdir)"' /tmp/run.jsonl | sed 's/^/VMTEST run event: /' 
 "{test_bin}" --test-threads=1
-echo "VMTEST-TESTS=$?"
+T=$?
+# The exec, mount-family and rename paths of this kernel.
+"{watch_bin}" --test-threads=1 --exact root_exec_argv_result_and_exit_code root_mount_in_private_namespace root_failed_exec_is_shown_as_failed root_task_rename_is_seen
+W=$?
+echo "VMTEST-TESTS=$((T | W))"
 TRACER_LAYOUT_SKEW=ns_inum:8 "{test_bin}" --test-threads=1 --exact root_unshare_namespaces_match_proc > /tmp/negative.log 2>&1
 if [ $? -ne 0 ]; then echo "VMTEST-NEGATIVE=failed-as-expected"; else echo "VMTEST-NEGATIVE=passed"; fi
 grep -E "panicked|left|right|tracer: |error" /tmp/negative.log | head -8 | sed 's/^/VMTEST negative control: /'
@@ -481,6 +534,7 @@ poweroff -f
         work = work.display(),
         tracer = tracer.display(),
         test_bin = test_bin.display(),
+        watch_bin = watch_bin.display(),
     );
     let init_path = stage.join("init");
     fs::write(&init_path, init)?;
