@@ -99,6 +99,7 @@ fn root_unshare_namespaces_match_proc() {
         net: ns_inode(sleep_pid, "net"),
         cgroup: ns_inode(sleep_pid, "cgroup"),
         time: ns_inode(sleep_pid, "time"),
+        user: ns_inode(sleep_pid, "user"),
     };
     let host_mnt = ns_inode(std::process::id(), "mnt");
     let host_cgroup = ns_inode(std::process::id(), "cgroup");
@@ -134,6 +135,70 @@ fn root_unshare_namespaces_match_proc() {
         (sleep_exec.mnt_ns, sleep_exec.pid_ns, sleep_exec.net_ns),
         (want.mnt, want.pid, want.net)
     );
+}
+
+/// Waits until `pid` runs `comm`.
+fn wait_comm(pid: u32, comm: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default() != format!("{comm}\n")
+    {
+        assert!(Instant::now() < deadline, "{comm} never started");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `unshare -U -r -m -n`: the user namespace is new, its inode is `/proc/PID/ns/user`'s, and
+/// every event of a process inside carries it. With kprobes it comes from create_user_ns, the
+/// mount and network namespaces from create_new_namespaces; without, from one unshare.
+#[test]
+fn root_user_namespace_is_seen() {
+    let watch = Watch::start(&[]);
+    let mut unshare = Command::new("unshare")
+        .args(["-U", "-r", "-m", "-n", "sleep", "5"])
+        .spawn()
+        .unwrap();
+    let pid = unshare.id();
+    wait_comm(pid, "sleep");
+    let (user, mnt, net) = (
+        ns_inode(pid, "user"),
+        ns_inode(pid, "mnt"),
+        ns_inode(pid, "net"),
+    );
+    let host_user = ns_inode(std::process::id(), "user");
+    assert_ne!(user, host_user);
+    unshare.kill().unwrap();
+    unshare.wait().unwrap();
+    let out = watch.stop();
+
+    let events = namespace_events(&out.events);
+    let mine: Vec<_> = events.iter().filter(|(e, ..)| e.tgid == pid).collect();
+    let mut new: Vec<&str> = mine.iter().flat_map(|(.., n, _)| n.clone()).collect();
+    new.sort_unstable();
+    assert_eq!(new, ["mnt", "net", "user"], "{mine:?}");
+    let (ev, ..) = mine
+        .iter()
+        .find(|(.., n, _)| n.contains(&"user"))
+        .expect("an event with a new user namespace");
+    for (_, _, _, _, ns) in &mine {
+        assert_eq!(ns.user, user, "every event names the new user namespace");
+    }
+    let with_mnt = mine.iter().find(|(.., n, _)| n.contains(&"mnt")).unwrap();
+    assert_eq!((with_mnt.4.mnt, with_mnt.4.net), (mnt, net));
+    if kprobes_here() {
+        assert_eq!(ev.hook, "kretprobe:create_user_ns");
+        assert_eq!(mine.len(), 2, "{mine:?}");
+    } else {
+        assert_eq!(ev.hook, "tracepoint:syscalls:sys_exit_unshare");
+        assert_eq!(mine.len(), 1, "{mine:?}");
+    }
+    // The caller was in the host's user namespace; sleep's exec runs in the new one.
+    assert_eq!(ev.user_ns, host_user);
+    let exec = out
+        .events
+        .iter()
+        .find(|e| e.tgid == pid && matches!(&e.detail, Detail::Exec { argv, .. } if argv.first().is_some_and(|a| a == "sleep")))
+        .expect("sleep's exec");
+    assert_eq!(exec.user_ns, user);
 }
 
 #[test]

@@ -100,6 +100,9 @@ event_kinds! {
     NetdevMove = 20, "netdev_move", NetdevMoveEvent;
     OomKill = 21, "oom_kill", OomEvent;
     Signal = 22, "signal", SignalEvent;
+    Capset = 23, "capset", SecurityEvent;
+    Prctl = 24, "prctl", SecurityEvent;
+    Seccomp = 25, "seccomp", SecurityEvent;
 }
 
 /// Slots in the lost-event counter array: one per discriminant (slot 0 is unused).
@@ -151,7 +154,8 @@ pub struct Header {
     pub mnt_ns: u32,
     pub pid_ns: u32,
     pub net_ns: u32,
-    pub _pad: u32,
+    /// The task's user namespace (`cred->user_ns`), 0 when unknown.
+    pub user_ns: u32,
 }
 
 /// Declares [`Hook`] from one table: each hook's number (sent in every record's header) and
@@ -218,6 +222,11 @@ hooks! {
     DevChangeNetNamespace = 24, "kretprobe:__dev_change_net_namespace";
     OomMarkVictim = 25, "tracepoint:oom:mark_victim";
     SignalGenerate = 26, "tracepoint:signal:signal_generate";
+    Capset = 27, "tracepoint:syscalls:sys_exit_capset";
+    Prctl = 28, "tracepoint:syscalls:sys_exit_prctl";
+    Seccomp = 29, "tracepoint:syscalls:sys_exit_seccomp";
+    /// kprobe + kretprobe on `create_user_ns` (stock kernels).
+    CreateUserNs = 30, "kretprobe:create_user_ns";
 }
 
 /// A kind of namespace. The discriminant is its index in [`NsEvent::inum`] and its bit in
@@ -237,13 +246,15 @@ pub enum NsKind {
     Net = 4,
     Cgroup = 5,
     Time = 6,
+    /// Not in `nsproxy`: a task's user namespace is its credentials' (`cred->user_ns`).
+    User = 7,
 }
 
 /// Namespace kinds tracked.
 pub const NS_KINDS: usize = NsKind::ALL.len();
 
 impl NsKind {
-    pub const ALL: [NsKind; 7] = [
+    pub const ALL: [NsKind; 8] = [
         NsKind::Uts,
         NsKind::Ipc,
         NsKind::Mnt,
@@ -251,6 +262,7 @@ impl NsKind {
         NsKind::Net,
         NsKind::Cgroup,
         NsKind::Time,
+        NsKind::User,
     ];
 
     /// The name in `/proc/PID/ns/` and in JSON.
@@ -263,6 +275,7 @@ impl NsKind {
             NsKind::Net => "net",
             NsKind::Cgroup => "cgroup",
             NsKind::Time => "time",
+            NsKind::User => "user",
         }
     }
 
@@ -280,6 +293,7 @@ impl NsKind {
             NsKind::Net => 0x4000_0000,
             NsKind::Cgroup => 0x0200_0000,
             NsKind::Time => 0x0000_0080,
+            NsKind::User => 0x1000_0000,
         }
     }
 }
@@ -416,6 +430,39 @@ pub struct SignalEvent {
     pub code: i32,
     /// 0 delivered, 1 ignored, 2 already pending, 3 queue full, 4 info lost.
     pub result: i32,
+}
+
+/// Security setup: `capset(2)`, `prctl(2)` (only the options below) and `seccomp(2)`, with
+/// the result of the matching syscall exit. What each field holds depends on the kind:
+///
+/// | kind | `op` | `arg` | `effective` | `permitted` | `inheritable` | `filter_len` |
+/// | --- | --- | --- | --- | --- | --- | --- |
+/// | capset | header version | target pid | effective | permitted | inheritable | |
+/// | prctl | option | arg2 | | | | instructions (`PR_SET_SECCOMP` filter) |
+/// | seccomp | operation | flags | | | | instructions (`SECCOMP_SET_MODE_FILTER`) |
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct SecurityEvent {
+    pub header: Header,
+    /// The syscall's result (0, or `-errno`).
+    pub ret: i64,
+    pub arg: u64,
+    /// Capability sets, 64 bits (both halves of a version 2 or 3 `capset`).
+    pub effective: u64,
+    pub permitted: u64,
+    pub inheritable: u64,
+    pub op: u32,
+    /// Instructions of a seccomp filter (`struct sock_fprog.len`); 0 when none was given.
+    pub filter_len: u32,
+}
+
+/// `prctl` options reported: the ones that set a process's security.
+pub mod prctl_ops {
+    pub const PR_SET_KEEPCAPS: u32 = 8;
+    pub const PR_SET_SECCOMP: u32 = 22;
+    pub const PR_CAPBSET_DROP: u32 = 24;
+    pub const PR_SET_NO_NEW_PRIVS: u32 = 38;
+    pub const PR_CAP_AMBIENT: u32 = 47;
 }
 
 /// Signals reported: the ones that end a process unless it handles them.
@@ -583,6 +630,9 @@ pub struct KernelLayout {
     pub attach_id: u32,
     pub attach_pid: u32,
     pub attach_path: u32,
+    /// `task_struct.cred` and `struct cred.user_ns`: a task's user namespace.
+    pub task_cred: u32,
+    pub cred_user_ns: u32,
     /// `oom:mark_victim` and `signal:signal_generate` record fields.
     pub oom_pid: u32,
     pub signal_sig: u32,
@@ -626,6 +676,8 @@ impl KernelLayout {
         attach_id: OFFSET_UNKNOWN,
         attach_pid: OFFSET_UNKNOWN,
         attach_path: OFFSET_UNKNOWN,
+        task_cred: OFFSET_UNKNOWN,
+        cred_user_ns: OFFSET_UNKNOWN,
         oom_pid: OFFSET_UNKNOWN,
         signal_sig: OFFSET_UNKNOWN,
         signal_code: OFFSET_UNKNOWN,

@@ -11,6 +11,7 @@ mod mount;
 mod namespaces;
 mod process;
 mod record;
+mod security;
 mod syscall;
 mod veth;
 

@@ -5,7 +5,7 @@ use aya_ebpf::{
     maps::{HashMap, PerCpuArray, RingBuf},
 };
 use tracer_common::{
-    ExecEvent, MountEvent, NetdevMoveEvent, NsEvent, DEFAULT_RING_BYTES, KIND_SLOTS,
+    ExecEvent, MountEvent, NetdevMoveEvent, NsEvent, SecurityEvent, DEFAULT_RING_BYTES, KIND_SLOTS,
 };
 
 /// All events, in submission order. Its size is set by the loader (`--ring-size`).
@@ -52,7 +52,17 @@ pub(crate) static VETH_PENDING: HashMap<u32, [u64; 3]> = HashMap::with_max_entri
 pub(crate) struct CreateNsArgs {
     pub flags: u64,
     pub task: u64,
+    pub user_ns: u64,
 }
+
+/// `create_user_ns`'s `struct cred *` between kprobe and kretprobe, by thread id.
+#[map]
+pub(crate) static USERNS_PENDING: HashMap<u32, u64> = HashMap::with_max_entries(1024, 0);
+
+/// capset/prctl/seccomp records between entry and exit, by thread id.
+#[map]
+pub(crate) static SECURITY_PENDING: HashMap<u32, SecurityEvent> =
+    HashMap::with_max_entries(1024, 0);
 
 /// Device moves between kprobe and kretprobe, by thread id.
 #[map]

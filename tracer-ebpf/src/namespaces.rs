@@ -10,13 +10,13 @@ use aya_ebpf::{
     macros::{kprobe, kretprobe, raw_tracepoint, tracepoint},
     programs::{ProbeContext, RawTracePointContext, RetProbeContext, TracePointContext},
 };
-use tracer_common::{ns_op, EventKind, Hook, NsEvent, NS_CLONE_FLAGS, NS_KINDS};
+use tracer_common::{ns_op, EventKind, Hook, NsEvent, NsKind, NS_CLONE_FLAGS, NS_KINDS};
 
 use crate::{
-    maps::{CreateNsArgs, CREATE_NS_PENDING, EVENTS, NS_PENDING},
+    maps::{CreateNsArgs, CREATE_NS_PENDING, EVENTS, NS_PENDING, USERNS_PENDING},
     record::{
-        count_lost, current_task, fill_header, kread, layout, nsproxy_inums, send, task_nsproxy,
-        wakeup,
+        count_lost, current_task, fill_header, kptr, kread, layout, nsproxy_inums, send,
+        task_ns_inums, user_ns_inum, wakeup, NS_USER,
     },
     syscall::{arg_u64, ret},
 };
@@ -55,8 +55,8 @@ pub(crate) fn sched_process_fork_ns(ctx: RawTracePointContext) -> u32 {
     }
     let mut parent = [0u32; NS_KINDS];
     let mut now = [0u32; NS_KINDS];
-    nsproxy_inums(task_nsproxy(current_task()), &mut parent);
-    nsproxy_inums(task_nsproxy(child), &mut now);
+    task_ns_inums(current_task(), &mut parent);
+    task_ns_inums(child, &mut now);
     if !any_differs(&parent, &now) {
         return 0;
     }
@@ -97,7 +97,7 @@ fn park(kind: EventKind, hook: Hook, op: u32, flags: u64, fd: i32) {
     ev.op = op;
     ev.fd = fd;
     ev.target_pid = tgid();
-    nsproxy_inums(task_nsproxy(current_task()), &mut ev.prev);
+    task_ns_inums(current_task(), &mut ev.prev);
     if NS_PENDING.insert(tid(), &ev, 0).is_err() {
         count_lost(kind);
     }
@@ -112,7 +112,7 @@ fn complete(ctx: &TracePointContext) {
     // SAFETY: map value pointer, ours until removed.
     unsafe {
         (*ev).ret = ret(ctx);
-        nsproxy_inums(task_nsproxy(current_task()), &mut (*ev).inum);
+        task_ns_inums(current_task(), &mut (*ev).inum);
         if let Some(kind) = EventKind::from_u32((*ev).header.kind) {
             send(&EVENTS, &*ev, kind);
         }
@@ -154,16 +154,22 @@ pub(crate) fn sys_exit_setns(ctx: TracePointContext) -> u32 {
     0
 }
 
-/// `struct nsproxy *create_new_namespaces(unsigned long flags, struct task_struct *tsk, ...)`
+/// `struct nsproxy *create_new_namespaces(unsigned long flags, struct task_struct *tsk,
+/// struct user_namespace *user_ns, ...)`: `user_ns` is the one the new namespaces belong to,
+/// the new user namespace when one is made in the same call.
 #[kprobe]
 pub(crate) fn create_new_namespaces_entry(ctx: ProbeContext) -> u32 {
-    let (Some(flags), Some(task)) = (ctx.arg::<u64>(0), ctx.arg::<u64>(1)) else {
+    let (Some(flags), Some(task), Some(user_ns)) =
+        (ctx.arg::<u64>(0), ctx.arg::<u64>(1), ctx.arg::<u64>(2))
+    else {
         return 0;
     };
-    if CREATE_NS_PENDING
-        .insert(tid(), CreateNsArgs { flags, task }, 0)
-        .is_err()
-    {
+    let args = CreateNsArgs {
+        flags,
+        task,
+        user_ns,
+    };
+    if CREATE_NS_PENDING.insert(tid(), args, 0).is_err() {
         count_lost(EventKind::Namespaces);
     }
     0
@@ -200,13 +206,72 @@ pub(crate) fn create_new_namespaces_exit(ctx: RetProbeContext) -> u32 {
         (*ev)._pad = 0;
         // unshare: the caller itself; clone: the child, whose pid is not allocated yet.
         (*ev).target_pid = if task == current_task() { tgid() } else { 0 };
-        nsproxy_inums(task_nsproxy(task), &mut (*ev).prev);
+        // The namespaces before are the task's (for clone, still the parent's). The user
+        // namespace is the one the new ones belong to, before and after: one made in the
+        // same call (`unshare -U -m`) is reported new by create_user_ns.
+        nsproxy_inums(crate::record::task_nsproxy(task), &mut (*ev).prev);
+        let user_ns = user_ns_inum(args.user_ns as *const u8);
+        (*ev).prev[NS_USER] = user_ns;
         if failed || nsproxy == 0 {
             (*ev).ret = if failed { err } else { -12 };
             (*ev).inum = [0; NS_KINDS];
         } else {
             (*ev).ret = 0;
             nsproxy_inums(nsproxy as *const u8, &mut (*ev).inum);
+            (*ev).inum[NS_USER] = user_ns;
+        }
+    }
+    entry.submit(wakeup(&EVENTS));
+    0
+}
+
+/// `int create_user_ns(struct cred *new)`: the new user namespace is `new->user_ns` on
+/// success. Reached by `unshare(CLONE_NEWUSER)` and by `clone` with it, alone or with other
+/// kinds (create_new_namespaces is then not told of the user namespace as new).
+#[kprobe]
+pub(crate) fn create_user_ns_entry(ctx: ProbeContext) -> u32 {
+    let Some(cred) = ctx.arg::<u64>(0) else {
+        return 0;
+    };
+    if USERNS_PENDING.insert(tid(), cred, 0).is_err() {
+        count_lost(EventKind::Namespaces);
+    }
+    0
+}
+
+#[kretprobe]
+pub(crate) fn create_user_ns_exit(ctx: RetProbeContext) -> u32 {
+    let tid = tid();
+    // SAFETY: map value read while we hold the only reference.
+    let Some(cred) = (unsafe { USERNS_PENDING.get(tid) }).copied() else {
+        return 0;
+    };
+    let _ = USERNS_PENDING.remove(tid);
+    let ret: i64 = ctx.ret::<i32>() as i64;
+    let Some(mut entry) = EVENTS.reserve::<NsEvent>(0) else {
+        count_lost(EventKind::Namespaces);
+        return 0;
+    };
+    let ev = entry.as_mut_ptr();
+    let made = if ret == 0 {
+        user_ns_inum(kptr(cred as *const u8, layout!(cred_user_ns)))
+    } else {
+        0
+    };
+    // SAFETY: reserved ring memory of the right size.
+    unsafe {
+        fill_header(&mut (*ev).header, EventKind::Namespaces, Hook::CreateUserNs);
+        (*ev).flags = NsKind::User.clone_flag();
+        (*ev).op = ns_op::CREATE;
+        (*ev).fd = 0;
+        (*ev)._pad = 0;
+        (*ev).ret = ret;
+        // Unknown here whether for the caller (unshare) or a child (clone).
+        (*ev).target_pid = 0;
+        task_ns_inums(current_task(), &mut (*ev).prev);
+        (*ev).inum = (*ev).prev;
+        if made != 0 {
+            (*ev).inum[NS_USER] = made;
         }
     }
     entry.submit(wakeup(&EVENTS));

@@ -41,6 +41,7 @@ pub(crate) fn tp_field<T: Copy + Default>(ctx: &TracePointContext, off: u32) -> 
 const NS_MNT: usize = NsKind::Mnt as usize;
 const NS_PID: usize = NsKind::Pid as usize;
 const NS_NET: usize = NsKind::Net as usize;
+pub(crate) const NS_USER: usize = NsKind::User as usize;
 
 /// Reads a `T` at `offset` bytes into a kernel struct; zero when it cannot be read (a null
 /// base or an unknown offset make an address the helper refuses). No branch: each branch
@@ -80,7 +81,29 @@ pub(crate) fn nsproxy_inum(nsproxy: *const u8, i: usize) -> u32 {
     kread::<u32>(ns, layout!(ns_inum[i]))
 }
 
-/// All namespace inodes of an `nsproxy`, in `NsKind` order.
+/// Inode of a `struct user_namespace`.
+#[inline(always)]
+pub(crate) fn user_ns_inum(user_ns: *const u8) -> u32 {
+    kread::<u32>(user_ns, layout!(ns_inum[NS_USER]))
+}
+
+/// Inode of a task's user namespace (`real_cred->user_ns`).
+#[inline(always)]
+pub(crate) fn task_user_ns(task: *const u8) -> u32 {
+    let cred = kptr(task, layout!(task_cred));
+    user_ns_inum(kptr(cred, layout!(cred_user_ns)))
+}
+
+/// Every namespace inode of a task, in `NsKind` order: its `nsproxy`'s and its user
+/// namespace.
+#[inline(always)]
+pub(crate) fn task_ns_inums(task: *const u8, out: &mut [u32; NS_KINDS]) {
+    nsproxy_inums(task_nsproxy(task), out);
+    out[NS_USER] = task_user_ns(task);
+}
+
+/// All namespace inodes of an `nsproxy`, in `NsKind` order (the user namespace, not in
+/// `nsproxy`, reads as 0).
 #[inline(always)]
 pub(crate) fn nsproxy_inums(nsproxy: *const u8, out: &mut [u32; NS_KINDS]) {
     let mut i = 0;
@@ -111,7 +134,6 @@ pub(crate) fn fill_header(h: &mut Header, kind: EventKind, hook: Hook) {
     h.pid = pid_tgid as u32;
     h.tgid = (pid_tgid >> 32) as u32;
     h.uid = bpf_get_current_uid_gid() as u32;
-    h._pad = 0;
     // SAFETY: helpers without preconditions.
     unsafe {
         h.ts_ns = bpf_ktime_get_boot_ns();
@@ -125,6 +147,7 @@ pub(crate) fn fill_header(h: &mut Header, kind: EventKind, hook: Hook) {
     h.mnt_ns = nsproxy_inum(nsproxy, NS_MNT);
     h.net_ns = nsproxy_inum(nsproxy, NS_NET);
     h.pid_ns = active_pid_ns(task);
+    h.user_ns = task_user_ns(task);
 }
 
 /// Reads a NUL-terminated user string into `buf`: (length without NUL, whether it filled

@@ -4,8 +4,8 @@
 
 use tracer_common::{
     exec_flags, mount_truncated, ns_op, CgroupEvent, EventKind, ExecEvent, ExitEvent, ForkEvent,
-    Header, Hook, MountEvent, NetdevMoveEvent, NsEvent, OomEvent, RenameEvent, SignalEvent,
-    VethEvent, ARGV_LEN, NS_KINDS,
+    Header, Hook, MountEvent, NetdevMoveEvent, NsEvent, OomEvent, RenameEvent, SecurityEvent,
+    SignalEvent, VethEvent, ARGV_LEN, NS_KINDS,
 };
 
 use crate::event::{
@@ -58,7 +58,8 @@ plain!(
     CgroupEvent,
     NetdevMoveEvent,
     OomEvent,
-    SignalEvent
+    SignalEvent,
+    SecurityEvent
 );
 
 fn read<T: Plain>(buf: &[u8]) -> Option<T> {
@@ -113,6 +114,7 @@ pub fn decode(buf: &[u8]) -> Result<Event, DecodeError> {
         EventKind::NetdevMove => netdev_move(&record(buf)),
         EventKind::OomKill => oom(&record(buf)),
         EventKind::Signal => signal(&record(buf)),
+        EventKind::Capset | EventKind::Prctl | EventKind::Seccomp => security(kind, &record(buf)),
         EventKind::CgroupMkdir | EventKind::CgroupRmdir | EventKind::CgroupAttach => {
             cgroup_detail(kind, &record(buf), &mut truncated)
         }
@@ -151,10 +153,37 @@ pub fn decode(buf: &[u8]) -> Result<Event, DecodeError> {
         mnt_ns: h.mnt_ns,
         pid_ns: h.pid_ns,
         net_ns: h.net_ns,
+        user_ns: h.user_ns,
         hook: hook_name(h.hook),
         truncated,
         detail,
     })
+}
+
+fn security(kind: EventKind, ev: &SecurityEvent) -> Detail {
+    let result = SysResult::from_ret(ev.ret);
+    match kind {
+        EventKind::Capset => Detail::Capset {
+            target_pid: ev.arg as u32,
+            version: ev.op,
+            effective: ev.effective,
+            permitted: ev.permitted,
+            inheritable: ev.inheritable,
+            result,
+        },
+        EventKind::Prctl => Detail::Prctl {
+            option: ev.op,
+            arg: ev.arg,
+            filter_len: ev.filter_len,
+            result,
+        },
+        _ => Detail::Seccomp {
+            operation: ev.op,
+            flags: ev.arg,
+            filter_len: ev.filter_len,
+            result,
+        },
+    }
 }
 
 fn oom(ev: &OomEvent) -> Detail {
@@ -753,9 +782,9 @@ mod tests {
         ns.op = ns_op::UNSHARE;
         ns.flags = 0x2002_0000;
         ns.target_pid = 41;
-        ns.inum = [1, 2, 3, 4, 5, 6, 7];
+        ns.inum = [1, 2, 3, 4, 5, 6, 7, 8];
         // mnt and pid changed; time became unknown (0), which is not "new".
-        ns.prev = [1, 2, 30, 40, 5, 6, 70];
+        ns.prev = [1, 2, 30, 40, 5, 6, 70, 8];
         ns.inum[6] = 0;
         let ev = decode(&bytes_of(&ns)).unwrap();
         assert_eq!(ev.hook, "tracepoint:syscalls:sys_exit_unshare");
@@ -766,7 +795,7 @@ mod tests {
                 flags: 0x2002_0000,
                 target_pid: 41,
                 new: vec![NsKind::Mnt, NsKind::Pid],
-                ns: NsInodes::from_array([1, 2, 3, 4, 5, 6, 0]),
+                ns: NsInodes::from_array([1, 2, 3, 4, 5, 6, 0, 8]),
                 result: SysResult::from_ret(0),
             }
         );

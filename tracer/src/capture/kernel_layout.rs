@@ -14,7 +14,8 @@ pub const VETH_BTF: &str = "/sys/kernel/btf/veth";
 /// whose `net_device` has no `priv[]` member.
 const NETDEV_ALIGN: u32 = 32;
 
-/// The `struct nsproxy` member and namespace struct of each kind, in `NS_NAMES` order.
+/// The `struct nsproxy` member and namespace struct of each kind, in `NsKind` order. The
+/// user namespace is not in `nsproxy` (a task's is `cred->user_ns`): no member.
 const NS_MEMBERS: [(&str, &str); NS_KINDS] = [
     ("uts_ns", "uts_namespace"),
     ("ipc_ns", "ipc_namespace"),
@@ -23,6 +24,7 @@ const NS_MEMBERS: [(&str, &str); NS_KINDS] = [
     ("net_ns", "net"),
     ("cgroup_ns", "cgroup_namespace"),
     ("time_ns_for_children", "time_namespace"),
+    ("", "user_namespace"),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -257,9 +259,14 @@ fn resolve_btf(btf: &Btf, veth: &Btf, l: &mut KernelLayout, problems: &mut Vec<S
     set(&mut l.upid_size, struct_size(btf, "upid"));
     set(&mut l.upid_ns, member_offset(btf, "upid", "ns"));
     for (i, (member, strukt)) in NS_MEMBERS.iter().enumerate() {
-        set(&mut l.nsproxy[i], member_offset(btf, "nsproxy", member));
+        if !member.is_empty() {
+            set(&mut l.nsproxy[i], member_offset(btf, "nsproxy", member));
+        }
         set(&mut l.ns_inum[i], path_offset(btf, strukt, &["ns", "inum"]));
     }
+    // `real_cred` (the objective credentials): `cred` can be overridden for a moment.
+    set(&mut l.task_cred, task("real_cred"));
+    set(&mut l.cred_user_ns, member_offset(btf, "cred", "user_ns"));
     l.net_inum = l.ns_inum[4];
     set(&mut l.netdev_name, member_offset(btf, "net_device", "name"));
     set(
@@ -518,9 +525,12 @@ mod tests {
             r.problems
         );
         let l = r.layout;
-        assert!(l.nsproxy.iter().all(|o| *o < 128), "{:?}", l.nsproxy);
+        let user = tracer_common::NsKind::User as usize;
+        assert_eq!(l.nsproxy[user], tracer_common::OFFSET_UNKNOWN);
+        assert!(l.ns_inum[user] < 512 && l.task_cred < 8192 && l.cred_user_ns < 256);
+        let mut sorted: Vec<u32> = l.nsproxy[..user].to_vec();
+        assert!(sorted.iter().all(|o| *o < 128), "{:?}", l.nsproxy);
         // nsproxy members are pointers, 8 bytes apart at least.
-        let mut sorted = l.nsproxy;
         sorted.sort_unstable();
         assert!(sorted.windows(2).all(|w| w[1] >= w[0] + 8));
         assert_eq!(

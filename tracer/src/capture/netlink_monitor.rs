@@ -229,6 +229,7 @@ fn event(detail: Detail, portid: u32) -> Event {
         mnt_ns: 0,
         pid_ns: 0,
         net_ns: own_ns("net"),
+        user_ns: 0,
         hook: Hook::RtnetlinkMonitor.name().to_string(),
         truncated: Vec::new(),
         detail,

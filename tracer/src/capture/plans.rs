@@ -132,6 +132,32 @@ macro_rules! probes {
     };
 }
 
+/// Where kprobes exist: namespaces made (by unshare or clone) at `create_new_namespaces`'s
+/// return, and user namespaces at `create_user_ns`'s (it is not one of nsproxy's).
+const CREATE_NAMESPACES: HookOption = programs(
+    "kretprobe create_new_namespaces, create_user_ns",
+    const {
+        &[
+            Attachment {
+                program: "create_new_namespaces_exit",
+                attach: Attach::KRetProbe("create_new_namespaces"),
+            },
+            Attachment {
+                program: "create_user_ns_exit",
+                attach: Attach::KRetProbe("create_user_ns"),
+            },
+            Attachment {
+                program: "create_new_namespaces_entry",
+                attach: Attach::KProbe("create_new_namespaces"),
+            },
+            Attachment {
+                program: "create_user_ns_entry",
+                attach: Attach::KProbe("create_user_ns"),
+            },
+        ]
+    },
+);
+
 /// Without kprobes: unshare at its tracepoints, and clone's new namespaces seen by the fork.
 const UNSHARE_AND_FORK: HookOption = programs(
     "tracepoints sys_enter/exit_unshare + sched_process_fork",
@@ -190,14 +216,11 @@ pub const fn options(kind: EventKind) -> &'static [HookOption] {
             "task_rename",
             Attach::TracePoint("task", "task_rename")
         ),
-        EventKind::Namespaces => probes!(
-            "kretprobe create_new_namespaces",
-            "create_new_namespaces",
-            "create_new_namespaces_entry",
-            "create_new_namespaces_exit",
-            UNSHARE_AND_FORK
-        ),
+        EventKind::Namespaces => const { &[CREATE_NAMESPACES, UNSHARE_AND_FORK] },
         EventKind::Setns => syscall!("setns", "sys_exit_setns", ["setns"]),
+        EventKind::Capset => syscall!("capset", "sys_exit_capset", ["capset"]),
+        EventKind::Prctl => syscall!("prctl", "sys_exit_prctl", ["prctl"]),
+        EventKind::Seccomp => syscall!("seccomp", "sys_exit_seccomp", ["seccomp"]),
         EventKind::CgroupMkdir => single!(
             "tracepoint cgroup:cgroup_mkdir",
             "cgroup_mkdir",

@@ -44,7 +44,8 @@ pub struct TraceOptions {
 struct Emitter<'t> {
     trace: &'t TraceOptions,
     terminal: bool,
-    clock: Clock,
+    /// The stream's runs of capability drops, one line each.
+    compact: stream::Compact,
     tree: ProcessTree,
     engine: Engine,
     jsonl: Option<BufWriter<File>>,
@@ -71,7 +72,7 @@ impl<'t> Emitter<'t> {
         Self {
             trace,
             terminal: opts.terminal,
-            clock,
+            compact: stream::Compact::new(clock),
             tree,
             engine,
             jsonl,
@@ -99,7 +100,9 @@ impl<'t> Emitter<'t> {
             let owner = self.engine.feed_owned(&ev).1;
             if filter.is_empty() || filter.event(&ev, owner.map(|c| self.engine.current(c))) {
                 if stream {
-                    eprintln!("{}", stream::line(&self.clock, &ev));
+                    for line in self.compact.push(&ev) {
+                        eprintln!("{line}");
+                    }
                 }
                 if let Some(out) = self.jsonl.as_mut() {
                     jsonl::write_event(out, &ev)?;
@@ -111,6 +114,9 @@ impl<'t> Emitter<'t> {
         }
         if let Some(doc) = &mut self.doc {
             doc.tick(&DocCounters::from(&session.counters))?;
+        }
+        if let Some(line) = self.compact.flush() {
+            eprintln!("{line}");
         }
         Ok(())
     }

@@ -81,6 +81,8 @@ pub struct WatchOptions {
 /// Where rendered events go.
 struct Sinks {
     clock: Clock,
+    /// The stream's runs of capability drops, one line each.
+    compact: stream::Compact,
     stream: Option<Box<dyn Write>>,
     jsonl: Option<Box<dyn Write>>,
     /// The trace document, written as it goes.
@@ -106,8 +108,10 @@ impl Sinks {
             let _ = writeln!(out, "{}", stream::HEADER);
             out
         });
+        let clock = Clock::now();
         Ok(Self {
-            clock: Clock::now(),
+            clock,
+            compact: stream::Compact::new(clock),
             stream,
             jsonl,
             doc: None,
@@ -116,7 +120,9 @@ impl Sinks {
 
     fn write(&mut self, ev: &Event, stream: bool, jsonl: bool) -> io::Result<()> {
         if let Some(out) = &mut self.stream.as_mut().filter(|_| stream) {
-            writeln!(out, "{}", stream::line(&self.clock, ev))?;
+            for line in self.compact.push(ev) {
+                writeln!(out, "{line}")?;
+            }
         }
         if let Some(out) = &mut self.jsonl.as_mut().filter(|_| jsonl) {
             jsonl::write_event(out, ev)?;
@@ -164,6 +170,9 @@ impl Sinks {
 
     fn flush(&mut self) -> io::Result<()> {
         if let Some(out) = &mut self.stream {
+            if let Some(line) = self.compact.flush() {
+                writeln!(out, "{line}")?;
+            }
             out.flush()?;
         }
         if let Some(out) = &mut self.jsonl {

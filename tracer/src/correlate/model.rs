@@ -207,6 +207,9 @@ pub enum PhaseKind {
     RuntimeInit,
     /// The container's cgroup made and the container's processes moved into it.
     Cgroup,
+    /// A user namespace made for the container (rootless engines, `--userns`, runc with
+    /// `linux.uidMappings`).
+    UserNamespace,
     /// New namespaces (unshare or clone).
     Namespaces,
     /// veth pair and the network namespace's bind mount.
@@ -222,6 +225,9 @@ pub enum PhaseKind {
     PivotRoot,
     /// Masked and read-only paths, after pivot_root.
     MaskPaths,
+    /// Capabilities set, the bounding set cut, no_new_privs, the seccomp filter: the last
+    /// steps before the user command.
+    Security,
     /// `runc start`: the engine lets the created container run.
     Start,
     /// The container's command replacing the runtime's init.
@@ -248,6 +254,7 @@ impl PhaseKind {
             Self::Shim => "shim start",
             Self::RuntimeInit => "runtime init",
             Self::Cgroup => "cgroup",
+            Self::UserNamespace => "user namespace",
             Self::Namespaces => "namespaces",
             Self::Network => "network",
             Self::RootfsMounts => "rootfs mounts",
@@ -255,6 +262,7 @@ impl PhaseKind {
             Self::NetworkConfig => "network configuration",
             Self::PivotRoot => "pivot_root",
             Self::MaskPaths => "mask paths",
+            Self::Security => "security",
             Self::Start => "start",
             Self::UserExec => "user command",
             Self::Exec => "exec",
@@ -389,6 +397,9 @@ pub struct Container {
     /// Every fact above, with what names it as this container's.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub facts: Vec<Fact>,
+    /// Its security setup, as its processes' capset, prctl and seccomp calls made it.
+    #[serde(default, skip_serializing_if = "Security::is_empty")]
+    pub security: Security,
     /// Mount-family calls made for it.
     pub mounts: u32,
     /// Exec sessions (`docker exec`): past the first hundred, each extends the last phase.
@@ -399,6 +410,28 @@ pub struct Container {
     pub processes_omitted: u64,
     pub phases: Vec<Phase>,
     pub processes: Vec<Process>,
+}
+
+/// A container's security setup before its user command (from document version 7).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Security {
+    /// The capability sets last set (`capset`): effective, permitted, inheritable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caps: Option<[u64; 3]>,
+    /// Capabilities dropped from the bounding set (`PR_CAPBSET_DROP`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub bounding_dropped: u64,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_new_privs: bool,
+    /// Instructions of each seccomp filter loaded, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seccomp_filters: Vec<u32>,
+}
+
+impl Security {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 fn is_zero<T: Default + PartialEq>(n: &T) -> bool {

@@ -42,6 +42,47 @@ fn content(ev: &Event) -> String {
     s
 }
 
+/// Capabilities set, a prctl option, a seccomp filter.
+fn security(ev: &Event) -> String {
+    let filter = |n: &u32| match n {
+        0 => String::new(),
+        n => format!(", {n} instructions"),
+    };
+    match &ev.detail {
+        Detail::Capset {
+            target_pid,
+            effective,
+            permitted,
+            inheritable,
+            ..
+        } => {
+            let sets = flags::cap_sets(*effective, *permitted, *inheritable);
+            match target_pid {
+                0 => sets,
+                pid => format!("{sets} (pid {pid})"),
+            }
+        }
+        Detail::Prctl {
+            option,
+            arg,
+            filter_len,
+            ..
+        } => format!("{}{}", flags::prctl(*option, *arg), filter(filter_len)),
+        Detail::Seccomp {
+            operation,
+            flags,
+            filter_len,
+            ..
+        } => format!(
+            "{} flags={}{}",
+            flags::seccomp_op(*operation),
+            flags::seccomp_flags(*flags),
+            filter(filter_len)
+        ),
+        _ => String::new(),
+    }
+}
+
 /// What the event did, without its result.
 fn what(ev: &Event) -> String {
     match &ev.detail {
@@ -100,6 +141,7 @@ fn what(ev: &Event) -> String {
             ..
         } => format!("{name} (ifindex {ifindex}): netns {netns} -> {to_netns}"),
         Detail::OomKill { target_pid } => format!("victim {target_pid}"),
+        Detail::Capset { .. } | Detail::Prctl { .. } | Detail::Seccomp { .. } => security(ev),
         Detail::Signal {
             signal,
             target_pid,
@@ -390,7 +432,7 @@ mod tests {
 
     #[test]
     fn namespace_and_veth_lines() {
-        let ns = NsInodes::from_array([1, 2, 3, 4, 5, 6, 7]);
+        let ns = NsInodes::from_array([1, 2, 3, 4, 5, 6, 7, 8]);
         let e = ev(Detail::Namespaces {
             op: NsOp::Clone,
             flags: 0,

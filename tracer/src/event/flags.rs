@@ -102,10 +102,10 @@ pub fn clone_flags(v: u64) -> String {
                 NsKind::Net => "CLONE_NEWNET",
                 NsKind::Cgroup => "CLONE_NEWCGROUP",
                 NsKind::Time => "CLONE_NEWTIME",
+                NsKind::User => "CLONE_NEWUSER",
             };
             (k.clone_flag(), name)
         })
-        .chain([(0x1000_0000, "CLONE_NEWUSER")])
         .collect();
     bits(v, &names)
 }
@@ -172,9 +172,186 @@ pub fn signal_name(sig: i32) -> String {
         .map_or_else(|_| format!("signal {sig}"), |s| s.to_string())
 }
 
+/// Capability names as `capsh` prints them, by number (`CAP_LAST_CAP` 40 on 6.x).
+pub const CAPABILITIES: [&str; 41] = [
+    "cap_chown",
+    "cap_dac_override",
+    "cap_dac_read_search",
+    "cap_fowner",
+    "cap_fsetid",
+    "cap_kill",
+    "cap_setgid",
+    "cap_setuid",
+    "cap_setpcap",
+    "cap_linux_immutable",
+    "cap_net_bind_service",
+    "cap_net_broadcast",
+    "cap_net_admin",
+    "cap_net_raw",
+    "cap_ipc_lock",
+    "cap_ipc_owner",
+    "cap_sys_module",
+    "cap_sys_rawio",
+    "cap_sys_chroot",
+    "cap_sys_ptrace",
+    "cap_sys_pacct",
+    "cap_sys_admin",
+    "cap_sys_boot",
+    "cap_sys_nice",
+    "cap_sys_resource",
+    "cap_sys_time",
+    "cap_sys_tty_config",
+    "cap_mknod",
+    "cap_lease",
+    "cap_audit_write",
+    "cap_audit_control",
+    "cap_setfcap",
+    "cap_mac_override",
+    "cap_mac_admin",
+    "cap_syslog",
+    "cap_wake_alarm",
+    "cap_block_suspend",
+    "cap_audit_read",
+    "cap_perfmon",
+    "cap_bpf",
+    "cap_checkpoint_restore",
+];
+
+/// Every capability this table names.
+pub const ALL_CAPS: u64 = (1 << CAPABILITIES.len()) - 1;
+
+/// `cap_sys_admin` for 21, `cap_77` beyond the table.
+pub fn capability(n: u64) -> String {
+    usize::try_from(n)
+        .ok()
+        .and_then(|i| CAPABILITIES.get(i))
+        .map_or_else(|| format!("cap_{n}"), |s| (*s).to_string())
+}
+
+/// `cap_chown,cap_kill` for a set; `all` for every capability, `none` for the empty set.
+pub fn cap_set(set: u64) -> String {
+    if set == 0 {
+        return "none".into();
+    }
+    if set & ALL_CAPS == ALL_CAPS {
+        let rest = set & !ALL_CAPS;
+        return if rest == 0 {
+            "all".into()
+        } else {
+            format!("all,{rest:#x}")
+        };
+    }
+    (0..64)
+        .filter(|i| set & (1 << i) != 0)
+        .map(capability)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Capability sets in the manner of `capsh --print`: each group of capabilities with the
+/// sets holding it (`cap_chown,cap_kill=eip cap_sys_admin=p`), `=` when all are empty.
+pub fn cap_sets(effective: u64, permitted: u64, inheritable: u64) -> String {
+    let mut groups: Vec<(String, u64)> = Vec::new();
+    for bit in 0..64 {
+        let m = 1u64 << bit;
+        let which: String = [(effective, 'e'), (inheritable, 'i'), (permitted, 'p')]
+            .iter()
+            .filter(|(s, _)| s & m != 0)
+            .map(|(_, c)| *c)
+            .collect();
+        if which.is_empty() {
+            continue;
+        }
+        match groups.iter_mut().find(|(w, _)| *w == which) {
+            Some((_, set)) => *set |= m,
+            None => groups.push((which, m)),
+        }
+    }
+    if groups.is_empty() {
+        return "=".into();
+    }
+    groups
+        .iter()
+        .map(|(which, set)| format!("{}={which}", cap_set(*set)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A `prctl` option reported, with its argument: `PR_CAPBSET_DROP cap_sys_admin`.
+pub fn prctl(option: u32, arg: u64) -> String {
+    use tracer_common::prctl_ops as p;
+    match option {
+        p::PR_SET_NO_NEW_PRIVS => format!("PR_SET_NO_NEW_PRIVS {arg}"),
+        p::PR_CAPBSET_DROP => format!("PR_CAPBSET_DROP {}", capability(arg)),
+        p::PR_SET_KEEPCAPS => format!("PR_SET_KEEPCAPS {arg}"),
+        p::PR_SET_SECCOMP => match arg {
+            1 => "PR_SET_SECCOMP strict".into(),
+            2 => "PR_SET_SECCOMP filter".into(),
+            m => format!("PR_SET_SECCOMP mode {m}"),
+        },
+        p::PR_CAP_AMBIENT => {
+            let (op, cap) = (arg & 0xffff_ffff, arg >> 32);
+            match op {
+                1 => format!("PR_CAP_AMBIENT IS_SET {}", capability(cap)),
+                2 => format!("PR_CAP_AMBIENT RAISE {}", capability(cap)),
+                3 => format!("PR_CAP_AMBIENT LOWER {}", capability(cap)),
+                4 => "PR_CAP_AMBIENT CLEAR_ALL".into(),
+                o => format!("PR_CAP_AMBIENT op {o}"),
+            }
+        }
+        o => format!("option {o} {arg}"),
+    }
+}
+
+/// `seccomp(2)` operations.
+pub fn seccomp_op(op: u32) -> String {
+    match op {
+        0 => "SECCOMP_SET_MODE_STRICT".into(),
+        1 => "SECCOMP_SET_MODE_FILTER".into(),
+        2 => "SECCOMP_GET_ACTION_AVAIL".into(),
+        3 => "SECCOMP_GET_NOTIF_SIZES".into(),
+        o => format!("operation {o}"),
+    }
+}
+
+/// `seccomp(2)` filter flags.
+pub fn seccomp_flags(v: u64) -> String {
+    bits(
+        v,
+        &[
+            (1, "TSYNC"),
+            (2, "LOG"),
+            (4, "SPEC_ALLOW"),
+            (8, "NEW_LISTENER"),
+            (16, "TSYNC_ESRCH"),
+            (32, "WAIT_KILLABLE_RECV"),
+        ],
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn capabilities_read_as_capsh_prints_them() {
+        assert_eq!(capability(21), "cap_sys_admin");
+        assert_eq!(capability(63), "cap_63");
+        assert_eq!(cap_set(0), "none");
+        assert_eq!(cap_set(ALL_CAPS), "all");
+        assert_eq!(cap_set(1 | 1 << 5), "cap_chown,cap_kill");
+        assert_eq!(cap_sets(0, 0, 0), "=");
+        assert_eq!(
+            cap_sets(1 | 1 << 5, 1 | 1 << 5 | 1 << 21, 0),
+            "cap_chown,cap_kill=ep cap_sys_admin=p"
+        );
+        assert_eq!(cap_sets(ALL_CAPS, ALL_CAPS, ALL_CAPS), "all=eip");
+        assert_eq!(prctl(24, 21), "PR_CAPBSET_DROP cap_sys_admin");
+        assert_eq!(prctl(47, 2 | 13 << 32), "PR_CAP_AMBIENT RAISE cap_net_raw");
+        assert_eq!(prctl(22, 2), "PR_SET_SECCOMP filter");
+        assert_eq!(seccomp_op(1), "SECCOMP_SET_MODE_FILTER");
+        assert_eq!(seccomp_flags(1 | 8), "TSYNC|NEW_LISTENER");
+    }
 
     #[test]
     fn flag_words() {

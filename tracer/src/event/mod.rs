@@ -39,6 +39,9 @@ pub struct Event {
     pub pid_ns: u32,
     #[serde(default)]
     pub net_ns: u32,
+    /// The task's user namespace (from document version 7; 0 when unknown).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub user_ns: u32,
     /// The hook that produced the event (`tracepoint:syscalls:sys_enter_execve`,
     /// `kretprobe:create_new_namespaces`, ...).
     #[serde(default)]
@@ -237,6 +240,42 @@ pub enum Detail {
         /// 0 delivered, 1 ignored, 2 already pending, 3 queue full, 4 info lost.
         result: i32,
     },
+    /// `capset(2)`: capability sets made the task's (or, by an old API, another's).
+    Capset {
+        /// `pid` in the header: 0 for the caller.
+        target_pid: u32,
+        /// `_LINUX_CAPABILITY_VERSION_*` (`0x20080522` is version 3).
+        version: u32,
+        effective: u64,
+        permitted: u64,
+        inheritable: u64,
+        #[serde(flatten)]
+        result: SysResult,
+    },
+    /// `prctl(2)` with an option that restricts the process (`PR_SET_NO_NEW_PRIVS`,
+    /// `PR_CAPBSET_DROP`, `PR_SET_KEEPCAPS`, `PR_CAP_AMBIENT`, `PR_SET_SECCOMP`).
+    Prctl {
+        option: u32,
+        /// `arg2` (the capability dropped, the mode); `PR_CAP_AMBIENT`: the operation, and
+        /// the capability in the upper 32 bits.
+        arg: u64,
+        /// `PR_SET_SECCOMP` with a filter: its instructions.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        filter_len: u32,
+        #[serde(flatten)]
+        result: SysResult,
+    },
+    /// `seccomp(2)`.
+    Seccomp {
+        /// `SECCOMP_SET_MODE_STRICT` 0, `_FILTER` 1, `SECCOMP_GET_ACTION_AVAIL` 2, ...
+        operation: u32,
+        flags: u64,
+        /// A filter's instructions (`SECCOMP_SET_MODE_FILTER`).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        filter_len: u32,
+        #[serde(flatten)]
+        result: SysResult,
+    },
     /// A veth pair.
     Veth {
         name: String,
@@ -249,6 +288,10 @@ pub enum Detail {
         #[serde(flatten)]
         result: SysResult,
     },
+}
+
+fn is_zero(v: &u32) -> bool {
+    *v == 0
 }
 
 /// How namespaces changed (`tracer_common::ns_op`).
@@ -335,6 +378,7 @@ impl Event {
             mnt_ns: 0,
             pid_ns: 0,
             net_ns: 0,
+            user_ns: 0,
             hook: String::new(),
             truncated: Vec::new(),
             detail,
@@ -368,6 +412,9 @@ impl Detail {
             Detail::NetdevMove { .. } => EventKind::NetdevMove,
             Detail::OomKill { .. } => EventKind::OomKill,
             Detail::Signal { .. } => EventKind::Signal,
+            Detail::Capset { .. } => EventKind::Capset,
+            Detail::Prctl { .. } => EventKind::Prctl,
+            Detail::Seccomp { .. } => EventKind::Seccomp,
         }
     }
 
@@ -392,7 +439,10 @@ impl Detail {
             | Detail::Namespaces { result, .. }
             | Detail::Setns { result, .. }
             | Detail::Veth { result, .. }
-            | Detail::NetdevMove { result, .. } => Some(result),
+            | Detail::NetdevMove { result, .. }
+            | Detail::Capset { result, .. }
+            | Detail::Prctl { result, .. }
+            | Detail::Seccomp { result, .. } => Some(result),
             Detail::Fork { .. }
             | Detail::Exit { .. }
             | Detail::Rename { .. }
@@ -438,6 +488,7 @@ mod tests {
             mnt_ns: 1,
             pid_ns: 2,
             net_ns: 3,
+            user_ns: 4,
             hook: "tracepoint:syscalls:sys_enter_execve".into(),
             truncated: vec!["filename".into()],
             detail: Detail::Exec {

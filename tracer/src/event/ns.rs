@@ -13,12 +13,15 @@ pub struct NsInodes {
     pub net: u32,
     pub cgroup: u32,
     pub time: u32,
+    /// From document version 7.
+    #[serde(default)]
+    pub user: u32,
 }
 
 impl NsInodes {
     /// From the kernel's array, in [`NsKind`] order.
     pub fn from_array(a: [u32; tracer_common::NS_KINDS]) -> Self {
-        let [uts, ipc, mnt, pid, net, cgroup, time] = a;
+        let [uts, ipc, mnt, pid, net, cgroup, time, user] = a;
         Self {
             uts,
             ipc,
@@ -27,6 +30,7 @@ impl NsInodes {
             net,
             cgroup,
             time,
+            user,
         }
     }
 
@@ -43,6 +47,7 @@ impl NsInodes {
             NsKind::Net => &mut self.net,
             NsKind::Cgroup => &mut self.cgroup,
             NsKind::Time => &mut self.time,
+            NsKind::User => &mut self.user,
         }
     }
 
@@ -55,6 +60,7 @@ impl NsInodes {
             NsKind::Net => &self.net,
             NsKind::Cgroup => &self.cgroup,
             NsKind::Time => &self.time,
+            NsKind::User => &self.user,
         }
     }
 
@@ -155,7 +161,7 @@ mod tests {
             kinds_in(0b101_0100),
             [NsKind::Mnt, NsKind::Net, NsKind::Time]
         );
-        let ns = NsInodes::from_array([1, 2, 3, 4, 5, 6, 7]);
+        let ns = NsInodes::from_array([1, 2, 3, 4, 5, 6, 7, 8]);
         assert_eq!(
             ns,
             NsInodes {
@@ -165,7 +171,8 @@ mod tests {
                 pid: 4,
                 net: 5,
                 cgroup: 6,
-                time: 7
+                time: 7,
+                user: 8
             }
         );
         for (i, k) in NsKind::ALL.into_iter().enumerate() {

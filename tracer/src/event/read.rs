@@ -27,6 +27,8 @@ struct Fields<'a> {
     #[serde(default)]
     net_ns: u32,
     #[serde(default)]
+    user_ns: u32,
+    #[serde(default)]
     hook: String,
     #[serde(default)]
     truncated: Vec<String>,
@@ -87,6 +89,15 @@ struct Fields<'a> {
     level: Option<i32>,
     code: Option<i32>,
     result: Option<i32>,
+    version: Option<u32>,
+    effective: Option<u64>,
+    permitted: Option<u64>,
+    inheritable: Option<u64>,
+    option: Option<u32>,
+    arg: Option<u64>,
+    #[serde(default)]
+    filter_len: u32,
+    operation: Option<u32>,
 }
 
 fn req<T>(v: Option<T>, name: &str) -> Result<T, String> {
@@ -125,6 +136,9 @@ impl Fields<'_> {
             | EventKind::MoveMount
             | EventKind::OpenTree
             | EventKind::MountSetattr => self.mount_detail(kind)?,
+            EventKind::Capset | EventKind::Prctl | EventKind::Seccomp => {
+                self.security_detail(kind)?
+            }
             _ => self.detail(kind)?,
         };
         let f = self;
@@ -139,9 +153,37 @@ impl Fields<'_> {
             mnt_ns: f.mnt_ns,
             pid_ns: f.pid_ns,
             net_ns: f.net_ns,
+            user_ns: f.user_ns,
             hook: f.hook,
             truncated: f.truncated,
             detail,
+        })
+    }
+
+    /// The security setup's fields.
+    fn security_detail(&mut self, kind: EventKind) -> Result<Detail, String> {
+        let f = self;
+        Ok(match kind {
+            EventKind::Capset => Detail::Capset {
+                target_pid: req!(f.target_pid),
+                version: req!(f.version),
+                effective: req!(f.effective),
+                permitted: req!(f.permitted),
+                inheritable: req!(f.inheritable),
+                result: result!(f),
+            },
+            EventKind::Prctl => Detail::Prctl {
+                option: req!(f.option),
+                arg: req!(f.arg),
+                filter_len: f.filter_len,
+                result: result!(f),
+            },
+            _ => Detail::Seccomp {
+                operation: req!(f.operation),
+                flags: req!(f.flags),
+                filter_len: f.filter_len,
+                result: result!(f),
+            },
         })
     }
 
@@ -328,6 +370,7 @@ mod tests {
             mnt_ns: 7,
             pid_ns: 8,
             net_ns: 9,
+            user_ns: 10,
             hook: "h".into(),
             truncated: vec!["target".into()],
             detail,
@@ -338,7 +381,7 @@ mod tests {
     #[test]
     fn every_kind_round_trips() {
         let r = SysResult::from_ret(-13);
-        let ns = NsInodes::from_array([1, 2, 3, 4, 5, 6, 7]);
+        let ns = NsInodes::from_array([1, 2, 3, 4, 5, 6, 7, 8]);
         let s = |x: &str| x.to_string();
         let all = [
             Detail::Exec {
@@ -468,7 +511,7 @@ mod tests {
                 ifindex: 9,
                 netns: 1,
                 to_netns: 2,
-                result: r,
+                result: r.clone(),
             },
             Detail::OomKill { target_pid: 77 },
             Detail::Signal {
@@ -476,6 +519,26 @@ mod tests {
                 target_pid: 78,
                 code: 0,
                 result: 0,
+            },
+            Detail::Capset {
+                target_pid: 0,
+                version: 0x2008_0522,
+                effective: 0xa80_425fb,
+                permitted: 0xa80_425fb,
+                inheritable: 0,
+                result: r.clone(),
+            },
+            Detail::Prctl {
+                option: 24,
+                arg: 21,
+                filter_len: 0,
+                result: r.clone(),
+            },
+            Detail::Seccomp {
+                operation: 1,
+                flags: 1,
+                filter_len: 371,
+                result: r.clone(),
             },
         ];
         let kinds: Vec<EventKind> = all.iter().map(Detail::kind).collect();

@@ -52,6 +52,7 @@ fn drawn(ev: &Event) -> Option<&'static str> {
         | Detail::OpenTree { .. }
         | Detail::MountSetattr { .. } => "mount",
         Detail::CgroupMkdir { .. } | Detail::CgroupAttach { .. } => "cgroup",
+        Detail::Capset { .. } | Detail::Prctl { .. } | Detail::Seccomp { .. } => "security",
         Detail::Rename { .. }
         | Detail::CgroupRmdir { .. }
         | Detail::OomKill { .. }
@@ -370,7 +371,7 @@ svg { display: block; font-size: 11px; }
 .tick { fill: #666; cursor: help; }
 .tick.fork { fill: #2a9d8f; } .tick.exec { fill: #e76f51; } .tick.exit { fill: #264653; }
 .tick.ns { fill: #8e44ad; } .tick.mount { fill: #b8860b; } .tick.pivot { fill: #c0392b; }
-.tick.net { fill: #1f77b4; } .tick.cgroup { fill: #7f8c8d; }
+.tick.net { fill: #1f77b4; } .tick.cgroup { fill: #7f8c8d; } .tick.security { fill: #d35400; }
 table.lifecycle { border-collapse: collapse; margin-top: 16px; width: 100%; }
 .lifecycle caption { text-align: left; font-weight: 600; margin-bottom: 4px; }
 .lifecycle th, .lifecycle td { border-bottom: 1px solid #ddd; padding: 3px 6px; text-align: left; vertical-align: top; }

@@ -222,6 +222,7 @@ mod tests {
             runtime: Runtime::Runc,
             found_by: "test".into(),
             command: command.split(' ').map(str::to_string).collect(),
+            security: Default::default(),
             created_ns: 1_000_000_000,
             started_ns: Some(1_250_000_000),
             exited_ns: Some(2_000_000_000),

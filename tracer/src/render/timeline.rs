@@ -207,6 +207,7 @@ pub fn sentence(c: &Container, p: &Phase) -> String {
         | PhaseKind::NetworkConfig
         | PhaseKind::Network => preparing(c, p),
         PhaseKind::RuntimeInit | PhaseKind::Cgroup | PhaseKind::Namespaces => isolating(c, p),
+        PhaseKind::UserNamespace | PhaseKind::Security => securing(c, p),
         PhaseKind::RootfsMounts
         | PhaseKind::PivotRoot
         | PhaseKind::MaskPaths
@@ -330,6 +331,94 @@ fn isolating(c: &Container, p: &Phase) -> String {
             format!(
                 "{} calls {op}: the container gets its own {kinds} namespaces, so it sees only \
                  its own processes, mounts, hostname, IPC objects and network devices.",
+                p.comm
+            )
+        }
+        // Dispatched by `sentence`.
+        _ => String::new(),
+    }
+}
+
+/// Docker's default capabilities (moby's `DefaultCapabilities`): 14 of them.
+const DOCKER_CAPS: u64 = 1 << 0 // chown
+    | 1 << 1 // dac_override
+    | 1 << 3 // fowner
+    | 1 << 4 // fsetid
+    | 1 << 5 // kill
+    | 1 << 6 // setgid
+    | 1 << 7 // setuid
+    | 1 << 8 // setpcap
+    | 1 << 10 // net_bind_service
+    | 1 << 13 // net_raw
+    | 1 << 18 // sys_chroot
+    | 1 << 27 // mknod
+    | 1 << 29 // audit_write
+    | 1 << 31; // setfcap
+
+/// The user namespace and the security setup: what the container's root may do.
+fn securing(c: &Container, p: &Phase) -> String {
+    let s = &c.security;
+    match p.kind {
+        PhaseKind::UserNamespace => format!(
+            "{} creates a user namespace ({}): inside it, uid 0 is the container's root, but              on the host it is whichever unprivileged uid the namespace's uid_map names, and              its capabilities count only for what the namespace owns.",
+            p.comm,
+            match c.ns.user {
+                0 => "inode unknown".to_string(),
+                n => format!("user:[{n}]"),
+            }
+        ),
+        PhaseKind::Security => {
+            let mut steps = Vec::new();
+            if let Some([e, _, _]) = s.caps {
+                let n = e.count_ones();
+                steps.push(if e == DOCKER_CAPS {
+                    "drops to Docker's 14 default capabilities".to_string()
+                } else if e & crate::event::flags::ALL_CAPS == crate::event::flags::ALL_CAPS {
+                    "keeps every capability".to_string()
+                } else {
+                    format!(
+                        "drops to {n} capabilit{} ({})",
+                        if n == 1 { "y" } else { "ies" },
+                        truncate(&crate::event::flags::cap_set(e), 60)
+                    )
+                });
+            }
+            if s.bounding_dropped != 0 {
+                steps.push(format!(
+                    "removes {} from the bounding set, so no exec can gain them back",
+                    s.bounding_dropped.count_ones()
+                ));
+            }
+            if s.no_new_privs {
+                steps.push("sets no_new_privs (setuid binaries no longer raise privileges)".into());
+            }
+            match s.seccomp_filters.as_slice() {
+                [] => {}
+                [n] => steps.push(format!(
+                    "loads a seccomp filter of {n} instructions{}",
+                    if c.engine.is_some() {
+                        ": the engine's profile, whose refused calls (keyctl, mount, reboot,                          unshare of a user namespace, ...) fail from now on"
+                    } else {
+                        ": system calls it refuses fail from now on"
+                    }
+                )),
+                many => steps.push(format!(
+                    "loads {} seccomp filters ({} instructions)",
+                    many.len(),
+                    many.iter().map(u32::to_string).collect::<Vec<_>>().join(" + ")
+                )),
+            }
+            if steps.is_empty() {
+                steps.push("adjusts its capabilities".into());
+            }
+            let last = steps.pop().unwrap_or_default();
+            let list = if steps.is_empty() {
+                last
+            } else {
+                format!("{}, and {last}", steps.join(", "))
+            };
+            format!(
+                "Just before the user command, {} {list}. These limits pass to the command and                  every process it starts.",
                 p.comm
             )
         }

@@ -199,6 +199,7 @@ impl Engine {
             (&mut st.c.ns.mnt, ev.mnt_ns),
             (&mut st.c.ns.pid, ev.pid_ns),
             (&mut st.c.ns.net, ev.net_ns),
+            (&mut st.c.ns.user, ev.user_ns),
         ] {
             if *slot == 0 {
                 *slot = v;

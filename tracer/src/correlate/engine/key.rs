@@ -64,6 +64,9 @@ pub(super) fn call(ev: &Event) -> Option<&'static str> {
         Detail::CgroupRmdir { .. } => "rmdir",
         Detail::CgroupAttach { .. } => "write",
         Detail::Signal { .. } => "kill",
+        Detail::Capset { .. } => "capset",
+        Detail::Prctl { .. } => "prctl",
+        Detail::Seccomp { .. } => "seccomp",
         Detail::OomKill { .. } => return None,
         Detail::NetdevMove { .. } | Detail::Veth { .. } => return None,
     })

@@ -17,6 +17,7 @@ mod key;
 mod mount;
 mod namespaces;
 mod process;
+mod security;
 mod slots;
 mod veth;
 mod waiting;
@@ -523,6 +524,7 @@ impl Engine {
                 runtime,
                 found_by: found_by.to_string(),
                 command: Vec::new(),
+                security: Default::default(),
                 created_ns: ts,
                 started_ns: None,
                 exited_ns: None,
@@ -696,7 +698,10 @@ impl Engine {
             | Detail::Exit { .. }
             | Detail::Rename { .. }
             | Detail::Namespaces { .. }
-            | Detail::Setns { .. } => {}
+            | Detail::Setns { .. }
+            | Detail::Capset { .. }
+            | Detail::Prctl { .. }
+            | Detail::Seccomp { .. } => {}
         }
         self.phase_with(c, kind, ev, evidence);
     }
@@ -731,6 +736,9 @@ impl Engine {
             Detail::Signal {
                 signal, target_pid, ..
             } => self.signal(ev, *signal, *target_pid),
+            Detail::Capset { .. } | Detail::Prctl { .. } | Detail::Seccomp { .. } => {
+                self.security(ev)
+            }
             Detail::CgroupMkdir { path, .. } => self.cgroup(ev, path, None, false),
             Detail::CgroupRmdir { path, .. } => self.cgroup(ev, path, None, true),
             Detail::CgroupAttach {

@@ -33,7 +33,10 @@ fn mount_target(d: &Detail) -> Option<&str> {
         | Detail::CgroupAttach { .. }
         | Detail::NetdevMove { .. }
         | Detail::OomKill { .. }
-        | Detail::Signal { .. } => None,
+        | Detail::Signal { .. }
+        | Detail::Capset { .. }
+        | Detail::Prctl { .. }
+        | Detail::Seccomp { .. } => None,
     }
 }
 

@@ -53,6 +53,8 @@ impl Engine {
         st.ns_done = true;
         let kind = if st.started() {
             PhaseKind::Exec
+        } else if new == [NsKind::User] {
+            PhaseKind::UserNamespace
         } else {
             PhaseKind::Namespaces
         };

@@ -641,3 +641,66 @@ fn a_veth_read_before_its_namespace_was_made_is_still_claimed() {
     assert_eq!(by_id(&c, "ctr-q").veths, ["veth9"]);
     assert_eq!(c.unattributed_total, 0);
 }
+
+/// A runtime's init setting up security: its probes of the kernel are in no phase; the drop,
+/// the capabilities, no_new_privs and the filter are the security phase and its summary.
+#[test]
+fn security_setup_is_its_own_phase() {
+    let mut t = Trace::new();
+    let (runc, init, ns) = (300, 301, (30, 31));
+    t.exec(runc, "runc", (HOST.mnt, HOST.net), "runc run ctr-s");
+    t.host(runc, "runc", Detail::Fork { child_pid: init });
+    let seccomp = |operation, filter_len, ret| Detail::Seccomp {
+        operation,
+        flags: 0,
+        filter_len,
+        result: SysResult::from_ret(ret),
+    };
+    let prctl = |option, arg, filter_len| Detail::Prctl {
+        option,
+        arg,
+        filter_len,
+        result: ok(),
+    };
+    t.feed(init, "runc:[2:INIT]", ns, seccomp(2, 0, 0));
+    t.feed(init, "runc:[2:INIT]", ns, seccomp(1, 0, -14));
+    t.feed(init, "runc:[2:INIT]", ns, prctl(24, 21, 0));
+    t.feed(init, "runc:[2:INIT]", ns, prctl(24, 16, 0));
+    let caps = 1 | 1 << 5;
+    t.feed(
+        init,
+        "runc:[2:INIT]",
+        ns,
+        Detail::Capset {
+            target_pid: 0,
+            version: 0x2008_0522,
+            effective: caps,
+            permitted: caps,
+            inheritable: 0,
+            result: ok(),
+        },
+    );
+    t.feed(init, "runc:[2:INIT]", ns, prctl(38, 1, 0));
+    t.feed(init, "runc:[2:INIT]", ns, prctl(22, 2, 974));
+    t.exec(init, "runc:[2:INIT]", ns, "sleep 1");
+    // After the start: an exec session's, not the container's setup.
+    t.feed(init, "sleep", ns, prctl(38, 1, 0));
+    let c = t.finish();
+    let c = by_id(&c, "ctr-s");
+    assert_eq!(c.security.caps, Some([caps, caps, 0]));
+    assert_eq!(c.security.bounding_dropped, 1 << 21 | 1 << 16);
+    assert!(c.security.no_new_privs);
+    assert_eq!(c.security.seccomp_filters, [974]);
+    let phase = c
+        .phases
+        .iter()
+        .find(|p| p.kind == PhaseKind::Security)
+        .expect("a security phase");
+    assert_eq!(phase.events, 5, "the probes are not setup");
+    assert!(
+        phase.key.contains("PR_CAPBSET_DROP cap_sys_admin"),
+        "{}",
+        phase.key
+    );
+    assert_eq!(phase.call.as_deref(), Some("prctl"));
+}

@@ -1,0 +1,153 @@
+//! Root only: the security setup of a launch, with real Docker (its daemons started by the
+//! test when not running, and stopped after) and the built-in runtime. Docker's default is
+//! its 14 capabilities, the others dropped from the bounding set, and a seccomp filter;
+//! `seccomp=unconfined` loads none; `no-new-privileges` sets no_new_privs.
+
+use std::{
+    fs,
+    process::{Command, Stdio},
+};
+
+use tracer::{
+    correlate::{Container, PhaseKind},
+    document::Document,
+};
+use tracer_integration::{
+    services::{Docker, IMAGE},
+    Watch, TRACER,
+};
+
+/// Docker's default capabilities (moby's `DefaultCapabilities`), bit N = capability N.
+const DOCKER_CAPS: u64 = 0xa80_425fb;
+
+fn docker_run(name: &str, opts: &[&str]) -> String {
+    let status = Command::new("docker")
+        .args(["run", "--name", name])
+        .args(opts)
+        .args([IMAGE, "echo", "hi"])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "docker run {opts:?}");
+    let out = Command::new("docker")
+        .args(["inspect", "-f", "{{.Id}}", name])
+        .output()
+        .unwrap();
+    let _ = Command::new("docker")
+        .args(["rm", name])
+        .stdout(Stdio::null())
+        .status();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn security_phase(c: &Container) -> Option<&tracer::correlate::Phase> {
+    c.phases.iter().find(|p| p.kind == PhaseKind::Security)
+}
+
+/// The security phase comes after mask paths and before the user command.
+fn in_order(c: &Container) {
+    let at = |k: PhaseKind| c.phases.iter().position(|p| p.kind == k);
+    let sec = at(PhaseKind::Security).expect("a security phase");
+    assert!(at(PhaseKind::PivotRoot).unwrap() < sec, "{:?}", c.phases);
+    assert!(sec < at(PhaseKind::UserExec).unwrap(), "{:?}", c.phases);
+}
+
+#[test]
+fn root_docker_security_setup_is_seen() {
+    let _docker = Docker::up();
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("trace.json");
+    let watch = Watch::start(&["--json", json.to_str().unwrap()]);
+    let pid = std::process::id();
+    let default = docker_run(&format!("tr-sec-{pid}"), &[]);
+    let unconfined = docker_run(
+        &format!("tr-unconf-{pid}"),
+        &["--security-opt", "seccomp=unconfined"],
+    );
+    let nnp = docker_run(
+        &format!("tr-nnp-{pid}"),
+        &["--security-opt", "no-new-privileges"],
+    );
+    let out = watch.stop();
+    assert!(out.success, "{}", out.stderr);
+    let doc: Document = serde_json::from_str(&fs::read_to_string(&json).unwrap()).unwrap();
+    let find = |id: &str| {
+        doc.containers
+            .iter()
+            .find(|c| c.id == id)
+            .unwrap_or_else(|| panic!("{id} not found"))
+    };
+
+    let c = find(&default);
+    in_order(c);
+    let s = &c.security;
+    assert_eq!(
+        s.caps.map(|[e, p, _]| (e, p)),
+        Some((DOCKER_CAPS, DOCKER_CAPS))
+    );
+    assert_ne!(s.bounding_dropped, 0);
+    assert_eq!(
+        s.bounding_dropped & DOCKER_CAPS,
+        0,
+        "none of the 14 dropped"
+    );
+    assert!(!s.no_new_privs);
+    assert_eq!(s.seccomp_filters.len(), 1, "{s:?}");
+    assert!(s.seccomp_filters[0] > 100, "{s:?}");
+    let phase = security_phase(c).unwrap();
+    assert_eq!(phase.comm, "runc:[2:INIT]");
+    let text = tracer::render::timeline::sentence(c, phase);
+    assert!(text.contains("Docker's 14 default capabilities"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "seccomp filter of {} instructions",
+            s.seccomp_filters[0]
+        )),
+        "{text}"
+    );
+
+    let c = find(&unconfined);
+    in_order(c);
+    assert!(c.security.seccomp_filters.is_empty(), "{:?}", c.security);
+    assert_eq!(c.security.caps.map(|[e, ..]| e), Some(DOCKER_CAPS));
+
+    let c = find(&nnp);
+    in_order(c);
+    assert!(c.security.no_new_privs, "{:?}", c.security);
+    assert_eq!(c.security.seccomp_filters.len(), 1);
+}
+
+/// The built-in runtime drops to the same 14 capabilities and sets no_new_privs; its own
+/// trace shows that as the security phase, in one stream line per run of drops.
+#[test]
+fn root_tracer_run_security_phase() {
+    tracer_integration::require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("run.json");
+    let out = Command::new(&*TRACER)
+        .args([
+            "run",
+            "--net",
+            "none",
+            "--json",
+            json.to_str().unwrap(),
+            "--",
+            "true",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let drops: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("PR_CAPBSET_DROP"))
+        .collect();
+    assert_eq!(drops.len(), 1, "one line for the run of drops: {drops:?}");
+    assert!(drops[0].contains("PR_CAPBSET_DROP ×"), "{}", drops[0]);
+    let doc: Document = serde_json::from_str(&fs::read_to_string(&json).unwrap()).unwrap();
+    let c = &doc.containers[0];
+    in_order(c);
+    assert_eq!(c.security.caps.map(|[e, ..]| e), Some(DOCKER_CAPS));
+    assert!(c.security.no_new_privs);
+    assert_eq!(c.security.bounding_dropped & DOCKER_CAPS, 0);
+}
