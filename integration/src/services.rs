@@ -166,3 +166,109 @@ fn import(engine: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The unprivileged user rootless podman runs as in the tests, made once (`useradd` gives it
+/// subordinate uid and gid ranges in `/etc/subuid` and `/etc/subgid`).
+pub const ROOTLESS_USER: &str = "tracer-rootless";
+
+/// Rootless podman as [`ROOTLESS_USER`]: the user and its image made when missing, its
+/// runtime directory private to the test, its pause process (which holds the user namespace
+/// every rootless container of the user shares) stopped on both ends, so the namespace is
+/// made while traced and nothing is left running.
+pub struct RootlessPodman {
+    _lock: MutexGuard<'static, Option<Daemons>>,
+    runtime_dir: PathBuf,
+}
+
+impl RootlessPodman {
+    pub fn up() -> Self {
+        crate::require_root();
+        let lock = ENGINES
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !ok(Command::new("id").arg(ROOTLESS_USER)) {
+            assert!(
+                ok(Command::new("useradd").args(["-m", "-s", "/bin/sh", ROOTLESS_USER])),
+                "useradd {ROOTLESS_USER}"
+            );
+        }
+        let subuid = fs::read_to_string("/etc/subuid").unwrap_or_default();
+        assert!(
+            subuid
+                .lines()
+                .any(|l| l.starts_with(&format!("{ROOTLESS_USER}:"))),
+            "{ROOTLESS_USER} has no /etc/subuid range"
+        );
+        let runtime_dir =
+            std::env::temp_dir().join(format!("tracer-rootless-{}", std::process::id()));
+        fs::create_dir_all(&runtime_dir).unwrap();
+        let uid = nix::unistd::User::from_name(ROOTLESS_USER)
+            .unwrap()
+            .unwrap()
+            .uid;
+        nix::unistd::chown(&runtime_dir, Some(uid), None).unwrap();
+        fs::set_permissions(
+            &runtime_dir,
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .unwrap();
+        let me = Self {
+            _lock: lock,
+            runtime_dir,
+        };
+        me.stop_pause();
+        if !me.podman(&["image", "exists", IMAGE]).status.success() {
+            let dir = tempfile::tempdir().unwrap();
+            let tar = dir.path().join("rootfs.tar");
+            let root = busybox_rootfs(dir.path());
+            assert!(ok(Command::new("tar")
+                .arg("-C")
+                .arg(&root)
+                .arg("-cf")
+                .arg(&tar)
+                .arg(".")));
+            fs::set_permissions(
+                dir.path(),
+                std::os::unix::fs::PermissionsExt::from_mode(0o755),
+            )
+            .unwrap();
+            fs::set_permissions(&tar, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+            let out = me.podman(&["import", tar.to_str().unwrap(), IMAGE]);
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        // The import started the pause process: the test's run must make it again.
+        me.stop_pause();
+        me
+    }
+
+    /// `podman ARGS` as the user.
+    pub fn podman(&self, args: &[&str]) -> std::process::Output {
+        Command::new("runuser")
+            .args(["-u", ROOTLESS_USER, "--", "env"])
+            .arg(format!("XDG_RUNTIME_DIR={}", self.runtime_dir.display()))
+            .arg(format!("HOME=/home/{ROOTLESS_USER}"))
+            .arg("podman")
+            .args(args)
+            .current_dir("/")
+            .output()
+            .unwrap()
+    }
+
+    fn stop_pause(&self) {
+        let _ = Command::new("pkill")
+            .args(["-KILL", "-u", ROOTLESS_USER])
+            .status();
+        thread::sleep(Duration::from_millis(200));
+    }
+}
+
+impl Drop for RootlessPodman {
+    fn drop(&mut self) {
+        self.stop_pause();
+        let _ = fs::remove_dir_all(&self.runtime_dir);
+    }
+}

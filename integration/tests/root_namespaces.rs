@@ -11,7 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use tracer::event::{Detail, Event, NsInodes};
+use tracer::event::{Detail, Event, MapFile, NsInodes};
 use tracer_integration::{require_root, Watch, TRACER};
 
 /// Inode of `/proc/PID/ns/KIND`.
@@ -164,6 +164,7 @@ fn root_user_namespace_is_seen() {
         ns_inode(pid, "mnt"),
         ns_inode(pid, "net"),
     );
+    let uid_map = fs::read_to_string(format!("/proc/{pid}/uid_map")).unwrap();
     let host_user = ns_inode(std::process::id(), "user");
     assert_ne!(user, host_user);
     unshare.kill().unwrap();
@@ -199,6 +200,86 @@ fn root_user_namespace_is_seen() {
         .find(|e| e.tgid == pid && matches!(&e.detail, Detail::Exec { argv, .. } if argv.first().is_some_and(|a| a == "sleep")))
         .expect("sleep's exec");
     assert_eq!(exec.user_ns, user);
+    // unshare -r wrote its own maps: `0 0 1`, and `deny` to setgroups first.
+    let maps = id_maps(&out.events, pid, user);
+    assert_eq!(
+        maps.iter().map(|(f, _)| *f).collect::<Vec<_>>(),
+        [MapFile::UidMap, MapFile::Setgroups, MapFile::GidMap]
+    );
+    assert_eq!(words(&maps[0].1), words(&uid_map));
+    assert_eq!(maps[1].1, "deny");
+}
+
+/// Whitespace-separated words: `/proc/PID/uid_map` pads its columns.
+fn words(s: &str) -> Vec<&str> {
+    s.split_whitespace().collect()
+}
+
+/// The ID maps process `pid` wrote for its own user namespace `user`, in order: what the
+/// path or (kprobe path) the namespace says.
+fn id_maps(events: &[Event], pid: u32, user: u32) -> Vec<(MapFile, String)> {
+    events
+        .iter()
+        .filter(|e| e.tgid == pid)
+        .filter_map(|e| match &e.detail {
+            Detail::IdMap {
+                file,
+                path,
+                target_pid,
+                mapped_ns,
+                data,
+                result,
+            } if !result.failed() => {
+                // With kprobes, what was written, as written; without, the map the kernel
+                // holds when the file is closed, with the path it was opened by.
+                assert_eq!(*mapped_ns, user, "{e:?}");
+                if kprobes_here() {
+                    assert!(e.hook.starts_with("kretprobe:proc_"), "{e:?}");
+                    assert!(result.ret > 0, "{e:?}");
+                } else {
+                    assert_eq!(
+                        (path.as_str(), *target_pid),
+                        (&*format!("/proc/self/{}", file.name()), pid)
+                    );
+                    assert_eq!(e.hook, "tracepoint:syscalls:sys_enter_close");
+                }
+                Some((*file, data.clone()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// `unshare -U --map-user=1000 --map-group=1000`: the map's line says host uid 0 is 1000
+/// inside, as `/proc/PID/uid_map` does.
+#[test]
+fn root_id_maps_are_seen() {
+    let watch = Watch::start(&[]);
+    let mut unshare = Command::new("unshare")
+        .args(["-U", "--map-user=1000", "--map-group=1000", "sleep", "5"])
+        .spawn()
+        .unwrap();
+    let pid = unshare.id();
+    wait_comm(pid, "sleep");
+    let user = ns_inode(pid, "user");
+    let (uid_map, gid_map) = (
+        fs::read_to_string(format!("/proc/{pid}/uid_map")).unwrap(),
+        fs::read_to_string(format!("/proc/{pid}/gid_map")).unwrap(),
+    );
+    unshare.kill().unwrap();
+    unshare.wait().unwrap();
+    let out = watch.stop();
+    let maps = id_maps(&out.events, pid, user);
+    let of = |file: MapFile| {
+        maps.iter()
+            .find(|(f, _)| *f == file)
+            .unwrap_or_else(|| panic!("no {file:?} in {maps:?}"))
+            .1
+            .clone()
+    };
+    assert_eq!(words(&of(MapFile::UidMap)), words(&uid_map));
+    assert_eq!(words(&of(MapFile::UidMap)), ["1000", "0", "1"]);
+    assert_eq!(words(&of(MapFile::GidMap)), words(&gid_map));
 }
 
 #[test]
@@ -519,6 +600,7 @@ fn root_check_reports_every_kind() {
     };
     if kprobes_here() {
         assert!(used("kretprobe create_new_namespaces"), "{stdout}");
+        assert!(used("kretprobe proc_uid_map_write"), "{stdout}");
         if veth_kprobe_here() {
             assert!(used("kretprobe veth_newlink"), "{stdout}");
         } else {
@@ -542,9 +624,11 @@ fn root_check_reports_every_kind() {
     } else {
         assert_eq!(
             stdout.matches("no: kprobes: not in this kernel").count(),
-            3,
-            "namespaces, veth and netdev_move say why their kprobes are not used:\n{stdout}"
+            4,
+            "namespaces, veth, netdev_move and id_map say why their kprobes are not used:\n\
+             {stdout}"
         );
         assert!(used("rtnetlink link monitor"), "{stdout}");
+        assert!(used("sys_enter/exit_openat"), "{stdout}");
     }
 }

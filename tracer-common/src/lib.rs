@@ -103,6 +103,7 @@ event_kinds! {
     Capset = 23, "capset", SecurityEvent;
     Prctl = 24, "prctl", SecurityEvent;
     Seccomp = 25, "seccomp", SecurityEvent;
+    IdMap = 26, "id_map", IdMapEvent;
 }
 
 /// Slots in the lost-event counter array: one per discriminant (slot 0 is unused).
@@ -227,6 +228,15 @@ hooks! {
     Seccomp = 29, "tracepoint:syscalls:sys_exit_seccomp";
     /// kprobe + kretprobe on `create_user_ns` (stock kernels).
     CreateUserNs = 30, "kretprobe:create_user_ns";
+    /// A map file opened for writing (`sys_enter/exit_openat`), reported at its close with
+    /// the map the kernel then holds.
+    IdMapClose = 31, "tracepoint:syscalls:sys_enter_close";
+    /// The same, when its process exits without closing it.
+    IdMapExit = 35, "tracepoint:sched:sched_process_exit";
+    /// kprobe + kretprobe on the map files' write functions (stock kernels).
+    ProcUidMapWrite = 32, "kretprobe:proc_uid_map_write";
+    ProcGidMapWrite = 33, "kretprobe:proc_gid_map_write";
+    ProcSetgroupsWrite = 34, "kretprobe:proc_setgroups_write";
 }
 
 /// A kind of namespace. The discriminant is its index in [`NsEvent::inum`] and its bit in
@@ -456,6 +466,52 @@ pub struct SecurityEvent {
     pub filter_len: u32,
 }
 
+/// Bytes kept of an ID map written (a map holds at most 340 lines; runtimes write a few).
+pub const MAP_DATA_LEN: usize = 256;
+/// Bytes kept of the path a map file was opened by (`/proc/4194304/setgroups` is 25).
+pub const MAP_PATH_LEN: usize = 32;
+
+/// Which file of a user namespace's ID maps: `/proc/PID/uid_map`, `gid_map`, `setgroups`.
+pub mod id_map_file {
+    pub const UID_MAP: u32 = 0;
+    pub const GID_MAP: u32 = 1;
+    pub const SETGROUPS: u32 = 2;
+}
+
+/// A process wrote a user namespace's ID map (or its `setgroups`): on kernels with kprobes
+/// seen at the map file's write function, with what was written and the result; elsewhere
+/// the file is seen opened for writing (`openat`) and reported when it is closed (or its
+/// process exits), with the map the kernel then holds ([`MapExtents`] in `data`).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct IdMapEvent {
+    pub header: Header,
+    /// The write's result (bytes written, or `-errno`); 0 at a close.
+    pub ret: i64,
+    /// The file's fd (at a close), or -1.
+    pub fd: i32,
+    /// One of [`id_map_file`].
+    pub which: u32,
+    /// Bytes the write was given, and bytes kept in `data`.
+    pub count: u32,
+    pub len: u32,
+    pub path_len: u32,
+    /// The user namespace mapped (kprobe path; 0 on the tracepoint path, which sees the path).
+    pub user_ns: u32,
+    /// The path the file was opened by (`/proc/4242/uid_map`, or `uid_map` below a dirfd).
+    pub path: [u8; MAP_PATH_LEN],
+    /// The name of the directory a relative path was opened below (`4242` for
+    /// `/proc/4242`), NUL-terminated; empty for an absolute path.
+    pub dir: [u8; 16],
+    /// What was written (kprobe path), or the map the kernel holds at the close: its
+    /// `nr_extents` (u32), then that many `{first, lower_first, count}` (u32 each, at most
+    /// [`MAP_EXTENTS`]); for `setgroups`, the namespace's `flags` (u64).
+    pub data: [u8; MAP_DATA_LEN],
+}
+
+/// Most extents of a map reported at a close (the kernel allows 340).
+pub const MAP_EXTENTS: usize = 16;
+
 /// `prctl` options reported: the ones that set a process's security.
 pub mod prctl_ops {
     pub const PR_SET_KEEPCAPS: u32 = 8;
@@ -633,6 +689,25 @@ pub struct KernelLayout {
     /// `task_struct.cred` and `struct cred.user_ns`: a task's user namespace.
     pub task_cred: u32,
     pub cred_user_ns: u32,
+    /// `struct file.private_data` and `struct seq_file.private`: the user namespace a map
+    /// file is of.
+    pub file_private_data: u32,
+    pub seq_file_private: u32,
+    /// A task's open file by number (`task->files->fdt->fd[n]`) and the name of its
+    /// dentry (`file->f_path.dentry->d_name.name`).
+    pub task_files: u32,
+    pub files_fdt: u32,
+    pub fdtable_fd: u32,
+    pub file_dentry: u32,
+    pub dentry_name: u32,
+    /// `struct user_namespace`: `uid_map`, `gid_map`, `flags`; `struct uid_gid_map`:
+    /// `nr_extents`, the inline `extent[]`, and `forward` (past five extents).
+    pub userns_uid_map: u32,
+    pub userns_gid_map: u32,
+    pub userns_flags: u32,
+    pub map_nr_extents: u32,
+    pub map_extent: u32,
+    pub map_forward: u32,
     /// `oom:mark_victim` and `signal:signal_generate` record fields.
     pub oom_pid: u32,
     pub signal_sig: u32,
@@ -678,6 +753,19 @@ impl KernelLayout {
         attach_path: OFFSET_UNKNOWN,
         task_cred: OFFSET_UNKNOWN,
         cred_user_ns: OFFSET_UNKNOWN,
+        file_private_data: OFFSET_UNKNOWN,
+        seq_file_private: OFFSET_UNKNOWN,
+        task_files: OFFSET_UNKNOWN,
+        files_fdt: OFFSET_UNKNOWN,
+        fdtable_fd: OFFSET_UNKNOWN,
+        file_dentry: OFFSET_UNKNOWN,
+        dentry_name: OFFSET_UNKNOWN,
+        userns_uid_map: OFFSET_UNKNOWN,
+        userns_gid_map: OFFSET_UNKNOWN,
+        userns_flags: OFFSET_UNKNOWN,
+        map_nr_extents: OFFSET_UNKNOWN,
+        map_extent: OFFSET_UNKNOWN,
+        map_forward: OFFSET_UNKNOWN,
         oom_pid: OFFSET_UNKNOWN,
         signal_sig: OFFSET_UNKNOWN,
         signal_code: OFFSET_UNKNOWN,

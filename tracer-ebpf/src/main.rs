@@ -6,6 +6,7 @@
 
 mod cgroup;
 mod exec;
+mod idmap;
 mod maps;
 mod mount;
 mod namespaces;

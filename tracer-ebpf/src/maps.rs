@@ -5,7 +5,8 @@ use aya_ebpf::{
     maps::{HashMap, PerCpuArray, RingBuf},
 };
 use tracer_common::{
-    ExecEvent, MountEvent, NetdevMoveEvent, NsEvent, SecurityEvent, DEFAULT_RING_BYTES, KIND_SLOTS,
+    ExecEvent, IdMapEvent, MountEvent, NetdevMoveEvent, NsEvent, SecurityEvent, DEFAULT_RING_BYTES,
+    KIND_SLOTS, MAP_PATH_LEN,
 };
 
 /// All events, in submission order. Its size is set by the loader (`--ring-size`).
@@ -58,6 +59,35 @@ pub(crate) struct CreateNsArgs {
 /// `create_user_ns`'s `struct cred *` between kprobe and kretprobe, by thread id.
 #[map]
 pub(crate) static USERNS_PENDING: HashMap<u32, u64> = HashMap::with_max_entries(1024, 0);
+
+/// A map file (`uid_map`, `gid_map`, `setgroups`) opened for writing, between openat's
+/// entry and exit, by thread id.
+#[map]
+pub(crate) static MAP_OPENING: HashMap<u32, MapFile> = HashMap::with_max_entries(256, 0);
+
+/// Map writes between entry and exit (kprobe path), by thread id.
+#[map]
+pub(crate) static MAP_WRITING: HashMap<u32, IdMapEvent> = HashMap::with_max_entries(256, 0);
+
+#[map]
+pub(crate) static MAP_SCRATCH: PerCpuArray<IdMapEvent> = PerCpuArray::with_max_entries(1, 0);
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub(crate) struct MapFile {
+    /// At the open's entry its dirfd, then the new fd.
+    pub fd: i32,
+    pub which: u32,
+    pub path_len: u32,
+    pub _pad: u32,
+    pub path: [u8; MAP_PATH_LEN],
+    pub dir: [u8; 16],
+}
+
+/// The map file a process has open for writing, by tgid (one at a time: a writer opens,
+/// writes and closes each in turn), until its close or the process's exit.
+#[map]
+pub(crate) static MAP_FILES: HashMap<u32, MapFile> = HashMap::with_max_entries(1024, 0);
 
 /// capset/prctl/seccomp records between entry and exit, by thread id.
 #[map]

@@ -14,7 +14,7 @@ use tracer_common::{
 use crate::{
     maps::{
         CREATE_NS_PENDING, DEVMOVE_PENDING, EVENTS, EXEC_PENDING, MOUNT_PENDING, NS_PENDING,
-        VETH_PENDING,
+        SECURITY_PENDING, USERNS_PENDING, VETH_PENDING,
     },
     record::{count_lost, current_task, fill_header, kread, layout, tp_field, wakeup},
 };
@@ -54,6 +54,9 @@ fn forget_parked(tid: u32, tgid: u32) {
     let _ = CREATE_NS_PENDING.remove(tid);
     let _ = VETH_PENDING.remove(tid);
     let _ = DEVMOVE_PENDING.remove(tid);
+    let _ = USERNS_PENDING.remove(tid);
+    let _ = SECURITY_PENDING.remove(tid);
+    crate::idmap::forget(tid);
     // An exec is parked by process: only the thread that called it drops it (a leader
     // zapped by another thread's exec leaves that exec alone).
     // SAFETY: map value read while this program runs.
@@ -69,6 +72,7 @@ pub(crate) fn sched_process_exit(_ctx: TracePointContext) -> u32 {
     if pid_tgid as u32 != (pid_tgid >> 32) as u32 {
         return 0; // a thread other than the leader
     }
+    crate::idmap::exited((pid_tgid >> 32) as u32);
     let exit_code = kread::<i32>(current_task(), layout!(task_exit_code));
     if let Some(mut entry) = EVENTS.reserve::<ExitEvent>(0) {
         let ev = entry.as_mut_ptr();

@@ -4,7 +4,7 @@ use aya_ebpf::{
     bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP, BPF_RB_RING_SIZE},
     helpers::{
         bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_task,
-        bpf_get_current_uid_gid, bpf_probe_read_user_str_bytes,
+        bpf_get_current_uid_gid, bpf_probe_read_kernel_str_bytes, bpf_probe_read_user_str_bytes,
         generated::{bpf_get_current_cgroup_id, bpf_ktime_get_boot_ns, bpf_probe_read_kernel},
     },
     maps::RingBuf,
@@ -163,6 +163,16 @@ pub(crate) fn read_user_str(p: *const u8, buf: &mut [u8]) -> (u16, bool) {
         Ok(s) => (s.len() as u16, s.len() + 1 >= cap),
         Err(_) => (0, false),
     }
+}
+
+/// Reads a NUL-terminated kernel string into `buf` (empty when unreadable).
+#[inline(always)]
+pub(crate) fn read_kernel_str(p: *const u8, buf: &mut [u8]) {
+    if p.is_null() {
+        return;
+    }
+    // SAFETY: kernel read through the helper into a buffer of known size.
+    let _ = unsafe { bpf_probe_read_kernel_str_bytes(p, buf) };
 }
 
 pub(crate) fn count_lost(kind: EventKind) {

@@ -77,6 +77,12 @@ pub(crate) const TOOLS: &[Tool] = &[
     tool("containerd", "containerd", &[Test, Bench, Fixtures]),
     tool("podman", "podman", &[Test, Fixtures]),
     tool("pgrep", "procps", &[Test, Fixtures]),
+    tool("pkill", "procps", &[Test]),
+    // Rootless podman: a user of its own (useradd gives it /etc/subuid and /etc/subgid
+    // ranges), shadow's newuidmap and newgidmap writing its maps.
+    tool("useradd", "passwd", &[Test]),
+    tool("runuser", "util-linux", &[Test]),
+    tool("newuidmap", "uidmap", &[Test]),
     // The live table's test draws it in a real terminal.
     tool("tmux", "tmux", &[Test]),
     // The telemetry tests: a real Prometheus scraping the metrics, curl for its HTTP API,
@@ -120,6 +126,7 @@ pub(crate) const BASE: &[&str] = &[
     "stdbuf",
     "timeout",
     "true",
+    "dd",
     "uname",
     "wc",
     ":",

@@ -4,12 +4,13 @@
 
 use tracer_common::{
     exec_flags, mount_truncated, ns_op, CgroupEvent, EventKind, ExecEvent, ExitEvent, ForkEvent,
-    Header, Hook, MountEvent, NetdevMoveEvent, NsEvent, OomEvent, RenameEvent, SecurityEvent,
-    SignalEvent, VethEvent, ARGV_LEN, NS_KINDS,
+    Header, Hook, IdMapEvent, MountEvent, NetdevMoveEvent, NsEvent, OomEvent, RenameEvent,
+    SecurityEvent, SignalEvent, VethEvent, ARGV_LEN, NS_KINDS,
 };
 
 use crate::event::{
-    ns::kinds_in, split_exit_code, Detail, Event, ExecAt, NsInodes, NsKind, NsOp, SysResult,
+    ns::kinds_in, split_exit_code, Detail, Event, ExecAt, MapFile, NsInodes, NsKind, NsOp,
+    SysResult,
 };
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -59,7 +60,8 @@ plain!(
     NetdevMoveEvent,
     OomEvent,
     SignalEvent,
-    SecurityEvent
+    SecurityEvent,
+    IdMapEvent
 );
 
 fn read<T: Plain>(buf: &[u8]) -> Option<T> {
@@ -115,6 +117,7 @@ pub fn decode(buf: &[u8]) -> Result<Event, DecodeError> {
         EventKind::OomKill => oom(&record(buf)),
         EventKind::Signal => signal(&record(buf)),
         EventKind::Capset | EventKind::Prctl | EventKind::Seccomp => security(kind, &record(buf)),
+        EventKind::IdMap => id_map(&record(buf), h.tgid, &mut truncated),
         EventKind::CgroupMkdir | EventKind::CgroupRmdir | EventKind::CgroupAttach => {
             cgroup_detail(kind, &record(buf), &mut truncated)
         }
@@ -183,6 +186,77 @@ fn security(kind: EventKind, ev: &SecurityEvent) -> Detail {
             filter_len: ev.filter_len,
             result,
         },
+    }
+}
+
+fn id_map(ev: &IdMapEvent, writer: u32, truncated: &mut Vec<String>) -> Detail {
+    let path = text(&ev.path, ev.path_len as usize);
+    let dir = text(&ev.dir, ev.dir.len());
+    let target_pid = if path.starts_with('/') {
+        map_target(&path, writer)
+    } else {
+        dir.parse().unwrap_or(0)
+    };
+    let file = match ev.which {
+        tracer_common::id_map_file::UID_MAP => MapFile::UidMap,
+        tracer_common::id_map_file::GID_MAP => MapFile::GidMap,
+        _ => MapFile::Setgroups,
+    };
+    let held = [Hook::IdMapClose as u32, Hook::IdMapExit as u32].contains(&ev.header.hook);
+    let data = if held {
+        held_map(ev, file, truncated)
+    } else {
+        if ev.count > ev.len {
+            truncated.push("data".into());
+        }
+        text(&ev.data, ev.len as usize)
+    };
+    Detail::IdMap {
+        file,
+        target_pid,
+        mapped_ns: ev.user_ns,
+        path,
+        data,
+        result: SysResult::from_ret(ev.ret),
+    }
+}
+
+/// The map the kernel holds, as a writer writes it: `first lower_first count` a line; for
+/// setgroups, `allow` or `deny` (`USERNS_SETGROUPS_ALLOWED` in the namespace's flags).
+fn held_map(ev: &IdMapEvent, file: MapFile, truncated: &mut Vec<String>) -> String {
+    let word = |i: usize| {
+        ev.data
+            .get(i * 4..i * 4 + 4)
+            .map_or(0, |b| u32::from_ne_bytes(b.try_into().expect("4 bytes")))
+    };
+    if file == MapFile::Setgroups {
+        return if word(0) & 1 != 0 { "allow" } else { "deny" }.into();
+    }
+    let nr = word(0) as usize;
+    let kept = nr.min(tracer_common::MAP_EXTENTS);
+    if kept < nr {
+        truncated.push("data".into());
+    }
+    (0..kept)
+        .map(|e| {
+            format!(
+                "{} {} {}\n",
+                word(1 + e * 3),
+                word(2 + e * 3),
+                word(3 + e * 3)
+            )
+        })
+        .collect()
+}
+
+/// The pid a map file's path names: `/proc/4242/uid_map` → 4242, `/proc/self/...` → the
+/// writer, anything else (a path relative to a directory fd) → 0.
+fn map_target(path: &str, writer: u32) -> u32 {
+    let mut parts = path.strip_prefix("/proc/").unwrap_or_default().split('/');
+    match parts.next() {
+        Some("self") => writer,
+        Some(n) => n.parse().unwrap_or(0),
+        None => 0,
     }
 }
 
@@ -935,6 +1009,83 @@ mod tests {
             let ev = decode(&buf).unwrap_or_else(|e| panic!("{kind:?}: {e}"));
             assert_eq!(ev.detail.kind(), kind);
         }
+    }
+
+    #[test]
+    fn id_maps_and_security_records_decode() {
+        let mut m: IdMapEvent = zeroed();
+        m.header = header(EventKind::IdMap);
+        m.header.tgid = 77;
+        m.which = tracer_common::id_map_file::GID_MAP;
+        m.ret = 15;
+        let (path, data) = (b"/proc/4242/gid_map", b"0 100000 65536\n");
+        m.path[..path.len()].copy_from_slice(path);
+        m.path_len = path.len() as u32;
+        m.data[..data.len()].copy_from_slice(data);
+        (m.len, m.count) = (data.len() as u32, data.len() as u32);
+        let ev = decode(&bytes_of(&m)).unwrap();
+        assert_eq!(
+            ev.detail,
+            Detail::IdMap {
+                file: MapFile::GidMap,
+                path: "/proc/4242/gid_map".into(),
+                target_pid: 4242,
+                mapped_ns: 0,
+                data: "0 100000 65536\n".into(),
+                result: SysResult::from_ret(15),
+            }
+        );
+        assert!(ev.truncated.is_empty());
+        assert_eq!(ev.to_string(), "pid 4242 gid_map: 0 100000 65536");
+        // A longer write than was kept is marked cut.
+        m.count = 4000;
+        assert_eq!(decode(&bytes_of(&m)).unwrap().truncated, ["data"]);
+        // Without kprobes: at the close, the map the kernel holds, below a directory fd.
+        let mut held: IdMapEvent = zeroed();
+        held.header = header(EventKind::IdMap);
+        held.header.hook = Hook::IdMapClose as u32;
+        held.which = tracer_common::id_map_file::UID_MAP;
+        held.path[..7].copy_from_slice(b"uid_map");
+        held.path_len = 7;
+        held.dir[..4].copy_from_slice(b"4242");
+        held.user_ns = 4026532999;
+        for (i, w) in [2u32, 0, 1001, 1, 1, 100_000, 65536].iter().enumerate() {
+            held.data[i * 4..i * 4 + 4].copy_from_slice(&w.to_ne_bytes());
+        }
+        let ev = decode(&bytes_of(&held)).unwrap();
+        let Detail::IdMap {
+            target_pid,
+            mapped_ns,
+            data,
+            ..
+        } = &ev.detail
+        else {
+            panic!("{ev:?}")
+        };
+        assert_eq!((*target_pid, *mapped_ns), (4242, 4026532999));
+        assert_eq!(data, "0 1001 1\n1 100000 65536\n");
+        held.which = tracer_common::id_map_file::SETGROUPS;
+        held.data[..4].copy_from_slice(&0u32.to_ne_bytes());
+        assert!(decode(&bytes_of(&held))
+            .unwrap()
+            .to_string()
+            .ends_with("setgroups: deny"));
+        assert_eq!(map_target("/proc/self/uid_map", 77), 77);
+        assert_eq!(map_target("uid_map", 77), 0);
+        assert_eq!(map_target("/proc/thread-self/uid_map", 77), 0);
+
+        let mut s: SecurityEvent = zeroed();
+        s.header = header(EventKind::Capset);
+        (s.effective, s.permitted, s.op) = (1 << 21, 1 << 21, 0x2008_0522);
+        let ev = decode(&bytes_of(&s)).unwrap();
+        assert_eq!(ev.to_string(), "cap_sys_admin=ep");
+        s.header = header(EventKind::Seccomp);
+        (s.op, s.arg, s.filter_len, s.ret) = (1, 1, 974, 0);
+        let ev = decode(&bytes_of(&s)).unwrap();
+        assert_eq!(
+            ev.to_string(),
+            "SECCOMP_SET_MODE_FILTER flags=TSYNC, 974 instructions"
+        );
     }
 
     #[test]

@@ -267,6 +267,33 @@ fn resolve_btf(btf: &Btf, veth: &Btf, l: &mut KernelLayout, problems: &mut Vec<S
     // `real_cred` (the objective credentials): `cred` can be overridden for a moment.
     set(&mut l.task_cred, task("real_cred"));
     set(&mut l.cred_user_ns, member_offset(btf, "cred", "user_ns"));
+    set(
+        &mut l.file_private_data,
+        member_offset(btf, "file", "private_data"),
+    );
+    set(
+        &mut l.seq_file_private,
+        member_offset(btf, "seq_file", "private"),
+    );
+    set(&mut l.task_files, task("files"));
+    set(&mut l.files_fdt, member_offset(btf, "files_struct", "fdt"));
+    set(&mut l.fdtable_fd, member_offset(btf, "fdtable", "fd"));
+    set(
+        &mut l.file_dentry,
+        path_offset(btf, "file", &["f_path", "dentry"]),
+    );
+    set(
+        &mut l.dentry_name,
+        path_offset(btf, "dentry", &["d_name", "name"]),
+    );
+    let userns = |m| member_offset(btf, "user_namespace", m);
+    set(&mut l.userns_uid_map, userns("uid_map"));
+    set(&mut l.userns_gid_map, userns("gid_map"));
+    set(&mut l.userns_flags, userns("flags"));
+    let map = |m| member_offset(btf, "uid_gid_map", m);
+    set(&mut l.map_nr_extents, map("nr_extents"));
+    set(&mut l.map_extent, map("extent"));
+    set(&mut l.map_forward, map("forward"));
     l.net_inum = l.ns_inum[4];
     set(&mut l.netdev_name, member_offset(btf, "net_device", "name"));
     set(

@@ -282,10 +282,16 @@ fn try_option(ebpf: &mut Ebpf, option: &HookOption) -> Result<Vec<(&'static str,
 /// struct is unknown there).
 fn missing_layout(kind: EventKind, option: &HookOption, layout: &KernelLayout) -> Option<String> {
     let kprobes = matches!(option.source, Source::Programs(a) if a.iter().any(|a| matches!(a.attach, Attach::KRetProbe(_))));
-    (kind == EventKind::Veth && kprobes && layout.veth_priv_peer == tracer_common::OFFSET_UNKNOWN)
-        .then(|| {
-            "veth's structs have no BTF on this kernel (no module BTF): offsets unknown".to_string()
-        })
+    let unknown = tracer_common::OFFSET_UNKNOWN;
+    if kind == EventKind::IdMap
+        && kprobes
+        && (layout.file_private_data == unknown || layout.seq_file_private == unknown)
+    {
+        return Some("struct file or seq_file not in this kernel's BTF: offsets unknown".into());
+    }
+    (kind == EventKind::Veth && kprobes && layout.veth_priv_peer == unknown).then(|| {
+        "veth's structs have no BTF on this kernel (no module BTF): offsets unknown".to_string()
+    })
 }
 
 /// Reasons known without trying, phrased for users.

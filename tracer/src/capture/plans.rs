@@ -67,6 +67,20 @@ const fn tp(program: &'static str, name: &'static str) -> Attachment {
     }
 }
 
+const fn kretprobe(program: &'static str, function: &'static str) -> Attachment {
+    Attachment {
+        program,
+        attach: Attach::KRetProbe(function),
+    }
+}
+
+const fn kprobe(program: &'static str, function: &'static str) -> Attachment {
+    Attachment {
+        program,
+        attach: Attach::KProbe(function),
+    }
+}
+
 const fn programs(name: &'static str, attachments: &'static [Attachment]) -> HookOption {
     HookOption {
         name,
@@ -138,22 +152,39 @@ const CREATE_NAMESPACES: HookOption = programs(
     "kretprobe create_new_namespaces, create_user_ns",
     const {
         &[
-            Attachment {
-                program: "create_new_namespaces_exit",
-                attach: Attach::KRetProbe("create_new_namespaces"),
-            },
-            Attachment {
-                program: "create_user_ns_exit",
-                attach: Attach::KRetProbe("create_user_ns"),
-            },
-            Attachment {
-                program: "create_new_namespaces_entry",
-                attach: Attach::KProbe("create_new_namespaces"),
-            },
-            Attachment {
-                program: "create_user_ns_entry",
-                attach: Attach::KProbe("create_user_ns"),
-            },
+            kretprobe("create_new_namespaces_exit", "create_new_namespaces"),
+            kretprobe("create_user_ns_exit", "create_user_ns"),
+            kprobe("create_new_namespaces_entry", "create_new_namespaces"),
+            kprobe("create_user_ns_entry", "create_user_ns"),
+        ]
+    },
+);
+
+/// Where kprobes exist: the map files' own write functions, which no other write reaches.
+const MAP_WRITE_PROBES: HookOption = programs(
+    "kretprobe proc_uid_map_write, proc_gid_map_write, proc_setgroups_write",
+    const {
+        &[
+            kretprobe("proc_map_write_exit", "proc_uid_map_write"),
+            kretprobe("proc_map_write_exit", "proc_gid_map_write"),
+            kretprobe("proc_map_write_exit", "proc_setgroups_write"),
+            kprobe("proc_uid_map_write_entry", "proc_uid_map_write"),
+            kprobe("proc_gid_map_write_entry", "proc_gid_map_write"),
+            kprobe("proc_setgroups_write_entry", "proc_setgroups_write"),
+        ]
+    },
+);
+
+/// Elsewhere: a map file opened for writing (openat), reported at its close (or its
+/// process's exit) with the map the kernel holds: a program on every write would cost every
+/// write on the host.
+const MAP_OPENS: HookOption = programs(
+    "tracepoints sys_enter/exit_openat + sys_enter_close (map files opened for writing)",
+    const {
+        &[
+            tp("sys_exit_openat", "sys_exit_openat"),
+            tp("sys_enter_close", "sys_enter_close"),
+            tp("sys_enter_openat", "sys_enter_openat"),
         ]
     },
 );
@@ -221,6 +252,7 @@ pub const fn options(kind: EventKind) -> &'static [HookOption] {
         EventKind::Capset => syscall!("capset", "sys_exit_capset", ["capset"]),
         EventKind::Prctl => syscall!("prctl", "sys_exit_prctl", ["prctl"]),
         EventKind::Seccomp => syscall!("seccomp", "sys_exit_seccomp", ["seccomp"]),
+        EventKind::IdMap => const { &[MAP_WRITE_PROBES, MAP_OPENS] },
         EventKind::CgroupMkdir => single!(
             "tracepoint cgroup:cgroup_mkdir",
             "cgroup_mkdir",

@@ -426,11 +426,25 @@ pub struct Security {
     /// Instructions of each seccomp filter loaded, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub seccomp_filters: Vec<u32>,
+    /// Its user namespace's uid and gid maps as written (`0 100000 65536`, a line each).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid_map: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gid_map: Option<String>,
 }
 
 impl Security {
     pub fn is_empty(&self) -> bool {
         *self == Self::default()
+    }
+
+    /// Its uid map's first line as host and container see it: `0 → 100000 (65536)`.
+    pub fn uid_mapping(&self) -> Option<String> {
+        let line = self.uid_map.as_deref()?.lines().next()?;
+        match line.split_whitespace().collect::<Vec<_>>()[..] {
+            [inside, outside, count] => Some(format!("{inside} → {outside} ({count})")),
+            _ => None,
+        }
     }
 }
 

@@ -142,6 +142,22 @@ fn what(ev: &Event) -> String {
         } => format!("{name} (ifindex {ifindex}): netns {netns} -> {to_netns}"),
         Detail::OomKill { target_pid } => format!("victim {target_pid}"),
         Detail::Capset { .. } | Detail::Prctl { .. } | Detail::Seccomp { .. } => security(ev),
+        Detail::IdMap {
+            file,
+            target_pid,
+            mapped_ns,
+            data,
+            path,
+            ..
+        } => {
+            let whose = match (target_pid, mapped_ns) {
+                (0, 0) => format!("{path}: "),
+                (0, ns) => format!("user:[{ns}] {}: ", file.name()),
+                (pid, _) => format!("pid {pid} {}: ", file.name()),
+            };
+            let lines: Vec<&str> = data.lines().map(str::trim).collect();
+            format!("{whose}{}", cut(ev, "data", &lines.join(", ")))
+        }
         Detail::Signal {
             signal,
             target_pid,

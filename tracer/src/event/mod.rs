@@ -276,6 +276,25 @@ pub enum Detail {
         #[serde(flatten)]
         result: SysResult,
     },
+    /// A user namespace's ID map written (`/proc/PID/uid_map`, `gid_map`, `setgroups`).
+    IdMap {
+        file: MapFile,
+        /// As the writer opened it (`/proc/4242/uid_map`; `uid_map` relative to a directory fd).
+        path: String,
+        /// The process whose namespace it maps (from the path; the writer for
+        /// `/proc/self/...`; 0 when the path does not say).
+        target_pid: u32,
+        /// Inode of the user namespace mapped (kprobe path; 0 when unknown). Not `user_ns`:
+        /// that is the writer's, in every event's header.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        mapped_ns: u32,
+        /// What was written: the map's lines (`0 100000 65536`), or `deny`/`allow`. Without
+        /// kprobes, the map the kernel holds when the writer closes the file (a map is
+        /// written once), and `ret` is 0.
+        data: String,
+        #[serde(flatten)]
+        result: SysResult,
+    },
     /// A veth pair.
     Veth {
         name: String,
@@ -288,6 +307,25 @@ pub enum Detail {
         #[serde(flatten)]
         result: SysResult,
     },
+}
+
+/// Which file of a user namespace's ID maps was written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MapFile {
+    UidMap,
+    GidMap,
+    Setgroups,
+}
+
+impl MapFile {
+    pub fn name(self) -> &'static str {
+        match self {
+            MapFile::UidMap => "uid_map",
+            MapFile::GidMap => "gid_map",
+            MapFile::Setgroups => "setgroups",
+        }
+    }
 }
 
 fn is_zero(v: &u32) -> bool {
@@ -415,6 +453,7 @@ impl Detail {
             Detail::Capset { .. } => EventKind::Capset,
             Detail::Prctl { .. } => EventKind::Prctl,
             Detail::Seccomp { .. } => EventKind::Seccomp,
+            Detail::IdMap { .. } => EventKind::IdMap,
         }
     }
 
@@ -442,7 +481,8 @@ impl Detail {
             | Detail::NetdevMove { result, .. }
             | Detail::Capset { result, .. }
             | Detail::Prctl { result, .. }
-            | Detail::Seccomp { result, .. } => Some(result),
+            | Detail::Seccomp { result, .. }
+            | Detail::IdMap { result, .. } => Some(result),
             Detail::Fork { .. }
             | Detail::Exit { .. }
             | Detail::Rename { .. }

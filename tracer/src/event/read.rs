@@ -8,7 +8,7 @@ use std::borrow::Cow;
 
 use serde::{de, Deserialize, Deserializer};
 
-use super::{Detail, Event, EventKind, ExecAt, NsInodes, NsKind, NsOp, SysResult};
+use super::{Detail, Event, EventKind, ExecAt, MapFile, NsInodes, NsKind, NsOp, SysResult};
 
 /// Every field of every kind, as it appears in the JSON.
 #[derive(Deserialize)]
@@ -98,6 +98,10 @@ struct Fields<'a> {
     #[serde(default)]
     filter_len: u32,
     operation: Option<u32>,
+    file: Option<MapFile>,
+    data: Option<String>,
+    #[serde(default)]
+    mapped_ns: u32,
 }
 
 fn req<T>(v: Option<T>, name: &str) -> Result<T, String> {
@@ -138,6 +142,18 @@ impl Fields<'_> {
             | EventKind::MountSetattr => self.mount_detail(kind)?,
             EventKind::Capset | EventKind::Prctl | EventKind::Seccomp => {
                 self.security_detail(kind)?
+            }
+            EventKind::IdMap => {
+                let f = &mut self;
+                Detail::IdMap {
+                    file: req!(f.file),
+                    path: req!(f.path),
+                    target_pid: req!(f.target_pid),
+                    mapped_ns: f.mapped_ns,
+
+                    data: req!(f.data),
+                    result: result!(f),
+                }
             }
             _ => self.detail(kind)?,
         };
@@ -538,6 +554,15 @@ mod tests {
                 operation: 1,
                 flags: 1,
                 filter_len: 371,
+                result: r.clone(),
+            },
+            Detail::IdMap {
+                file: MapFile::UidMap,
+                path: "/proc/4242/uid_map".into(),
+                target_pid: 4242,
+                mapped_ns: 4026532999,
+
+                data: "0 100000 65536\n".into(),
                 result: r.clone(),
             },
         ];

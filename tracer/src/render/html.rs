@@ -53,6 +53,7 @@ fn drawn(ev: &Event) -> Option<&'static str> {
         | Detail::MountSetattr { .. } => "mount",
         Detail::CgroupMkdir { .. } | Detail::CgroupAttach { .. } => "cgroup",
         Detail::Capset { .. } | Detail::Prctl { .. } | Detail::Seccomp { .. } => "security",
+        Detail::IdMap { .. } => "ns",
         Detail::Rename { .. }
         | Detail::CgroupRmdir { .. }
         | Detail::OomKill { .. }

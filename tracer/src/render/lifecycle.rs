@@ -122,11 +122,16 @@ fn row(c: &Container, clock: &Clock, color: bool) -> Vec<Cell> {
         (true, Some(_), _) | (true, None, Some(_)) => exit.fg(Color::Red),
         _ => exit,
     };
-    let ns = if c.new_namespaces.is_empty() {
+    let mut ns = if c.new_namespaces.is_empty() {
         "-".to_string()
     } else {
         pack(c.new_namespaces.iter().map(|k| k.name()), 7)
     };
+    // Host ↔ container uids of its user namespace: `uid 0→100000`.
+    if let Some(m) = c.security.uid_mapping() {
+        let m = m.split(" (").next().unwrap_or_default().replace(" → ", "→");
+        ns.push_str(&format!("\nuid {m}"));
+    }
     let veth = if c.veths.is_empty() {
         "-".to_string()
     } else {

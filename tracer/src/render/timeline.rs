@@ -47,6 +47,21 @@ pub fn render(containers: &[Container], explain: bool) -> String {
                 f.evidence.name()
             );
         }
+        for (name, map) in [
+            ("uid map", &c.security.uid_map),
+            ("gid map", &c.security.gid_map),
+        ] {
+            if let Some(map) = map {
+                let lines: Vec<&str> = map.lines().map(str::trim).collect();
+                let _ = writeln!(
+                    out,
+                    "  {:>10}  {:<15} {}  [written]",
+                    "",
+                    name,
+                    truncate(&lines.join(", "), 80)
+                );
+            }
+        }
         let gaps = gaps(c);
         let mut shown = 0;
         for p in &c.phases {
@@ -360,11 +375,20 @@ fn securing(c: &Container, p: &Phase) -> String {
     let s = &c.security;
     match p.kind {
         PhaseKind::UserNamespace => format!(
-            "{} creates a user namespace ({}): inside it, uid 0 is the container's root, but              on the host it is whichever unprivileged uid the namespace's uid_map names, and              its capabilities count only for what the namespace owns.",
+            "{} creates a user namespace ({}) and its ID maps are written: {}, and its \
+             capabilities count only for what the namespace owns.",
             p.comm,
             match c.ns.user {
                 0 => "inode unknown".to_string(),
                 n => format!("user:[{n}]"),
+            },
+            match c.security.uid_mapping() {
+                Some(m) => format!(
+                    "uids map inside → host as {m}, so the container's root is that host uid"
+                ),
+                None => "inside it, uid 0 is the container's root, but on the host it is \
+                         whichever uid the namespace's uid_map names"
+                    .to_string(),
             }
         ),
         PhaseKind::Security => {
@@ -397,7 +421,8 @@ fn securing(c: &Container, p: &Phase) -> String {
                 [n] => steps.push(format!(
                     "loads a seccomp filter of {n} instructions{}",
                     if c.engine.is_some() {
-                        ": the engine's profile, whose refused calls (keyctl, mount, reboot,                          unshare of a user namespace, ...) fail from now on"
+                        ": the engine's profile, whose refused calls (keyctl, mount, reboot, \
+                         unshare of a user namespace, ...) fail from now on"
                     } else {
                         ": system calls it refuses fail from now on"
                     }
@@ -405,7 +430,10 @@ fn securing(c: &Container, p: &Phase) -> String {
                 many => steps.push(format!(
                     "loads {} seccomp filters ({} instructions)",
                     many.len(),
-                    many.iter().map(u32::to_string).collect::<Vec<_>>().join(" + ")
+                    many.iter()
+                        .map(u32::to_string)
+                        .collect::<Vec<_>>()
+                        .join(" + ")
                 )),
             }
             if steps.is_empty() {
@@ -418,7 +446,8 @@ fn securing(c: &Container, p: &Phase) -> String {
                 format!("{}, and {last}", steps.join(", "))
             };
             format!(
-                "Just before the user command, {} {list}. These limits pass to the command and                  every process it starts.",
+                "Just before the user command, {} {list}. These limits pass to the command and \
+                 every process it starts.",
                 p.comm
             )
         }

@@ -22,6 +22,7 @@ mod report_input;
 mod soak;
 mod start;
 mod storm;
+mod writes;
 
 const WORK: &str = "/tmp/tracer-bench";
 /// Everything after this line of BENCHMARKS.md is kept when the results are rewritten.
@@ -41,6 +42,8 @@ struct Sizes {
     concurrency: &'static [usize],
     /// Events of each long watch.
     soak: &'static [u64],
+    /// Bytes of each write storm (one write each), and its rounds.
+    writes: (u64, usize),
 }
 
 const FULL: Sizes = Sizes {
@@ -53,6 +56,7 @@ const FULL: Sizes = Sizes {
     report_runs: 5,
     concurrency: &[1, 4, 8, 16],
     soak: &[100_000, 1_000_000],
+    writes: (2 << 20, 5),
 };
 
 const QUICK: Sizes = Sizes {
@@ -65,17 +69,18 @@ const QUICK: Sizes = Sizes {
     report_runs: 2,
     concurrency: &[1, 4],
     soak: &[20_000, 100_000],
+    writes: (200_000, 3),
 };
 
 pub(crate) const USAGE: &str =
-    "  bench   [--quick] [--only storm,ring,ready,start,report,concurrency,soak] [--out FILE]
+    "  bench   [--quick] [--only storm,ring,ready,start,report,concurrency,soak,writes] [--out FILE]
           measure the tracer beside bpftrace, execsnoop, runc and crun (root; about 20
           minutes): exec storms, ring buffer limits, time to ready, container start, report
           speed, containers started at once (facts right, CPU), peak memory of a long
-          watch (--json against --jsonl); writes BENCHMARKS.md
+          watch (--json against --jsonl), a write storm (dd bs=1); writes BENCHMARKS.md
           (--quick: small sizes, to /tmp/tracer-bench)";
 
-const SECTIONS: [&str; 7] = [
+const SECTIONS: [&str; 8] = [
     "storm",
     "ring",
     "ready",
@@ -83,6 +88,7 @@ const SECTIONS: [&str; 7] = [
     "report",
     "concurrency",
     "soak",
+    "writes",
 ];
 
 pub(crate) fn bench(args: &[String]) -> anyhow::Result<()> {
@@ -144,6 +150,9 @@ pub(crate) fn bench(args: &[String]) -> anyhow::Result<()> {
     }
     if want("soak") {
         soak::soak(sizes, &mut md, &mut verdicts)?;
+    }
+    if want("writes") {
+        writes::writes(sizes, &mut md, &mut verdicts)?;
     }
     let mut targets = String::from("## Targets\n\n| target | measured | |\n|---|---|---|\n");
     for v in &verdicts {

@@ -205,6 +205,14 @@ impl Engine {
                 *slot = v;
             }
         }
+        // Its user namespace made before it (rootless podman's): the maps written for it.
+        let st = &mut self.containers[c];
+        if st.c.security.uid_map.is_none() {
+            if let Some((uid, gid)) = self.user_maps.of(st.c.ns.user) {
+                st.c.security.uid_map.clone_from(uid);
+                st.c.security.gid_map.clone_from(gid);
+            }
+        }
         self.phase(c, PhaseKind::UserExec, ev);
         self.netns_known(c);
         true

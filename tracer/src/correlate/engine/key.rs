@@ -67,6 +67,7 @@ pub(super) fn call(ev: &Event) -> Option<&'static str> {
         Detail::Capset { .. } => "capset",
         Detail::Prctl { .. } => "prctl",
         Detail::Seccomp { .. } => "seccomp",
+        Detail::IdMap { .. } => "write",
         Detail::OomKill { .. } => return None,
         Detail::NetdevMove { .. } | Detail::Veth { .. } => return None,
     })

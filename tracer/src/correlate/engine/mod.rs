@@ -207,6 +207,8 @@ pub struct Engine {
     unattributed_total: u64,
     /// The container a daemon's event was filed under (by `event_for`).
     event_owner: Option<usize>,
+    /// ID maps of user namespaces made before their containers (rootless podman's).
+    user_maps: security::UserMaps,
 }
 
 impl Engine {
@@ -233,6 +235,7 @@ impl Engine {
             unattributed: Vec::new(),
             unattributed_total: 0,
             event_owner: None,
+            user_maps: Default::default(),
         }
     }
 
@@ -261,6 +264,7 @@ impl Engine {
     /// belongs to.
     pub fn feed_owned(&mut self, ev: &Event) -> (bool, Option<usize>) {
         self.event_owner = None;
+        self.user_maps.learn(ev);
         let before = self.container_of(ev.tgid);
         let attributed = self.attribute(ev);
         let owner = if attributed {
@@ -701,7 +705,8 @@ impl Engine {
             | Detail::Setns { .. }
             | Detail::Capset { .. }
             | Detail::Prctl { .. }
-            | Detail::Seccomp { .. } => {}
+            | Detail::Seccomp { .. }
+            | Detail::IdMap { .. } => {}
         }
         self.phase_with(c, kind, ev, evidence);
     }
@@ -739,6 +744,7 @@ impl Engine {
             Detail::Capset { .. } | Detail::Prctl { .. } | Detail::Seccomp { .. } => {
                 self.security(ev)
             }
+            Detail::IdMap { .. } => self.id_map(ev),
             Detail::CgroupMkdir { path, .. } => self.cgroup(ev, path, None, false),
             Detail::CgroupRmdir { path, .. } => self.cgroup(ev, path, None, true),
             Detail::CgroupAttach {

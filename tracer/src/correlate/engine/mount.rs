@@ -36,7 +36,8 @@ fn mount_target(d: &Detail) -> Option<&str> {
         | Detail::Signal { .. }
         | Detail::Capset { .. }
         | Detail::Prctl { .. }
-        | Detail::Seccomp { .. } => None,
+        | Detail::Seccomp { .. }
+        | Detail::IdMap { .. } => None,
     }
 }
 

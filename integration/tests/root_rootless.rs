@@ -1,0 +1,98 @@
+//! Root only (it makes an unprivileged user, `tracer-rootless`, once): rootless podman as that
+//! user, with `--network none` (slirp4netns needs `/dev/net/tun`, root-only here) and runc
+//! (crun refuses this host's hybrid cgroups rootless). The container is found with its id,
+//! its user namespace (made by podman's pause process while traced) and the maps shadow's
+//! newuidmap wrote for it: container root is the user's own uid on the host.
+
+use std::fs;
+
+use tracer::document::Document;
+use tracer_integration::{
+    services::{RootlessPodman, IMAGE, ROOTLESS_USER},
+    Watch,
+};
+
+#[test]
+fn root_rootless_podman_container_and_its_mapping() {
+    let podman = RootlessPodman::up();
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("trace.json");
+    let watch = Watch::start(&["--json", json.to_str().unwrap()]);
+    let name = format!("tr-rootless-{}", std::process::id());
+    let run = podman.podman(&[
+        "run",
+        "--name",
+        &name,
+        "--network",
+        "none",
+        "--runtime",
+        "runc",
+        IMAGE,
+        "cat",
+        "/proc/self/uid_map",
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let inside_map = String::from_utf8(run.stdout).unwrap();
+    let id = String::from_utf8(podman.podman(&["inspect", "-f", "{{.Id}}", &name]).stdout)
+        .unwrap()
+        .trim()
+        .to_string();
+    let user_ns = String::from_utf8(
+        podman
+            .podman(&["unshare", "readlink", "/proc/self/ns/user"])
+            .stdout,
+    )
+    .unwrap();
+    podman.podman(&["rm", &name]);
+    let out = watch.stop();
+    assert!(out.success, "{}", out.stderr);
+
+    let doc: Document = serde_json::from_str(&fs::read_to_string(&json).unwrap()).unwrap();
+    let c = doc
+        .containers
+        .iter()
+        .find(|c| c.id == id)
+        .unwrap_or_else(|| panic!("{id} not found"));
+    assert_eq!(
+        c.engine
+            .as_ref()
+            .map(tracer::correlate::ContainerEngine::name),
+        Some("podman")
+    );
+    assert_eq!(c.exit_code, Some(0));
+    assert_eq!(
+        format!("user:[{}]", c.ns.user),
+        user_ns.trim(),
+        "the container's user namespace is the pause process's"
+    );
+    let uid = nix::unistd::User::from_name(ROOTLESS_USER)
+        .unwrap()
+        .unwrap()
+        .uid;
+    let words = |s: &str| s.split_whitespace().map(str::to_string).collect::<Vec<_>>();
+    let map = c
+        .security
+        .uid_map
+        .as_deref()
+        .expect("the uid map written for it");
+    assert_eq!(
+        words(map),
+        words(&inside_map),
+        "the map as the container reads it"
+    );
+    assert_eq!(
+        c.security.uid_mapping().as_deref(),
+        Some(&*format!("0 → {uid} (1)"))
+    );
+    let table = tracer::render::lifecycle::table(
+        std::slice::from_ref(c),
+        &tracer::event::Clock::now(),
+        100,
+        false,
+    );
+    assert!(table.contains(&format!("uid 0→{uid}")), "{table}");
+}
