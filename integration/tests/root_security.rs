@@ -150,4 +150,79 @@ fn root_tracer_run_security_phase() {
     assert_eq!(c.security.caps.map(|[e, ..]| e), Some(DOCKER_CAPS));
     assert!(c.security.no_new_privs);
     assert_eq!(c.security.bounding_dropped & DOCKER_CAPS, 0);
+    assert_eq!(c.security.seccomp_filters.len(), 1, "{:?}", c.security);
+    assert!(c.security.seccomp_filters[0] > 100, "{:?}", c.security);
+}
+
+/// Inside `tracer run`, what the filter lets through: its mode, keyctl (python's ctypes, as
+/// no keyctl tool is installed) and an unprivileged user namespace.
+const PROBE: &str = "grep '^Seccomp:' /proc/self/status; \
+    python3 -c 'import ctypes; l = ctypes.CDLL(None, use_errno=True); \
+    r = l.syscall(250, 0, 0, 0, 0, 0); print(\"keyctl\", r, ctypes.get_errno())'; \
+    unshare -U -r true 2>/dev/null; echo \"unshare $?\"";
+
+fn probe(seccomp: &[&str]) -> String {
+    let out = Command::new(&*TRACER)
+        .args(["run", "--no-trace", "--net", "none"])
+        .args(seccomp)
+        .args(["--", "sh", "-c", PROBE])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// `tracer run` applies Docker's default profile unless told otherwise: filter mode 2,
+/// keyctl and `unshare -U` refused with EPERM; `--seccomp unconfined` lets both through.
+#[test]
+fn root_tracer_run_seccomp_default_and_unconfined() {
+    tracer_integration::require_root();
+    let default = probe(&[]);
+    assert!(default.contains("Seccomp:\t2"), "{default}");
+    assert!(
+        default.contains("keyctl -1 1\n"),
+        "keyctl: EPERM\n{default}"
+    );
+    assert!(default.contains("unshare 1"), "{default}");
+    assert_eq!(probe(&["--seccomp", "default"]), default);
+    let open = probe(&["--seccomp", "unconfined"]);
+    assert!(open.contains("Seccomp:\t0"), "{open}");
+    assert!(!open.contains("keyctl -1 1\n"), "{open}");
+    assert!(open.contains("unshare 0"), "{open}");
+    // A profile file: the default action allows, keyctl alone is refused.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("profile.json");
+    fs::write(
+        &file,
+        r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["keyctl"],"action":"SCMP_ACT_ERRNO","errnoRet":1}]}"#,
+    )
+    .unwrap();
+    let own = probe(&["--seccomp", file.to_str().unwrap()]);
+    assert!(
+        own.contains("Seccomp:\t2") && own.contains("keyctl -1 1\n"),
+        "{own}"
+    );
+    assert!(own.contains("unshare 0"), "{own}");
+    // A file that is not a profile is one line, before anything starts.
+    fs::write(&file, "{").unwrap();
+    let out = Command::new(&*TRACER)
+        .args([
+            "run",
+            "--no-trace",
+            "--seccomp",
+            file.to_str().unwrap(),
+            "--",
+            "true",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("not a seccomp profile"),
+        "{err}"
+    );
 }

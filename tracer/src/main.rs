@@ -139,6 +139,12 @@ struct RunArgs {
     /// Most processes the container may have.
     #[arg(long)]
     pids_limit: Option<u64>,
+    /// The container's seccomp filter: Docker's default profile (refused calls fail with
+    /// EPERM: keyctl, mount, unshare, ... without CAP_SYS_ADMIN), none, or a profile file
+    /// (Docker's format or an OCI `linux.seccomp`). Default: default; with --bundle, what
+    /// the bundle says (none when it says nothing, as runc).
+    #[arg(long, value_name = "unconfined|default|FILE")]
+    seccomp: Option<tracer::runtime::seccomp::Choice>,
     /// Keep the state directory (/run/tracer/ID) for inspection.
     #[arg(long)]
     keep: bool,
@@ -392,6 +398,7 @@ async fn run(a: RunArgs) -> anyhow::Result<i32> {
         keep: a.keep,
         rootfs: a.rootfs,
         terminal: a.tty,
+        seccomp: a.seccomp,
     };
     let trace = commands::run::TraceOptions {
         enabled: !a.no_trace,

@@ -49,6 +49,12 @@ pub(crate) const TOOLS: &[Tool] = &[
         package: "llvm-22-dev",
         tasks: &[Build],
     },
+    // The built-in runtime's seccomp filters are compiled with libseccomp (linked).
+    Tool {
+        program: None,
+        package: "libseccomp-dev",
+        tasks: &[Build],
+    },
     // tracefs is mounted with it when the system did not.
     tool("mount", "mount", &[Build, Test, Demo]),
     tool("umount", "mount", &[Demo]),

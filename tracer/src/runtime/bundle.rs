@@ -31,6 +31,8 @@ pub struct Bundle {
     pub terminal: bool,
     /// The bundle asks for its own network namespace.
     pub own_netns: bool,
+    /// `linux.seccomp`, as given.
+    pub seccomp: Option<super::seccomp::Profile>,
     /// Fields present in the bundle that this runtime does not apply.
     pub unsupported: Vec<String>,
 }
@@ -137,7 +139,6 @@ fn linux_fields(linux: &oci_spec::runtime::Linux, unsupported: &mut Vec<String>)
         }
     }
     for (present, name) in [
-        (linux.seccomp().is_some(), "linux.seccomp"),
         (linux.uid_mappings().is_some(), "linux.uidMappings"),
         (linux.sysctl().is_some(), "linux.sysctl"),
         (linux.devices().is_some(), "linux.devices"),
@@ -224,6 +225,16 @@ pub fn load(dir: &Path) -> anyhow::Result<Bundle> {
         gid: process.user().gid(),
         terminal: process.terminal() == Some(true),
         own_netns,
+        seccomp: linux
+            .seccomp()
+            .as_ref()
+            .map(|s| {
+                // oci-spec's types serialize to the spec's own JSON, which the profile reads.
+                serde_json::to_value(s)
+                    .and_then(serde_json::from_value)
+                    .with_context(|| format!("{}: linux.seccomp", config.display()))
+            })
+            .transpose()?,
         unsupported,
     })
 }

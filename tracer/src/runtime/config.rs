@@ -42,6 +42,9 @@ pub struct ContainerConfig {
     /// A pseudo-terminal for the command (its master goes to the parent).
     #[serde(default)]
     pub terminal: bool,
+    /// The seccomp profile, resolved for this container (`None`: unconfined).
+    #[serde(default)]
+    pub seccomp: Option<super::seccomp::Profile>,
 }
 
 /// A resource limit (`RLIMIT_NOFILE`, ...).

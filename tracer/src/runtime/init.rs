@@ -70,6 +70,12 @@ fn setup(state_dir: &Path) -> anyhow::Result<Infallible> {
     for r in &config.rlimits {
         set_rlimit(r)?;
     }
+    // Without no_new_privs a filter needs CAP_SYS_ADMIN to load: before the drop (as runc).
+    if !config.no_new_privileges {
+        if let Some(p) = &config.seccomp {
+            super::seccomp::load(p)?;
+        }
+    }
     drop_capabilities(&config.capabilities)?;
     if config.gid != 0 || config.uid != 0 {
         // Capabilities other than the bounding set are cleared by the kernel on the switch
@@ -80,6 +86,10 @@ fn setup(state_dir: &Path) -> anyhow::Result<Infallible> {
     }
     if config.no_new_privileges {
         nix::sys::prctl::set_no_new_privs().context("no_new_privs")?;
+        // Last before the command: the filter does not apply to the runtime's own setup.
+        if let Some(p) = &config.seccomp {
+            super::seccomp::load(p)?;
+        }
     }
     let args: Vec<CString> = config
         .args

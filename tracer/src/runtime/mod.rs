@@ -15,6 +15,7 @@ pub mod naming;
 pub mod network;
 pub mod oci_image;
 pub mod rootfs;
+pub mod seccomp;
 pub mod state;
 pub mod syscalls;
 
@@ -77,6 +78,8 @@ pub struct RunOptions {
     pub rootfs: Option<PathBuf>,
     /// `-t`: a pseudo-terminal for the container, the user's terminal in raw mode.
     pub terminal: bool,
+    /// `--seccomp`; `None`: Docker's default profile, or with a bundle what it says.
+    pub seccomp: Option<seccomp::Choice>,
 }
 
 /// What the launch produced.
@@ -304,6 +307,8 @@ fn container_config(
         .unwrap_or_else(|| naming::short_id(&st.id).to_string());
     let env = container_env(opts, bundle, oci, &image.default_path, &hostname)?;
     let strings = |list: &[&str]| list.iter().map(|s| (*s).to_string()).collect::<Vec<_>>();
+    let capabilities =
+        bundle.map_or_else(|| strings(DOCKER_DEFAULT_CAPS), |b| b.capabilities.clone());
     Ok(ContainerConfig {
         id: st.id.clone(),
         args: match (bundle, oci) {
@@ -329,14 +334,30 @@ fn container_config(
         },
         own_netns: net != NetMode::Host,
         network,
-        capabilities: bundle
-            .map_or_else(|| strings(DOCKER_DEFAULT_CAPS), |b| b.capabilities.clone()),
         no_new_privileges: bundle.is_none_or(|b| b.no_new_privileges),
+        seccomp: seccomp_for(opts, bundle, &capabilities)?,
+        capabilities,
         rlimits: bundle.map(|b| b.rlimits.clone()).unwrap_or_default(),
         uid: bundle.map_or(0, |b| b.uid),
         gid: bundle.map_or(0, |b| b.gid),
         terminal: opts.terminal || bundle.is_some_and(|b| b.terminal),
     })
+}
+
+/// The seccomp profile the container gets, resolved for its capabilities: `--seccomp`, else
+/// a bundle's `linux.seccomp` (none when it has none, as runc), else Docker's default.
+fn seccomp_for(
+    opts: &RunOptions,
+    bundle: Option<&bundle::Bundle>,
+    caps: &[String],
+) -> anyhow::Result<Option<seccomp::Profile>> {
+    let profile = match (&opts.seccomp, bundle) {
+        (Some(seccomp::Choice::Unconfined), _) => None,
+        (Some(seccomp::Choice::Default), _) | (None, None) => Some(seccomp::docker_default()),
+        (Some(seccomp::Choice::File(path)), _) => Some(seccomp::read(path)?),
+        (None, Some(b)) => b.seccomp.clone(),
+    };
+    Ok(profile.map(|p| seccomp::resolve(&p, caps)))
 }
 
 /// Clones the init into its namespaces, puts it in the cgroup and moves its veth end in,
