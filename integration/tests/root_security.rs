@@ -226,3 +226,80 @@ fn root_tracer_run_seccomp_default_and_unconfined() {
         "{err}"
     );
 }
+
+/// `tracer run --userns HOSTID:COUNT`: the container's root is that host range (its
+/// `uid_map` inside reads `0 HOSTID COUNT`), with Docker's capabilities and filter in its
+/// namespace; its trace holds the user namespace phase with the maps its runtime wrote, and
+/// the security phase.
+#[test]
+fn root_tracer_run_userns() {
+    tracer_integration::require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("run.json");
+    let out = Command::new(&*TRACER)
+        .args(["run", "--net", "none", "--userns", "200000:65536", "--json"])
+        .arg(&json)
+        .args([
+            "--",
+            "sh",
+            "-c",
+            "cat /proc/self/uid_map; grep -E '^(CapEff|Seccomp):' /proc/self/status; id -u",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let words: Vec<&str> = stdout.split_whitespace().collect();
+    assert_eq!(&words[..3], ["0", "200000", "65536"], "{stdout}");
+    assert!(stdout.contains("CapEff:\t00000000a80425fb"), "{stdout}");
+    assert!(stdout.contains("Seccomp:\t2"), "{stdout}");
+    assert!(stdout.trim_end().ends_with("\n0"), "root inside: {stdout}");
+    let doc: Document = serde_json::from_str(&fs::read_to_string(&json).unwrap()).unwrap();
+    let c = &doc.containers[0];
+    assert!(
+        c.phases.iter().any(|p| p.kind == PhaseKind::UserNamespace),
+        "{:?}",
+        c.phases
+    );
+    assert!(
+        c.phases.iter().any(|p| p.kind == PhaseKind::Security),
+        "{:?}",
+        c.phases
+    );
+    assert!(
+        c.new_namespaces.contains(&tracer::event::NsKind::User),
+        "{:?}",
+        c.new_namespaces
+    );
+    assert_eq!(
+        c.security.uid_map.as_deref().map(str::trim),
+        Some("0 200000 65536")
+    );
+    assert_eq!(
+        c.security.uid_mapping().as_deref(),
+        Some("0 → 200000 (65536)")
+    );
+    // The host range must be given or found; --net host cannot have its own sysfs.
+    let bad = Command::new(&*TRACER)
+        .args([
+            "run",
+            "--no-trace",
+            "--net",
+            "host",
+            "--userns",
+            "200000",
+            "--",
+            "true",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        !bad.status.success() && err.contains("own network namespace"),
+        "{err}"
+    );
+}

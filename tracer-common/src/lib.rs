@@ -355,7 +355,8 @@ pub struct NsEvent {
     pub target_pid: u32,
     /// `setns`: the fd argument.
     pub fd: i32,
-    pub _pad: u32,
+    /// The uid (on the host) that owns the resulting user namespace (`user_namespace.owner`).
+    pub user_owner: u32,
     /// Inode numbers of the resulting namespaces (`pid` and `time`: for children), in
     /// [`NsKind`] order.
     pub inum: [u32; NS_KINDS],
@@ -573,7 +574,7 @@ pub mod mount_truncated {
 /// | fsmount | | | | fs fd | | attr flags | fsmount flags |
 /// | move_mount | | from path | to path | from dirfd | to dirfd | | flags |
 /// | open_tree | | path | | dirfd | | | flags |
-/// | mount_setattr | | path | | dirfd | | | flags (+ `attr_*`) |
+/// | mount_setattr | | path | | dirfd | userns fd (idmap) | its inode | flags (+ `attr_*`) |
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct MountEvent {
@@ -700,11 +701,15 @@ pub struct KernelLayout {
     pub fdtable_fd: u32,
     pub file_dentry: u32,
     pub dentry_name: u32,
+    /// `struct file.f_inode` and `struct inode.i_ino`: an nsfs file's inode is its namespace's.
+    pub file_inode: u32,
+    pub inode_ino: u32,
     /// `struct user_namespace`: `uid_map`, `gid_map`, `flags`; `struct uid_gid_map`:
     /// `nr_extents`, the inline `extent[]`, and `forward` (past five extents).
     pub userns_uid_map: u32,
     pub userns_gid_map: u32,
     pub userns_flags: u32,
+    pub userns_owner: u32,
     pub map_nr_extents: u32,
     pub map_extent: u32,
     pub map_forward: u32,
@@ -760,9 +765,12 @@ impl KernelLayout {
         fdtable_fd: OFFSET_UNKNOWN,
         file_dentry: OFFSET_UNKNOWN,
         dentry_name: OFFSET_UNKNOWN,
+        file_inode: OFFSET_UNKNOWN,
+        inode_ino: OFFSET_UNKNOWN,
         userns_uid_map: OFFSET_UNKNOWN,
         userns_gid_map: OFFSET_UNKNOWN,
         userns_flags: OFFSET_UNKNOWN,
+        userns_owner: OFFSET_UNKNOWN,
         map_nr_extents: OFFSET_UNKNOWN,
         map_extent: OFFSET_UNKNOWN,
         map_forward: OFFSET_UNKNOWN,

@@ -22,8 +22,8 @@ use tracer_common::{
 use crate::{
     maps::{MapFile, EVENTS, MAP_FILES, MAP_OPENING, MAP_SCRATCH, MAP_WRITING},
     record::{
-        count_lost, current_task, fill_header, kptr, kread, layout, read_kernel_str, read_user_str,
-        send, user_ns_inum, wakeup,
+        count_lost, fill_header, kptr, kread, layout, read_kernel_str, read_user_str, send,
+        task_file, user_ns_inum, wakeup,
     },
     syscall::{arg_u64, ret},
 };
@@ -87,16 +87,6 @@ pub(crate) fn sys_enter_openat(ctx: TracePointContext) -> u32 {
         count_lost(EventKind::IdMap);
     }
     0
-}
-
-/// The `struct file` open as `fd` in the current task (null when there is none).
-#[inline(always)]
-fn task_file(fd: i32) -> *const u8 {
-    let files = kptr(current_task(), layout!(task_files));
-    let fdt = kptr(files, layout!(files_fdt));
-    let array = kptr(fdt, layout!(fdtable_fd));
-    // An fd beyond the table reads as garbage the helper refuses; the mask bounds it.
-    kptr(array, ((fd as u32) & 0xffff).wrapping_mul(8))
 }
 
 /// The open's result: a map file open for writing is remembered until its close.

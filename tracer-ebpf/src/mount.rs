@@ -13,7 +13,7 @@ use tracer_common::{mount_truncated, EventKind, Hook, MountEvent};
 
 use crate::{
     maps::{EVENTS, MOUNT_PENDING, MOUNT_SCRATCH},
-    record::{count_lost, fill_header, read_user_str, send},
+    record::{count_lost, fd_inode, fill_header, read_user_str, send},
     syscall::{arg_u64, ret},
 };
 
@@ -180,13 +180,17 @@ pub(crate) fn sys_enter_open_tree(ctx: TracePointContext) -> u32 {
     0
 }
 
-/// `struct mount_attr` as passed to `mount_setattr` (the first three fields are enough).
+/// `struct mount_attr` as passed to `mount_setattr` (`MOUNT_ATTR_SIZE_VER0`).
 #[repr(C)]
 struct MountAttr {
     attr_set: u64,
     attr_clr: u64,
     propagation: u64,
+    userns_fd: u64,
 }
+
+/// An idmapped mount: its ids mapped through the user namespace `userns_fd` names.
+const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
 
 #[tracepoint(category = "syscalls", name = "sys_enter_mount_setattr")]
 pub(crate) fn sys_enter_mount_setattr(ctx: TracePointContext) -> u32 {
@@ -199,6 +203,10 @@ pub(crate) fn sys_enter_mount_setattr(ctx: TracePointContext) -> u32 {
             ev.attr_set = attr.attr_set;
             ev.attr_clr = attr.attr_clr;
             ev.propagation = attr.propagation;
+            if attr.attr_set & MOUNT_ATTR_IDMAP != 0 {
+                ev.fd2 = attr.userns_fd as i32;
+                ev.cmd = fd_inode(ev.fd2);
+            }
         }
         mount_park(&ctx, ev);
     }

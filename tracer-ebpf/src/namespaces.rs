@@ -16,7 +16,7 @@ use crate::{
     maps::{CreateNsArgs, CREATE_NS_PENDING, EVENTS, NS_PENDING, USERNS_PENDING},
     record::{
         count_lost, current_task, fill_header, kptr, kread, layout, nsproxy_inums, send,
-        task_ns_inums, user_ns_inum, wakeup, NS_USER,
+        task_ns_inums, task_user_ns_ptr, user_ns_inum, user_ns_owner, wakeup, NS_USER,
     },
     syscall::{arg_u64, ret},
 };
@@ -60,6 +60,7 @@ pub(crate) fn sched_process_fork_ns(ctx: RawTracePointContext) -> u32 {
     if !any_differs(&parent, &now) {
         return 0;
     }
+    let owner = user_ns_owner(task_user_ns_ptr(child));
     let Some(mut entry) = EVENTS.reserve::<NsEvent>(0) else {
         count_lost(EventKind::Namespaces);
         return 0;
@@ -78,7 +79,7 @@ pub(crate) fn sched_process_fork_ns(ctx: RawTracePointContext) -> u32 {
         (*ev).op = ns_op::CLONE;
         (*ev).target_pid = child_pid;
         (*ev).fd = 0;
-        (*ev)._pad = 0;
+        (*ev).user_owner = owner;
         (*ev).inum = now;
         (*ev).prev = parent;
     }
@@ -109,9 +110,11 @@ fn complete(ctx: &TracePointContext) {
     let Some(ev) = NS_PENDING.get_ptr_mut(tid) else {
         return;
     };
+    let owner = user_ns_owner(task_user_ns_ptr(current_task()));
     // SAFETY: map value pointer, ours until removed.
     unsafe {
         (*ev).ret = ret(ctx);
+        (*ev).user_owner = owner;
         task_ns_inums(current_task(), &mut (*ev).inum);
         if let Some(kind) = EventKind::from_u32((*ev).header.kind) {
             send(&EVENTS, &*ev, kind);
@@ -193,6 +196,7 @@ pub(crate) fn create_new_namespaces_exit(ctx: RetProbeContext) -> u32 {
     // An ERR_PTR is a small negative errno.
     let err = nsproxy as i64;
     let failed = (-4095..0).contains(&err);
+    let owner = user_ns_owner(args.user_ns as *const u8);
     // SAFETY: reserved ring memory of the right size.
     unsafe {
         fill_header(
@@ -203,7 +207,7 @@ pub(crate) fn create_new_namespaces_exit(ctx: RetProbeContext) -> u32 {
         (*ev).flags = args.flags;
         (*ev).op = ns_op::CREATE;
         (*ev).fd = 0;
-        (*ev)._pad = 0;
+        (*ev).user_owner = owner;
         // unshare: the caller itself; clone: the child, whose pid is not allocated yet.
         (*ev).target_pid = if task == current_task() { tgid() } else { 0 };
         // The namespaces before are the task's (for clone, still the parent's). The user
@@ -253,10 +257,11 @@ pub(crate) fn create_user_ns_exit(ctx: RetProbeContext) -> u32 {
         return 0;
     };
     let ev = entry.as_mut_ptr();
-    let made = if ret == 0 {
-        user_ns_inum(kptr(cred as *const u8, layout!(cred_user_ns)))
+    let user_ns = kptr(cred as *const u8, layout!(cred_user_ns));
+    let (made, owner) = if ret == 0 {
+        (user_ns_inum(user_ns), user_ns_owner(user_ns))
     } else {
-        0
+        (0, 0)
     };
     // SAFETY: reserved ring memory of the right size.
     unsafe {
@@ -264,7 +269,7 @@ pub(crate) fn create_user_ns_exit(ctx: RetProbeContext) -> u32 {
         (*ev).flags = NsKind::User.clone_flag();
         (*ev).op = ns_op::CREATE;
         (*ev).fd = 0;
-        (*ev)._pad = 0;
+        (*ev).user_owner = owner;
         (*ev).ret = ret;
         // Unknown here whether for the caller (unshare) or a child (clone).
         (*ev).target_pid = 0;

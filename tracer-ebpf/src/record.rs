@@ -87,11 +87,23 @@ pub(crate) fn user_ns_inum(user_ns: *const u8) -> u32 {
     kread::<u32>(user_ns, layout!(ns_inum[NS_USER]))
 }
 
-/// Inode of a task's user namespace (`real_cred->user_ns`).
+/// A task's `struct user_namespace` (`real_cred->user_ns`).
+#[inline(always)]
+pub(crate) fn task_user_ns_ptr(task: *const u8) -> *const u8 {
+    let cred = kptr(task, layout!(task_cred));
+    kptr(cred, layout!(cred_user_ns))
+}
+
+/// Inode of a task's user namespace.
 #[inline(always)]
 pub(crate) fn task_user_ns(task: *const u8) -> u32 {
-    let cred = kptr(task, layout!(task_cred));
-    user_ns_inum(kptr(cred, layout!(cred_user_ns)))
+    user_ns_inum(task_user_ns_ptr(task))
+}
+
+/// The uid that owns a user namespace (`owner`, a kuid: the host's number).
+#[inline(always)]
+pub(crate) fn user_ns_owner(user_ns: *const u8) -> u32 {
+    kread::<u32>(user_ns, layout!(userns_owner))
 }
 
 /// Every namespace inode of a task, in `NsKind` order: its `nsproxy`'s and its user
@@ -163,6 +175,23 @@ pub(crate) fn read_user_str(p: *const u8, buf: &mut [u8]) -> (u16, bool) {
         Ok(s) => (s.len() as u16, s.len() + 1 >= cap),
         Err(_) => (0, false),
     }
+}
+
+/// The `struct file` open as `fd` in the current task (null when there is none).
+#[inline(always)]
+pub(crate) fn task_file(fd: i32) -> *const u8 {
+    let files = kptr(current_task(), layout!(task_files));
+    let fdt = kptr(files, layout!(files_fdt));
+    let array = kptr(fdt, layout!(fdtable_fd));
+    // An fd beyond the table reads as garbage the helper refuses; the mask bounds it.
+    kptr(array, ((fd as u32) & 0xffff).wrapping_mul(8))
+}
+
+/// The inode number of the file open as `fd` (an nsfs file's is its namespace's inode).
+#[inline(always)]
+pub(crate) fn fd_inode(fd: i32) -> u32 {
+    let inode = kptr(task_file(fd), layout!(file_inode));
+    kread::<u64>(inode, layout!(inode_ino)) as u32
 }
 
 /// Reads a NUL-terminated kernel string into `buf` (empty when unreadable).

@@ -145,6 +145,13 @@ struct RunArgs {
     /// the bundle says (none when it says nothing, as runc).
     #[arg(long, value_name = "unconfined|default|FILE")]
     seccomp: Option<tracer::runtime::seccomp::Choice>,
+    /// Run the container in a user namespace of its own: its root (uid and gid 0, and the
+    /// ids after it) is HOSTID and the ids after it on the host, an unprivileged range;
+    /// `auto` takes root's range in /etc/subuid and /etc/subgid. COUNT defaults to 65536.
+    /// With --bundle, a user namespace in its `linux.namespaces` with its uid and gid
+    /// mappings does the same.
+    #[arg(long, value_name = "auto|HOSTID[:COUNT]")]
+    userns: Option<tracer::runtime::UserNs>,
     /// Keep the state directory (/run/tracer/ID) for inspection.
     #[arg(long)]
     keep: bool,
@@ -399,6 +406,7 @@ async fn run(a: RunArgs) -> anyhow::Result<i32> {
         rootfs: a.rootfs,
         terminal: a.tty,
         seccomp: a.seccomp,
+        userns: a.userns,
     };
     let trace = commands::run::TraceOptions {
         enabled: !a.no_trace,

@@ -133,6 +133,8 @@ pub(crate) const BASE: &[&str] = &[
     "timeout",
     "true",
     "dd",
+    "touch",
+    "stat",
     "uname",
     "wc",
     ":",

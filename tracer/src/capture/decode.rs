@@ -349,11 +349,13 @@ fn namespaces(ev: &NsEvent) -> Result<Detail, DecodeError> {
     } else {
         ev.flags
     };
+    let new = kinds_in(mask);
     Ok(Detail::Namespaces {
         op,
         flags,
         target_pid: ev.target_pid,
-        new: kinds_in(mask),
+        user_owner: new.contains(&NsKind::User).then_some(ev.user_owner),
+        new,
         ns: NsInodes::from_array(ev.inum),
         result: SysResult::from_ret(ev.ret),
     })
@@ -568,9 +570,17 @@ fn mount_setattr(ev: &MountEvent) -> Detail {
         attr_set: ev.attr_set,
         attr_clr: ev.attr_clr,
         propagation: ev.propagation,
+        idmap_userns: if ev.attr_set & MOUNT_ATTR_IDMAP != 0 {
+            ev.cmd
+        } else {
+            0
+        },
         result: m.result(),
     }
 }
+
+/// `MOUNT_ATTR_IDMAP`: the mount's ids mapped through a user namespace.
+const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
 
 #[cfg(test)]
 mod tests {
@@ -794,6 +804,7 @@ mod tests {
                     attr_set: 1,
                     attr_clr: 2,
                     propagation: 0x40000,
+                    idmap_userns: 0,
                     result: SysResult::from_ret(-1),
                 },
                 _ => unreachable!(),
@@ -868,6 +879,7 @@ mod tests {
                 op: NsOp::Unshare,
                 flags: 0x2002_0000,
                 target_pid: 41,
+                user_owner: None,
                 new: vec![NsKind::Mnt, NsKind::Pid],
                 ns: NsInodes::from_array([1, 2, 3, 4, 5, 6, 0, 8]),
                 result: SysResult::from_ret(0),

@@ -286,10 +286,13 @@ fn resolve_btf(btf: &Btf, veth: &Btf, l: &mut KernelLayout, problems: &mut Vec<S
         &mut l.dentry_name,
         path_offset(btf, "dentry", &["d_name", "name"]),
     );
+    set(&mut l.file_inode, member_offset(btf, "file", "f_inode"));
+    set(&mut l.inode_ino, member_offset(btf, "inode", "i_ino"));
     let userns = |m| member_offset(btf, "user_namespace", m);
     set(&mut l.userns_uid_map, userns("uid_map"));
     set(&mut l.userns_gid_map, userns("gid_map"));
     set(&mut l.userns_flags, userns("flags"));
+    set(&mut l.userns_owner, userns("owner"));
     let map = |m| member_offset(btf, "uid_gid_map", m);
     set(&mut l.map_nr_extents, map("nr_extents"));
     set(&mut l.map_extent, map("extent"));

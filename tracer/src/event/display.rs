@@ -315,6 +315,7 @@ fn mount_setattr(ev: &Event) -> String {
         attr_set,
         attr_clr,
         propagation,
+        idmap_userns,
         ..
     } = &ev.detail
     else {
@@ -328,6 +329,9 @@ fn mount_setattr(ev: &Event) -> String {
     );
     if *propagation != 0 {
         let _ = write!(s, ", propagation={}", flags::mount_flags(*propagation));
+    }
+    if *idmap_userns != 0 {
+        let _ = write!(s, ", idmapped through user:[{idmap_userns}]");
     }
     s
 }
@@ -357,6 +361,7 @@ fn namespaces(ev: &Event) -> String {
         target_pid,
         new,
         ns,
+        user_owner,
         ..
     } = &ev.detail
     else {
@@ -367,6 +372,9 @@ fn namespaces(ev: &Event) -> String {
         let _ = write!(s, " child={target_pid}");
     }
     let _ = write!(s, ": new {}", ns::list(new, ns));
+    if let Some(uid) = user_owner {
+        let _ = write!(s, " (user namespace owned by uid {uid})");
+    }
     s
 }
 
@@ -453,6 +461,7 @@ mod tests {
             op: NsOp::Clone,
             flags: 0,
             target_pid: 11,
+            user_owner: None,
             new: vec![NsKind::Mnt, NsKind::Pid],
             ns,
             result: SysResult::from_ret(0),

@@ -134,6 +134,10 @@ pub enum Detail {
     },
     MountSetattr {
         dfd: i32,
+        /// An idmapped mount (`MOUNT_ATTR_IDMAP`): the inode of the user namespace its ids
+        /// are mapped through (version 7; absent otherwise).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        idmap_userns: u32,
         path: String,
         flags: u64,
         attr_set: u64,
@@ -172,6 +176,9 @@ pub enum Detail {
         target_pid: u32,
         /// Kinds that are new (`mnt`, `pid`, ...).
         new: Vec<NsKind>,
+        /// A new user namespace's owner: the uid (on the host) that made it (version 7).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user_owner: Option<u32>,
         /// Inode of every namespace after the call (`pid`/`time`: for children).
         ns: NsInodes,
         #[serde(flatten)]

@@ -98,6 +98,9 @@ struct Fields<'a> {
     #[serde(default)]
     filter_len: u32,
     operation: Option<u32>,
+    user_owner: Option<u32>,
+    #[serde(default)]
+    idmap_userns: u32,
     file: Option<MapFile>,
     data: Option<String>,
     #[serde(default)]
@@ -264,6 +267,7 @@ impl Fields<'_> {
                 attr_set: req!(f.attr_set),
                 attr_clr: req!(f.attr_clr),
                 propagation: req!(f.propagation),
+                idmap_userns: f.idmap_userns,
                 result: result!(f),
             },
             // Dispatched by `into_event`.
@@ -302,6 +306,7 @@ impl Fields<'_> {
                 flags: req!(f.flags),
                 target_pid: req!(f.target_pid),
                 new: req!(f.new),
+                user_owner: f.user_owner.take(),
                 ns: req!(f.ns),
                 result: result!(f),
             },
@@ -463,9 +468,10 @@ mod tests {
                 dfd: 3,
                 path: s(""),
                 flags: 1,
-                attr_set: 2,
+                attr_set: 0x10_0002,
                 attr_clr: 3,
                 propagation: 4,
+                idmap_userns: 4026532999,
                 result: r.clone(),
             },
             Detail::Fork { child_pid: 9 },
@@ -483,6 +489,7 @@ mod tests {
                 op: NsOp::Unshare,
                 flags: 0x2000_0000,
                 target_pid: 2,
+                user_owner: None,
                 new: vec![NsKind::Mnt],
                 ns,
                 result: r.clone(),

@@ -17,6 +17,8 @@ use super::{
 use crate::{document::Record, event::Event};
 
 /// An element of the events array: an event, or a record (a cgroup's name).
+// Records are few: boxing every event instead would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
 pub(super) enum Element {
     Event(Event),
     Record(Record),

@@ -33,6 +33,9 @@ pub struct Bundle {
     pub own_netns: bool,
     /// `linux.seccomp`, as given.
     pub seccomp: Option<super::seccomp::Profile>,
+    /// A user namespace (`linux.namespaces` with `user`) and `linux.uidMappings` and
+    /// `gidMappings`.
+    pub id_maps: Option<super::IdMaps>,
     /// Fields present in the bundle that this runtime does not apply.
     pub unsupported: Vec<String>,
 }
@@ -134,12 +137,11 @@ fn rlimits(process: &oci_spec::runtime::Process) -> Vec<Rlimit> {
 fn linux_fields(linux: &oci_spec::runtime::Linux, unsupported: &mut Vec<String>) -> bool {
     let namespaces = linux.namespaces().clone().unwrap_or_default();
     for n in &namespaces {
-        if n.typ() == LinuxNamespaceType::User || n.path().is_some() {
+        if n.path().is_some() {
             unsupported.push(format!("linux.namespaces: {:?}", n.typ()));
         }
     }
     for (present, name) in [
-        (linux.uid_mappings().is_some(), "linux.uidMappings"),
         (linux.sysctl().is_some(), "linux.sysctl"),
         (linux.devices().is_some(), "linux.devices"),
         (
@@ -154,6 +156,38 @@ fn linux_fields(linux: &oci_spec::runtime::Linux, unsupported: &mut Vec<String>)
     namespaces
         .iter()
         .any(|n| n.typ() == LinuxNamespaceType::Network)
+}
+
+/// A user namespace with its maps, when the bundle asks for one.
+fn id_maps(
+    linux: &oci_spec::runtime::Linux,
+    config: &Path,
+) -> anyhow::Result<Option<super::IdMaps>> {
+    let wants = linux
+        .namespaces()
+        .iter()
+        .flatten()
+        .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none());
+    if !wants {
+        return Ok(None);
+    }
+    let lines = |m: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| -> Vec<(u32, u32, u32)> {
+        m.iter()
+            .flatten()
+            .map(|m| (m.container_id(), m.host_id(), m.size()))
+            .collect()
+    };
+    let maps = super::IdMaps {
+        uid: lines(linux.uid_mappings()),
+        gid: lines(linux.gid_mappings()),
+    };
+    if maps.uid.is_empty() || maps.gid.is_empty() {
+        bail!(
+            "{}: a user namespace needs linux.uidMappings and linux.gidMappings",
+            config.display()
+        );
+    }
+    Ok(Some(maps))
 }
 
 pub fn load(dir: &Path) -> anyhow::Result<Bundle> {
@@ -225,6 +259,7 @@ pub fn load(dir: &Path) -> anyhow::Result<Bundle> {
         gid: process.user().gid(),
         terminal: process.terminal() == Some(true),
         own_netns,
+        id_maps: id_maps(&linux, &config)?,
         seccomp: linux
             .seccomp()
             .as_ref()
@@ -311,6 +346,38 @@ mod tests {
         // Everything not applied is named.
         assert!(b.terminal, "process.terminal is honoured");
         assert!(b.unsupported.iter().any(|u| u.contains("/sys/fs/cgroup")));
+        assert_eq!((b.id_maps, b.seccomp), (None, None));
+    }
+
+    /// A user namespace with its mappings, and a seccomp profile, are taken as given; a
+    /// user namespace without mappings is refused.
+    #[test]
+    fn user_namespace_and_seccomp_are_honoured() {
+        let spec = RUNC_SPEC.replace(
+            r#""namespaces": [{"type": "pid"},"#,
+            r#""uidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}],
+            "gidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}],
+            "seccomp": {"defaultAction": "SCMP_ACT_ERRNO", "architectures": ["SCMP_ARCH_X86_64"],
+                "syscalls": [{"names": ["read", "write"], "action": "SCMP_ACT_ALLOW"}]},
+            "namespaces": [{"type": "user"}, {"type": "pid"},"#,
+        );
+        let b = load(bundle(&spec).path()).unwrap();
+        let maps = b.id_maps.expect("a user namespace");
+        assert_eq!(maps.uid, [(0, 100_000, 65536)]);
+        assert_eq!(maps.gid, [(0, 100_000, 65536)]);
+        let s = b.seccomp.expect("the profile");
+        assert_eq!(s.default_action, "SCMP_ACT_ERRNO");
+        assert_eq!(s.syscalls[0].names, ["read", "write"]);
+        assert!(b
+            .unsupported
+            .iter()
+            .all(|u| !u.contains("seccomp") && !u.contains("User")));
+        let bare = RUNC_SPEC.replace(
+            r#""namespaces": [{"type": "pid"},"#,
+            r#""namespaces": [{"type": "user"}, {"type": "pid"},"#,
+        );
+        let err = load(bundle(&bare).path()).unwrap_err().to_string();
+        assert!(err.contains("needs linux.uidMappings"), "{err}");
     }
 
     #[test]

@@ -45,6 +45,9 @@ pub struct ContainerConfig {
     /// The seccomp profile, resolved for this container (`None`: unconfined).
     #[serde(default)]
     pub seccomp: Option<super::seccomp::Profile>,
+    /// A user namespace of its own, with these maps (`None`: the host's).
+    #[serde(default)]
+    pub id_maps: Option<super::IdMaps>,
 }
 
 /// A resource limit (`RLIMIT_NOFILE`, ...).

@@ -80,6 +80,8 @@ pub struct RunOptions {
     pub terminal: bool,
     /// `--seccomp`; `None`: Docker's default profile, or with a bundle what it says.
     pub seccomp: Option<seccomp::Choice>,
+    /// `--userns`: the container's root mapped to an unprivileged host range.
+    pub userns: Option<UserNs>,
 }
 
 /// What the launch produced.
@@ -91,6 +93,121 @@ pub struct Outcome {
     pub pid: u32,
     /// `tracer run`'s exit code: the command's, or 128+N for a signal.
     pub exit_code: i32,
+}
+
+/// `--userns auto|HOSTID[:COUNT]`: a user namespace whose ids 0.. are host ids HOSTID..
+/// (the same for groups); `auto` takes root's range in `/etc/subuid` and `/etc/subgid`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UserNs {
+    Auto,
+    Range { host: u32, count: u32 },
+}
+
+impl std::str::FromStr for UserNs {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s == "auto" {
+            return Ok(UserNs::Auto);
+        }
+        let (host, count) = s.split_once(':').unwrap_or((s, "65536"));
+        let num = |v: &str| {
+            v.parse::<u32>()
+                .map_err(|_| format!("{s:?}: give auto or HOSTID[:COUNT] (100000:65536)"))
+        };
+        let (host, count) = (num(host)?, num(count)?);
+        if host == 0 || count == 0 {
+            return Err(format!(
+                "{s:?}: the host range must not start at 0 or be empty"
+            ));
+        }
+        Ok(UserNs::Range { host, count })
+    }
+}
+
+#[cfg(test)]
+mod userns_tests {
+    use super::*;
+
+    #[test]
+    fn userns_ranges_parse() {
+        assert_eq!("auto".parse(), Ok(UserNs::Auto));
+        assert_eq!(
+            "100000".parse(),
+            Ok(UserNs::Range {
+                host: 100_000,
+                count: 65536
+            })
+        );
+        assert_eq!(
+            "5000:10".parse(),
+            Ok(UserNs::Range {
+                host: 5000,
+                count: 10
+            })
+        );
+        for bad in ["0:10", "5000:0", "x", "1:2:3", ""] {
+            assert!(bad.parse::<UserNs>().is_err(), "{bad}");
+        }
+        let maps = IdMaps::of(UserNs::Range { host: 7, count: 3 }).unwrap();
+        assert_eq!(IdMaps::text(&maps.uid), "0 7 3\n");
+    }
+}
+
+/// The maps a user namespace gets: `(inside, host, count)` lines for uids and gids.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct IdMaps {
+    pub uid: Vec<(u32, u32, u32)>,
+    pub gid: Vec<(u32, u32, u32)>,
+}
+
+impl IdMaps {
+    /// `--userns`: root's subordinate range for `auto`.
+    fn of(userns: UserNs) -> anyhow::Result<Self> {
+        let range = |file: &str| -> anyhow::Result<(u32, u32)> {
+            match userns {
+                UserNs::Range { host, count } => Ok((host, count)),
+                UserNs::Auto => subordinate(file),
+            }
+        };
+        let (uid, gid) = (range("/etc/subuid")?, range("/etc/subgid")?);
+        Ok(Self {
+            uid: vec![(0, uid.0, uid.1)],
+            gid: vec![(0, gid.0, gid.1)],
+        })
+    }
+
+    fn text(lines: &[(u32, u32, u32)]) -> String {
+        lines
+            .iter()
+            .map(|(i, h, n)| format!("{i} {h} {n}\n"))
+            .collect()
+    }
+
+    /// Writes the maps of `pid`'s user namespace (the parent's part, as runc's).
+    fn write(&self, pid: u32) -> anyhow::Result<()> {
+        for (file, lines) in [("uid_map", &self.uid), ("gid_map", &self.gid)] {
+            let path = format!("/proc/{pid}/{file}");
+            fs::write(&path, Self::text(lines)).with_context(|| format!("writing {path}"))?;
+        }
+        Ok(())
+    }
+}
+
+/// Root's first range in `/etc/subuid` or `/etc/subgid` (`root:100000:65536`).
+fn subordinate(file: &str) -> anyhow::Result<(u32, u32)> {
+    let text = fs::read_to_string(file).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| {
+            let mut f = l.split(':');
+            let (who, start, count) = (f.next()?, f.next()?, f.next()?);
+            (who == "root" || who == "0")
+                .then(|| Some((start.parse().ok()?, count.parse().ok()?)))?
+        })
+        .next()
+        .with_context(|| {
+            format!("--userns auto: no range for root in {file}: give --userns HOSTID[:COUNT]")
+        })
 }
 
 /// A fresh container id: 12 hex digits.
@@ -309,6 +426,15 @@ fn container_config(
     let strings = |list: &[&str]| list.iter().map(|s| (*s).to_string()).collect::<Vec<_>>();
     let capabilities =
         bundle.map_or_else(|| strings(DOCKER_DEFAULT_CAPS), |b| b.capabilities.clone());
+    let id_maps = match (opts.userns, bundle) {
+        (Some(u), _) => Some(IdMaps::of(u)?),
+        (None, Some(b)) => b.id_maps.clone(),
+        (None, None) => None,
+    };
+    if id_maps.is_some() && net == NetMode::Host {
+        // sysfs can only be mounted from a network namespace the user namespace owns.
+        bail!("--userns needs the container's own network namespace (--net bridge or none)");
+    }
     Ok(ContainerConfig {
         id: st.id.clone(),
         args: match (bundle, oci) {
@@ -331,7 +457,9 @@ fn container_config(
             readonly: bundle
                 .map_or_else(|| strings(rootfs::READONLY_PATHS), |b| b.readonly.clone()),
             readonly_root: bundle.is_some_and(|b| b.readonly_root),
+            userns: id_maps.is_some(),
         },
+        id_maps,
         own_netns: net != NetMode::Host,
         network,
         no_new_privileges: bundle.is_none_or(|b| b.no_new_privileges),
@@ -371,6 +499,10 @@ async fn start_and_wait(st: &mut State, config: &ContainerConfig) -> anyhow::Res
     if config.own_netns {
         flags |= CloneFlags::CLONE_NEWNET;
     }
+    // With a user namespace the others are made in it, and owned by it.
+    if config.id_maps.is_some() {
+        flags |= CloneFlags::CLONE_NEWUSER;
+    }
     // The init sends the terminal it makes over this socket.
     let console = config
         .terminal
@@ -389,6 +521,16 @@ async fn start_and_wait(st: &mut State, config: &ContainerConfig) -> anyhow::Res
         flags,
         console.as_ref().map(|(_, inner)| inner.as_raw_fd()),
     )?;
+    if let Some(maps) = &config.id_maps {
+        // Its maps before it execs the init: an exec with no uid mapped would drop its
+        // capabilities in the namespace.
+        if let Err(e) = maps.write(child.as_raw() as u32) {
+            let _ = kill(child, Signal::SIGKILL);
+            let _ = waitpid(child, None);
+            return Err(e);
+        }
+        let _ = nix::unistd::write(&sync_w, b"m");
+    }
     let console = console.map(|(outer, _)| outer);
     st.init_pid = Some(child.as_raw() as u32);
     st.save()?;
@@ -499,6 +641,7 @@ fn spawn_init(
         .chain(std::iter::once(std::ptr::null()))
         .collect();
     let (sync_fd, err_fd) = (sync_r.as_raw_fd(), err_w.as_raw_fd());
+    let userns = flags.contains(CloneFlags::CLONE_NEWUSER);
     let mut stack = vec![0u8; 256 * 1024];
     let child = {
         let cb = Box::new(move || {
@@ -511,6 +654,18 @@ fn spawn_init(
                     if libc::dup2(fd, console::CONSOLE_FD) < 0 {
                         return 125;
                     }
+                }
+                // In a user namespace: its maps first (one byte from the parent), then root
+                // there (as runc's setresuid): the host's root is not mapped in it, and an
+                // exec by an unmapped uid would drop every capability.
+                let mut byte = 0u8;
+                if userns
+                    && (libc::read(sync_fd, (&raw mut byte).cast(), 1) != 1
+                        || libc::setgroups(0, std::ptr::null()) != 0
+                        || libc::setresgid(0, 0, 0) != 0
+                        || libc::setresuid(0, 0, 0) != 0)
+                {
+                    return 125;
                 }
                 libc::execv(exe.as_ptr(), argv.as_ptr());
             }

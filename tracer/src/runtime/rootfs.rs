@@ -103,6 +103,10 @@ pub struct RootfsPlan {
     pub readonly: Vec<String>,
     /// Make the root itself read-only after setup.
     pub readonly_root: bool,
+    /// In a user namespace of its own: device nodes cannot be made there, the host's are
+    /// bound instead (as runc does).
+    #[serde(default)]
+    pub userns: bool,
 }
 
 fn inside(root: &Path, dest: &str) -> PathBuf {
@@ -131,7 +135,7 @@ pub fn setup(sys: &dyn Syscall, plan: &RootfsPlan) -> Result<()> {
     for m in &plan.mounts {
         mount_one(sys, &plan.root, m)?;
     }
-    devices(sys, &plan.root)?;
+    devices(sys, &plan.root, plan.userns)?;
     pivot(sys, &plan.root)?;
     for path in &plan.masked {
         mask(sys, Path::new(path))?;
@@ -177,11 +181,18 @@ fn mount_one(sys: &dyn Syscall, root: &Path, m: &MountSpec) -> Result<()> {
     Ok(())
 }
 
-fn devices(sys: &dyn Syscall, root: &Path) -> Result<()> {
+fn devices(sys: &dyn Syscall, root: &Path, userns: bool) -> Result<()> {
     let dev = inside(root, "/dev");
     let rw = Mode::from_bits_truncate(0o666);
     for (name, major, minor) in DEVICES {
-        sys.mknod(&dev.join(name), SFlag::S_IFCHR, rw, makedev(*major, *minor))?;
+        let node = dev.join(name);
+        if userns {
+            sys.touch(&node)?;
+            let host = format!("/dev/{name}");
+            sys.mount(Some(&host), &node, None, MsFlags::MS_BIND, None)?;
+        } else {
+            sys.mknod(&node, SFlag::S_IFCHR, rw, makedev(*major, *minor))?;
+        }
     }
     for (link, target) in [
         ("fd", "/proc/self/fd"),
@@ -263,7 +274,28 @@ mod tests {
             ],
             readonly: vec!["/proc/sys".into()],
             readonly_root: false,
+            userns: false,
         }
+    }
+
+    /// In a user namespace the device nodes are the host's, bound.
+    #[test]
+    fn a_user_namespace_binds_the_devices() {
+        let sys = recorder();
+        setup(
+            &sys,
+            &RootfsPlan {
+                userns: true,
+                ..plan()
+            },
+        )
+        .unwrap();
+        let calls = sys.calls.borrow();
+        assert!(!calls.iter().any(|c| matches!(c, Call::Mknod(..))));
+        assert!(calls
+            .iter()
+            .any(|c| matches!(c, Call::Mount { source, target, .. }
+            if source == "/dev/null" && target.ends_with("/dev/null"))));
     }
 
     fn recorder() -> Recorder {

@@ -105,6 +105,7 @@ impl Trace {
                 op: NsOp::Unshare,
                 flags: 0,
                 target_pid: init,
+                user_owner: None,
                 new: vec![NsKind::Mnt, NsKind::Net],
                 ns: NsInodes {
                     mnt,
@@ -311,6 +312,7 @@ fn a_namespace_made_ahead_is_claimed_when_the_container_joins_it() {
             op: NsOp::Unshare,
             flags: 0,
             target_pid: 60,
+            user_owner: None,
             new: vec![NsKind::Net],
             ns: NsInodes {
                 net: n,
@@ -611,6 +613,7 @@ fn a_veth_read_before_its_namespace_was_made_is_still_claimed() {
             op: NsOp::Unshare,
             flags: 0,
             target_pid: 60,
+            user_owner: None,
             new: vec![NsKind::Net],
             ns: NsInodes {
                 net: n,
