@@ -272,3 +272,100 @@ impl Drop for RootlessPodman {
         let _ = fs::remove_dir_all(&self.runtime_dir);
     }
 }
+
+/// Where the user-namespace-remapped dockerd of [`RemappedDocker`] keeps its socket and state.
+pub const REMAP_RUN: &str = "/run/tracer-remap";
+const REMAP_DATA: &str = "/var/lib/tracer-remap";
+
+/// A second dockerd with `--userns-remap=default` (Docker then makes the `dockremap` user and
+/// its subordinate ranges), on its own socket, state and exec roots and without a bridge, so
+/// it stands beside a plain one; containerd is started when not running. Both are stopped
+/// after the test, and the remapped daemon's state is removed.
+pub struct RemappedDocker {
+    _lock: MutexGuard<'static, Option<Daemons>>,
+    started: Vec<Child>,
+}
+
+impl RemappedDocker {
+    pub fn up() -> Self {
+        crate::require_root();
+        let lock = ENGINES
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut started = Vec::new();
+        if !Path::new("/run/containerd/containerd.sock").exists() {
+            started.push(
+                Command::new("containerd")
+                    .stdout(log_file("containerd"))
+                    .stderr(log_file("containerd-err"))
+                    .spawn()
+                    .expect("containerd (cargo xtask setup installs docker.io)"),
+            );
+            wait_until("containerd", Duration::from_secs(30), || {
+                Path::new("/run/containerd/containerd.sock").exists()
+            });
+        }
+        fs::create_dir_all(REMAP_RUN).unwrap();
+        started.push(
+            Command::new("dockerd")
+                .arg("--userns-remap=default")
+                .arg("--containerd=/run/containerd/containerd.sock")
+                .arg(format!("--host=unix://{REMAP_RUN}/docker.sock"))
+                .arg(format!("--data-root={REMAP_DATA}"))
+                .arg(format!("--exec-root={REMAP_RUN}/exec"))
+                .arg(format!("--pidfile={REMAP_RUN}/docker.pid"))
+                .args(["--bridge=none", "--iptables=false"])
+                .stdout(log_file("dockerd-remap"))
+                .stderr(log_file("dockerd-remap-err"))
+                .spawn()
+                .expect("dockerd (cargo xtask setup installs docker.io)"),
+        );
+        let me = Self {
+            _lock: lock,
+            started,
+        };
+        wait_until("the remapped dockerd", Duration::from_secs(60), || {
+            me.docker(&["info"]).status.success()
+        });
+        if !me.docker(&["image", "inspect", IMAGE]).status.success() {
+            let dir = tempfile::tempdir().unwrap();
+            let root = busybox_rootfs(dir.path());
+            let tar = dir.path().join("rootfs.tar");
+            assert!(ok(Command::new("tar")
+                .arg("-C")
+                .arg(&root)
+                .arg("-cf")
+                .arg(&tar)
+                .arg(".")));
+            let out = me.docker(&["import", tar.to_str().unwrap(), IMAGE]);
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        me
+    }
+
+    /// `docker ARGS` against the remapped daemon.
+    pub fn docker(&self, args: &[&str]) -> std::process::Output {
+        Command::new("docker")
+            .arg(format!("--host=unix://{REMAP_RUN}/docker.sock"))
+            .args(args)
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for RemappedDocker {
+    fn drop(&mut self) {
+        for mut child in self.started.drain(..).rev() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(child.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+            let _ = child.wait();
+        }
+        let _ = fs::remove_dir_all(REMAP_RUN);
+    }
+}
