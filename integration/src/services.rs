@@ -62,17 +62,7 @@ impl Docker {
             started: Vec::new(),
         });
         if !ok(Command::new("docker").arg("info")) {
-            if !Path::new("/run/containerd/containerd.sock").exists() {
-                let child = Command::new("containerd")
-                    .stdout(log_file("containerd"))
-                    .stderr(log_file("containerd-err"))
-                    .spawn()
-                    .expect("containerd (cargo xtask setup installs docker.io)");
-                daemons.started.push(child);
-                wait_until("containerd", Duration::from_secs(30), || {
-                    Path::new("/run/containerd/containerd.sock").exists()
-                });
-            }
+            daemons.started.extend(start_containerd());
             let child = Command::new("dockerd")
                 .arg("--containerd=/run/containerd/containerd.sock")
                 .stdout(log_file("dockerd"))
@@ -143,8 +133,23 @@ pub fn busybox_rootfs(dir: &Path) -> PathBuf {
 /// Imports the busybox root into `engine` (`docker` or `podman`) as [`IMAGE`].
 fn import(engine: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let root = busybox_rootfs(dir.path());
-    let tar = dir.path().join("rootfs.tar");
+    let out = Command::new(engine)
+        .arg("import")
+        .arg(image_tar(dir.path()))
+        .arg(IMAGE)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{engine} import: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The test image's root filesystem packed as `DIR/rootfs.tar`, for an engine to import.
+fn image_tar(dir: &Path) -> PathBuf {
+    let root = busybox_rootfs(dir);
+    let tar = dir.join("rootfs.tar");
     assert!(
         ok(Command::new("tar")
             .arg("-C")
@@ -154,17 +159,23 @@ fn import(engine: &str) {
             .arg(".")),
         "packing the test image"
     );
-    let out = Command::new(engine)
-        .arg("import")
-        .arg(&tar)
-        .arg(IMAGE)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{engine} import: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    tar
+}
+
+/// Starts containerd unless its socket is there; the child when started.
+fn start_containerd() -> Option<Child> {
+    if Path::new("/run/containerd/containerd.sock").exists() {
+        return None;
+    }
+    let child = Command::new("containerd")
+        .stdout(log_file("containerd"))
+        .stderr(log_file("containerd-err"))
+        .spawn()
+        .expect("containerd (cargo xtask setup installs docker.io)");
+    wait_until("containerd", Duration::from_secs(30), || {
+        Path::new("/run/containerd/containerd.sock").exists()
+    });
+    Some(child)
 }
 
 /// The unprivileged user rootless podman runs as in the tests, made once (`useradd` gives it
@@ -219,14 +230,7 @@ impl RootlessPodman {
         me.stop_pause();
         if !me.podman(&["image", "exists", IMAGE]).status.success() {
             let dir = tempfile::tempdir().unwrap();
-            let tar = dir.path().join("rootfs.tar");
-            let root = busybox_rootfs(dir.path());
-            assert!(ok(Command::new("tar")
-                .arg("-C")
-                .arg(&root)
-                .arg("-cf")
-                .arg(&tar)
-                .arg(".")));
+            let tar = image_tar(dir.path());
             fs::set_permissions(
                 dir.path(),
                 std::os::unix::fs::PermissionsExt::from_mode(0o755),
@@ -292,19 +296,7 @@ impl RemappedDocker {
         let lock = ENGINES
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut started = Vec::new();
-        if !Path::new("/run/containerd/containerd.sock").exists() {
-            started.push(
-                Command::new("containerd")
-                    .stdout(log_file("containerd"))
-                    .stderr(log_file("containerd-err"))
-                    .spawn()
-                    .expect("containerd (cargo xtask setup installs docker.io)"),
-            );
-            wait_until("containerd", Duration::from_secs(30), || {
-                Path::new("/run/containerd/containerd.sock").exists()
-            });
-        }
+        let mut started: Vec<Child> = start_containerd().into_iter().collect();
         fs::create_dir_all(REMAP_RUN).unwrap();
         started.push(
             Command::new("dockerd")
@@ -329,14 +321,7 @@ impl RemappedDocker {
         });
         if !me.docker(&["image", "inspect", IMAGE]).status.success() {
             let dir = tempfile::tempdir().unwrap();
-            let root = busybox_rootfs(dir.path());
-            let tar = dir.path().join("rootfs.tar");
-            assert!(ok(Command::new("tar")
-                .arg("-C")
-                .arg(&root)
-                .arg("-cf")
-                .arg(&tar)
-                .arg(".")));
+            let tar = image_tar(dir.path());
             let out = me.docker(&["import", tar.to_str().unwrap(), IMAGE]);
             assert!(
                 out.status.success(),

@@ -14,6 +14,28 @@ use tracer_integration::{
     Watch,
 };
 
+/// The trace document a watch wrote.
+fn document(path: &std::path::Path) -> Document {
+    serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Container `id` of the document: found, the engine's, and exited 0.
+fn found<'d>(doc: &'d Document, id: &str, engine: &str) -> &'d tracer::correlate::Container {
+    let c = doc
+        .containers
+        .iter()
+        .find(|c| c.id == id)
+        .unwrap_or_else(|| panic!("{id} not found"));
+    assert_eq!(
+        c.engine
+            .as_ref()
+            .map(tracer::correlate::ContainerEngine::name),
+        Some(engine)
+    );
+    assert_eq!(c.exit_code, Some(0));
+    c
+}
+
 #[test]
 fn root_rootless_podman_container_and_its_mapping() {
     let podman = RootlessPodman::up();
@@ -53,19 +75,8 @@ fn root_rootless_podman_container_and_its_mapping() {
     let out = watch.stop();
     assert!(out.success, "{}", out.stderr);
 
-    let doc: Document = serde_json::from_str(&fs::read_to_string(&json).unwrap()).unwrap();
-    let c = doc
-        .containers
-        .iter()
-        .find(|c| c.id == id)
-        .unwrap_or_else(|| panic!("{id} not found"));
-    assert_eq!(
-        c.engine
-            .as_ref()
-            .map(tracer::correlate::ContainerEngine::name),
-        Some("podman")
-    );
-    assert_eq!(c.exit_code, Some(0));
+    let doc = document(&json);
+    let c = found(&doc, &id, "podman");
     assert_eq!(
         format!("user:[{}]", c.ns.user),
         user_ns.trim(),
@@ -132,19 +143,8 @@ fn root_docker_userns_remap_container_and_its_mapping() {
     docker.docker(&["rm", &name]);
     let out = watch.stop();
     assert!(out.success, "{}", out.stderr);
-    let doc: Document = serde_json::from_str(&fs::read_to_string(&json).unwrap()).unwrap();
-    let c = doc
-        .containers
-        .iter()
-        .find(|c| c.id == id)
-        .unwrap_or_else(|| panic!("{id} not found"));
-    assert_eq!(
-        c.engine
-            .as_ref()
-            .map(tracer::correlate::ContainerEngine::name),
-        Some("docker")
-    );
-    assert_eq!(c.exit_code, Some(0));
+    let doc = document(&json);
+    let c = found(&doc, &id, "docker");
     assert!(
         c.new_namespaces.contains(&tracer::event::NsKind::User),
         "{:?}",
