@@ -4,7 +4,9 @@
 //! its user namespace (made by podman's pause process while traced) and the maps shadow's
 //! newuidmap wrote for it: container root is the user's own uid on the host. And Docker with
 //! `--userns-remap` (a second dockerd the test starts and stops): runc's user namespace and
-//! the `dockremap` range as the container's root.
+//! the `dockremap` range as the container's root. Rootless podman again with slirp4netns
+//! (`/dev/net/tun` opened to the user while the test runs): its user-mode network is the
+//! container's. And `unshare -r` run by the user: a sandbox of its own in the table.
 
 use std::fs;
 
@@ -171,4 +173,176 @@ fn root_docker_userns_remap_container_and_its_mapping() {
         "{:?}",
         c.security
     );
+}
+
+/// `/dev/net/tun` opened to every user while it lives (slirp4netns opens it as the rootless
+/// user; it is 0600 here), its mode put back after.
+struct TunOpen(u32);
+
+impl TunOpen {
+    fn new() -> Self {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = fs::metadata("/dev/net/tun").unwrap().permissions().mode();
+        fs::set_permissions("/dev/net/tun", fs::Permissions::from_mode(0o666)).unwrap();
+        Self(mode & 0o7777)
+    }
+}
+
+impl Drop for TunOpen {
+    fn drop(&mut self) {
+        use std::os::unix::fs::PermissionsExt as _;
+        let _ = fs::set_permissions("/dev/net/tun", fs::Permissions::from_mode(self.0));
+    }
+}
+
+/// Rootless podman with `--network slirp4netns`: the container is found with its mapping,
+/// and slirp4netns, which enters its network namespace to make `tap0` there, is its network
+/// (no veth), in the table and in the timeline's explanation.
+#[test]
+fn root_rootless_podman_with_slirp4netns() {
+    let podman = RootlessPodman::up();
+    let _tun = TunOpen::new();
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("trace.json");
+    let watch = Watch::start(&["--json", json.to_str().unwrap()]);
+    let name = format!("tr-slirp-{}", std::process::id());
+    let run = podman.podman(&[
+        "run",
+        "--name",
+        &name,
+        "--network",
+        "slirp4netns",
+        "--runtime",
+        "runc",
+        IMAGE,
+        "ls",
+        "/sys/class/net",
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let links = String::from_utf8(run.stdout).unwrap();
+    assert!(links.split_whitespace().any(|l| l == "tap0"), "{links}");
+    let id = String::from_utf8(podman.podman(&["inspect", "-f", "{{.Id}}", &name]).stdout)
+        .unwrap()
+        .trim()
+        .to_string();
+    podman.podman(&["rm", &name]);
+    let out = watch.stop();
+    assert!(out.success, "{}", out.stderr);
+
+    let doc = document(&json);
+    let c = found(&doc, &id, "podman");
+    assert!(c.veths.is_empty(), "{:?}", c.veths);
+    let helper: Vec<_> = c
+        .facts
+        .iter()
+        .filter(|f| f.fact == tracer::correlate::FactKind::NetworkHelper)
+        .map(|f| (f.value.as_str(), f.evidence))
+        .collect();
+    assert_eq!(
+        helper,
+        [("slirp4netns", tracer::correlate::Evidence::Netns)],
+        "{:?}",
+        c.facts
+    );
+    // Only this container's: no other container of the trace has it.
+    assert!(doc.containers.iter().filter(|o| o.id != id).all(|o| o
+        .facts
+        .iter()
+        .all(|f| f.fact != tracer::correlate::FactKind::NetworkHelper)));
+    let uid = nix::unistd::User::from_name(ROOTLESS_USER)
+        .unwrap()
+        .unwrap()
+        .uid;
+    assert_eq!(
+        c.security.uid_mapping().as_deref(),
+        Some(&*format!("0 → {uid} (1)"))
+    );
+    let clock = tracer::event::Clock::now();
+    let table = tracer::render::lifecycle::table(std::slice::from_ref(c), &clock, 100, false);
+    assert!(table.contains("slirp4netns"), "{table}");
+    let timeline = tracer::render::timeline::render(std::slice::from_ref(c), true);
+    assert!(
+        timeline.contains("slirp4netns (a user-mode network"),
+        "{timeline}"
+    );
+}
+
+/// `unshare -r` run by an unprivileged user: not a container of any engine, yet a sandbox
+/// of its own in the table, with its user namespace, its mapping (root inside is the user
+/// outside), its command and its exit.
+#[test]
+fn root_rootless_unshare_is_a_sandbox_in_the_table() {
+    let _podman = RootlessPodman::up();
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("trace.json");
+    let watch = Watch::start(&["--json", json.to_str().unwrap()]);
+    let marker = format!("sandbox-{}", std::process::id());
+    let script = "readlink /proc/self/ns/user; cat /proc/self/uid_map; exit 3";
+    let out = std::process::Command::new("runuser")
+        .args([
+            "-u",
+            ROOTLESS_USER,
+            "--",
+            "unshare",
+            "-r",
+            "sh",
+            "-c",
+            script,
+            &marker,
+        ])
+        .current_dir("/")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let (user_ns, uid_map) = stdout.split_once('\n').unwrap();
+    let watched = watch.stop();
+    assert!(watched.success, "{}", watched.stderr);
+
+    let doc = document(&json);
+    let c = doc
+        .containers
+        .iter()
+        .find(|c| c.command.last() == Some(&marker))
+        .unwrap_or_else(|| panic!("no sandbox running {marker}"));
+    assert_eq!(c.runtime.name(), "unshare");
+    assert!(c.engine.is_none());
+    assert!(c.id.starts_with("unshare-"), "{}", c.id);
+    assert_eq!(c.found_by, "unshare argv");
+    assert_eq!(format!("user:[{}]", c.ns.user), user_ns.trim());
+    assert!(c.new_namespaces.contains(&tracer::event::NsKind::User));
+    assert_eq!(c.exit_code, Some(3));
+    let words = |s: &str| s.split_whitespace().map(str::to_string).collect::<Vec<_>>();
+    assert_eq!(
+        words(c.security.uid_map.as_deref().expect("its uid map")),
+        words(uid_map)
+    );
+    let uid = nix::unistd::User::from_name(ROOTLESS_USER)
+        .unwrap()
+        .unwrap()
+        .uid;
+    assert_eq!(
+        c.security.uid_mapping().as_deref(),
+        Some(&*format!("0 → {uid} (1)"))
+    );
+    let kinds: Vec<_> = c.phases.iter().map(|p| p.kind).collect();
+    for k in [
+        tracer::correlate::PhaseKind::RuntimeInit,
+        tracer::correlate::PhaseKind::UserExec,
+        tracer::correlate::PhaseKind::Exit,
+    ] {
+        assert!(kinds.contains(&k), "{k:?} in {kinds:?}");
+    }
+    let table = tracer::render::lifecycle::table(
+        std::slice::from_ref(c),
+        &tracer::event::Clock::now(),
+        100,
+        false,
+    );
+    assert!(table.contains(&format!("uid 0→{uid}")), "{table}");
+    assert!(table.contains("unshare"), "{table}");
 }

@@ -89,6 +89,8 @@ pub(crate) const TOOLS: &[Tool] = &[
     tool("useradd", "passwd", &[Test]),
     tool("runuser", "util-linux", &[Test]),
     tool("newuidmap", "uidmap", &[Test]),
+    // Its user-mode network (the test opens /dev/net/tun to the user while it runs).
+    tool("slirp4netns", "slirp4netns", &[Test]),
     // The live table's test draws it in a real terminal.
     tool("tmux", "tmux", &[Test]),
     // The telemetry tests: a real Prometheus scraping the metrics, curl for its HTTP API,

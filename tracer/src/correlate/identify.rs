@@ -21,6 +21,9 @@ pub enum Call {
     TracerRun { name: Option<String> },
     /// A runtime hook.
     Hook,
+    /// util-linux `unshare` making a user namespace (`-U`, `-r`, `-c`, `--map-*`): a rootless
+    /// sandbox of its own, with no engine or runtime around it.
+    Unshare,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,6 +113,9 @@ pub fn classify(filename: &str, argv: &[String]) -> Option<Call> {
     if prog == "libnetwork-setkey" || prog.ends_with("-hook") {
         return Some(Call::Hook);
     }
+    if prog == "unshare" || file == "unshare" {
+        return unshares_user(argv).then_some(Call::Unshare);
+    }
     let runtime = match (prog, file) {
         ("runc", _) | (_, "runc") => Runtime::Runc,
         ("crun", _) | (_, "crun") => Runtime::Crun,
@@ -162,6 +168,56 @@ fn runtime_call(runtime: Runtime, argv: &[String]) -> Option<Call> {
         });
     }
     None
+}
+
+/// Whether `unshare`'s options (those before its command) ask for a user namespace.
+fn unshares_user(argv: &[String]) -> bool {
+    // Options whose value may be the next argument.
+    const LONG_VALUE: &[&str] = &[
+        "--map-user",
+        "--map-users",
+        "--map-group",
+        "--map-groups",
+        "--propagation",
+        "--setgroups",
+        "--root",
+        "--wd",
+        "--setuid",
+        "--setgid",
+        "--monotonic",
+        "--boottime",
+    ];
+    let mut it = argv.iter().skip(1);
+    let mut user = false;
+    while let Some(a) = it.next() {
+        if a == "--" || !a.starts_with('-') || a == "-" {
+            break;
+        }
+        if let Some(long) = a.strip_prefix("--") {
+            let name = long.split('=').next().unwrap_or(long);
+            user |= name == "user" || name.starts_with("map-");
+            if !long.contains('=') && LONG_VALUE.contains(&a.as_str()) {
+                it.next();
+            }
+            continue;
+        }
+        for (i, ch) in a.char_indices().skip(1) {
+            match ch {
+                'U' | 'r' | 'c' => user = true,
+                // An optional value: the rest of the cluster.
+                'm' | 'u' | 'i' | 'n' | 'p' | 'C' | 'T' if i + 1 < a.len() => break,
+                // A required value: the rest of the cluster or the next argument.
+                'R' | 'w' | 'S' | 'G' => {
+                    if i + 1 == a.len() {
+                        it.next();
+                    }
+                    break;
+                }
+                _ => {}
+            }
+        }
+    }
+    user
 }
 
 /// A container id (64 hex digits) that is a whole component of `path`, as engines name
@@ -288,6 +344,34 @@ mod tests {
             ),
             None
         );
+    }
+
+    #[test]
+    fn unshare_with_a_user_namespace() {
+        for yes in [
+            "unshare -U -r -m -n sh",
+            "unshare -Urmn sh",
+            "unshare --user --map-root-user sh",
+            "unshare --map-user=1000 --map-group 1000 sh",
+            "unshare -c sleep 1",
+            "unshare -f -p --mount-proc -r sh",
+        ] {
+            assert_eq!(
+                classify("/usr/bin/unshare", &argv(yes)),
+                Some(Call::Unshare),
+                "{yes}"
+            );
+        }
+        for no in [
+            "unshare -m sh",
+            "unshare -n -- sh -U",
+            "unshare -mU sh",
+            "unshare -R /r sh -r",
+            "unshare --propagation private -m sh",
+            "unshare",
+        ] {
+            assert_eq!(classify("/usr/bin/unshare", &argv(no)), None, "{no}");
+        }
     }
 
     #[test]

@@ -143,7 +143,7 @@ impl Evidence {
 /// A fact given to a container, with what names it as the container's.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fact {
-    /// `rootfs`, `veth`, `cgroup`, `netns`.
+    /// `rootfs`, `veth`, `cgroup`, `shares_netns`, `network_helper`.
     pub fact: FactKind,
     /// The path, the link's name, the namespace's inode.
     pub value: String,
@@ -161,6 +161,9 @@ pub enum FactKind {
     Cgroup,
     /// Its network namespace is another container's (`--network container:X`, a pod).
     SharesNetns,
+    /// A user-mode network (`slirp4netns`, `pasta`) that entered its network namespace to
+    /// make the device there (rootless containers): the helper's name (version 8).
+    NetworkHelper,
 }
 
 impl FactKind {
@@ -170,6 +173,7 @@ impl FactKind {
             FactKind::Veth => "veth",
             FactKind::Cgroup => "cgroup",
             FactKind::SharesNetns => "shares netns",
+            FactKind::NetworkHelper => "network helper",
         }
     }
 }

@@ -16,7 +16,7 @@ use crate::{
 };
 
 pub const FORMAT: &str = "tracer-trace";
-pub const VERSION: u32 = 7;
+pub const VERSION: u32 = 8;
 /// The oldest version `tracer report` still reads (1: no containers, cgroups or host
 /// namespaces; they are worked out again from the events).
 pub const OLDEST_VERSION: u32 = 1;

@@ -132,7 +132,13 @@ fn row(c: &Container, clock: &Clock, color: bool) -> Vec<Cell> {
         let m = m.split(" (").next().unwrap_or_default().replace(" → ", "→");
         ns.push_str(&format!("\nuid {m}"));
     }
-    let veth = if c.veths.is_empty() {
+    let helper = c
+        .facts
+        .iter()
+        .find(|f| f.fact == crate::correlate::FactKind::NetworkHelper);
+    let veth = if let (true, Some(h)) = (c.veths.is_empty(), helper) {
+        truncate(&h.value, 15)
+    } else if c.veths.is_empty() {
         "-".to_string()
     } else {
         c.veths

@@ -287,6 +287,13 @@ fn preparing(c: &Container, p: &Phase) -> String {
              inside: the interface's address and routes, IPv6 settings; the runtime waits \
              for it before pivot_root."
         ),
+        PhaseKind::Network if c.veths.is_empty() && network_helper(c).is_some() => format!(
+            "{} (a user-mode network, run inside the rootless user namespace) enters the \
+             container's network namespace and makes a tap device there; it relays the \
+             container's packets through ordinary sockets on the host: no veth, no bridge, \
+             nothing that needs root.",
+            network_helper(c).unwrap_or_default()
+        ),
         PhaseKind::Network => format!(
             "A veth pair is created: one end stays on the host, attached to the bridge, the \
              other is moved into the container's network namespace to become its eth0{}.",
@@ -299,6 +306,14 @@ fn preparing(c: &Container, p: &Phase) -> String {
         // Dispatched by `sentence`.
         _ => String::new(),
     }
+}
+
+/// The user-mode network helper that entered the container's network namespace.
+fn network_helper(c: &Container) -> Option<&str> {
+    c.facts
+        .iter()
+        .find(|f| f.fact == crate::correlate::FactKind::NetworkHelper)
+        .map(|f| f.value.as_str())
 }
 
 /// The runtime's own preparation: its helpers, the cgroup, the namespaces.
@@ -324,6 +339,12 @@ fn isolating(c: &Container, p: &Phase) -> String {
             Runtime::Tracer => {
                 "tracer run creates the cgroup and state directory, then clones the \
                          container's first process and re-executes itself in it as init."
+                    .into()
+            }
+            Runtime::Other(name) if name == "unshare" => {
+                "unshare (util-linux) is run with a user namespace: no engine, image or \
+                 cgroup of its own, it makes the namespaces itself, writes the ID maps and runs \
+                 the command inside, a rootless sandbox."
                     .into()
             }
             Runtime::Other(_) => format!("{rt} prepares the container's processes and cgroup."),

@@ -284,7 +284,7 @@ async fn launch(
             default_path: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
         },
         (None, None, Some(r)) => image::rootfs_dir(r)?,
-        (None, None, None) => image::host(&dir.join("image"))?,
+        (None, None, None) => image::host(Path::new(image::SKELETON_CACHE))?,
     };
     let net = opts.net.unwrap_or(match bundle {
         Some(b) if b.own_netns => NetMode::None,

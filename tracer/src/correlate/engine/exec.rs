@@ -113,6 +113,23 @@ impl Engine {
                 self.proc_mut(tgid, ev).tracer_run = Some(name);
                 Some(false)
             }
+            Call::Unshare => {
+                // Inside a container it is one of its commands (and its user namespace is
+                // the container's business); outside, a sandbox of its own, named by its pid.
+                if self.container_of(tgid).is_some() {
+                    return None;
+                }
+                let id = format!("unshare-{tgid}");
+                let c = self.starting(
+                    &id,
+                    Runtime::Other("unshare".into()),
+                    "unshare argv",
+                    ev.ts_ns,
+                );
+                self.join(tgid, c, Role::Runtime, Evidence::Argv, ev);
+                self.phase(c, PhaseKind::RuntimeInit, ev);
+                Some(true)
+            }
             Call::Hook => {
                 let c = self.container_of(tgid)?;
                 self.join(tgid, c, Role::Hook, Evidence::ProcessTree, ev);
@@ -175,7 +192,12 @@ impl Engine {
             .procs
             .get(&tgid)
             .map_or((None, false), |p| (p.role, p.exec_session));
-        let inside = ev.mnt_ns != 0 && ev.mnt_ns != self.host.mnt;
+        // unshare's sandbox may keep the host's mounts: its user namespace is what it is in.
+        let st = &self.containers[c];
+        let inside = (ev.mnt_ns != 0 && ev.mnt_ns != self.host.mnt)
+            || (st.c.runtime.name() == "unshare"
+                && st.c.ns.user != 0
+                && ev.user_ns == st.c.ns.user);
         let runtime_reexec = filename == "/proc/self/exe" || filename.is_empty();
         if !ok || !inside || runtime_reexec || role == Some(Role::Shim) {
             if ok && !self.containers[c].started() && role == Some(Role::Runtime) {

@@ -687,6 +687,11 @@ impl Engine {
                 }
             }
             Detail::NetdevMove { name, .. } => self.note_link(c, name, evidence),
+            // A rootless container's network: a user-mode helper makes its device from
+            // inside the namespace (no veth). The comm is the file it executed.
+            Detail::Setns { .. } if NETWORK_HELPERS.contains(&ev.comm.as_str()) => {
+                st.fact(FactKind::NetworkHelper, &ev.comm, evidence);
+            }
             Detail::CgroupRmdir { .. }
             | Detail::OomKill { .. }
             | Detail::Signal { .. }
@@ -800,6 +805,9 @@ impl Engine {
         Some(c)
     }
 }
+
+/// User-mode networks of rootless containers, by the name they run as.
+const NETWORK_HELPERS: [&str; 3] = ["slirp4netns", "pasta", "passt"];
 
 fn hook(ev: &Event) -> Option<String> {
     (!ev.hook.is_empty()).then(|| ev.hook.clone())

@@ -707,3 +707,79 @@ fn security_setup_is_its_own_phase() {
     );
     assert_eq!(phase.call.as_deref(), Some("prctl"));
 }
+
+/// `unshare -U -r sh -c ...` on the host: a sandbox of its own (no engine), with its user
+/// namespace, its maps, its command and its exit; `unshare -m` alone is no sandbox, and an
+/// unshare inside a container stays the container's.
+#[test]
+fn unshare_with_a_user_namespace_is_a_sandbox_of_its_own() {
+    let mut t = Trace::new();
+    let (pid, user) = (500, 50);
+    t.exec(
+        pid,
+        "unshare",
+        (HOST.mnt, HOST.net),
+        "unshare -U -r sh -c true",
+    );
+    t.host(
+        pid,
+        "unshare",
+        Detail::Namespaces {
+            op: NsOp::Unshare,
+            flags: 0x1000_0000,
+            target_pid: pid,
+            user_owner: Some(0),
+            new: vec![NsKind::User],
+            ns: NsInodes {
+                user,
+                ..NsInodes::default()
+            },
+            result: ok(),
+        },
+    );
+    let inside = |detail| Event {
+        ts_ns: 10_000_000,
+        comm: "unshare".into(),
+        mnt_ns: HOST.mnt,
+        net_ns: HOST.net,
+        user_ns: user,
+        ..Event::for_test(pid, detail)
+    };
+    t.engine.feed(&inside(Detail::IdMap {
+        file: crate::event::MapFile::UidMap,
+        path: "/proc/self/uid_map".into(),
+        target_pid: pid,
+        mapped_ns: 0,
+        data: "0 0 1".into(),
+        result: ok(),
+    }));
+    // Still the host's mounts: its user namespace says it is inside.
+    t.engine.feed(&inside(Detail::Exec {
+        filename: "/bin/sh".into(),
+        argv: vec!["sh".into(), "-c".into(), "true".into()],
+        argv_truncated: false,
+        filename_truncated: false,
+        argv_unreadable: false,
+        execveat: None,
+        result: ok(),
+    }));
+    t.engine.feed(&inside(Detail::Exit {
+        exit_code: Some(3),
+        signal: None,
+        core_dumped: false,
+    }));
+    t.exec(600, "unshare", (HOST.mnt, HOST.net), "unshare -m sh");
+    let id = format!("unshare-{pid}");
+    let c = t.finish();
+    assert_eq!(c.containers.len(), 1, "{:?}", c.containers);
+    let s = by_id(&c, &id);
+    assert_eq!(s.runtime.name(), "unshare");
+    assert!(s.engine.is_none());
+    assert_eq!(s.ns.user, user);
+    assert_eq!(s.command, ["sh", "-c", "true"]);
+    assert_eq!(s.exit_code, Some(3));
+    assert_eq!(s.security.uid_mapping().as_deref(), Some("0 → 0 (1)"));
+    let kinds: Vec<PhaseKind> = s.phases.iter().map(|p| p.kind).collect();
+    assert!(kinds.contains(&PhaseKind::UserNamespace), "{kinds:?}");
+    assert!(kinds.contains(&PhaseKind::UserExec), "{kinds:?}");
+}
