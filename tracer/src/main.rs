@@ -447,6 +447,12 @@ fn main() -> ExitCode {
         .format_timestamp(None)
         .init();
     let cli = Cli::parse();
+    // The loader's slow part starts now, beside the rest of the start-up.
+    if matches!(&cli.command, Command::Watch(_) | Command::Check)
+        || matches!(&cli.command, Command::Run(a) if !a.no_trace)
+    {
+        tracer::capture::loader::prepare();
+    }
     if let Err(e) = install_redaction(&cli.command) {
         eprintln!("tracer: error: {e}");
         return ExitCode::from(2);

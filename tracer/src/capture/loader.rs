@@ -7,7 +7,7 @@ use anyhow::{bail, Context as _};
 use aya::{
     programs::{
         kprobe::KProbeLinkId, raw_trace_point::RawTracePointLinkId, trace_point::TracePointLinkId,
-        KProbe, ProgramError, RawTracePoint, TracePoint,
+        KProbe, Program, ProgramError, RawTracePoint, TracePoint,
     },
     Ebpf, EbpfLoader,
 };
@@ -171,6 +171,43 @@ fn raise_memlock() -> Option<String> {
     })
 }
 
+/// aya's loader parses the kernel's whole BTF as it is made (80 ms here, the largest part
+/// of getting ready) for CO-RE relocations, which this object has none of (its offsets come
+/// from [`kernel_layout`]; a test checks). So it is made on a thread of its own as the
+/// process starts, beside argument parsing and the layout lookups, and its BTF is dropped
+/// there too.
+static PREPARED: std::sync::Mutex<Option<std::thread::JoinHandle<EbpfLoader<'static>>>> =
+    std::sync::Mutex::new(None);
+
+fn loader_without_btf() -> EbpfLoader<'static> {
+    let mut loader = EbpfLoader::new();
+    loader.btf(None);
+    loader
+}
+
+/// Starts making the loader that [`load`] will use.
+pub fn prepare() {
+    if let Ok(handle) = std::thread::Builder::new()
+        .name("aya-loader".into())
+        .spawn(loader_without_btf)
+    {
+        *PREPARED
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(handle);
+    }
+}
+
+/// The loader [`prepare`] made, or one made now.
+fn prepared_loader() -> EbpfLoader<'static> {
+    let handle = PREPARED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take();
+    handle
+        .and_then(|h| h.join().ok())
+        .unwrap_or_else(loader_without_btf)
+}
+
 /// Loads the programs with the running kernel's layout and attaches, for every event kind,
 /// the best option that works here.
 pub fn load(ring_bytes: u32) -> anyhow::Result<Loaded> {
@@ -195,6 +232,7 @@ pub fn load(ring_bytes: u32) -> anyhow::Result<Loaded> {
             .map(|p| format!("kernel layout: {p}")),
     );
     let mut layout = resolved.layout;
+
     if let Ok(spec) = std::env::var(kernel_layout::SKEW_ENV) {
         kernel_layout::skew(&mut layout, &spec).map_err(anyhow::Error::msg)?;
         warnings.push(format!(
@@ -203,12 +241,14 @@ pub fn load(ring_bytes: u32) -> anyhow::Result<Loaded> {
         ));
     }
 
-    let mut ebpf = EbpfLoader::new()
+    let mut loader = prepared_loader();
+    let mut ebpf = loader
         .override_global("LAYOUT", &layout, true)
         .map_max_entries("EVENTS", ring_bytes)
         .load(OBJECT)
         .context("loading the eBPF object")?;
 
+    preload(&mut ebpf, &layout);
     let mut plans = Vec::with_capacity(PLANS.len());
     let mut links = Vec::new();
     for plan in &PLANS {
@@ -249,6 +289,47 @@ pub fn load(ring_bytes: u32) -> anyhow::Result<Loaded> {
         ring_bytes,
         links,
     })
+}
+
+/// Loads, on every CPU, the programs of the option each plan will likely use (its first one
+/// that the checks without trying allow): the verifier's passes are most of attaching. A
+/// program that fails to load here is loaded again, and its error reported, when attached.
+fn preload(ebpf: &mut Ebpf, layout: &KernelLayout) {
+    let mut wanted = std::collections::HashSet::new();
+    for plan in &PLANS {
+        let likely = plan.options.iter().find_map(|o| match o.source {
+            Source::Programs(list)
+                if missing_layout(plan.kind, o, layout).is_none()
+                    && list.iter().all(|a| precheck(a.attach).is_none()) =>
+            {
+                Some(list)
+            }
+            Source::Programs(_) => None,
+            Source::RtnetlinkMonitor => Some(&[][..]),
+        });
+        wanted.extend(likely.into_iter().flatten().map(|a| a.program));
+    }
+    let mut programs: Vec<&mut Program> = ebpf
+        .programs_mut()
+        .filter(|(name, _)| wanted.contains(name))
+        .map(|(_, p)| p)
+        .collect();
+    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let per = programs.len().div_ceil(cpus).max(1);
+    std::thread::scope(|s| {
+        for chunk in programs.chunks_mut(per) {
+            s.spawn(move || {
+                for p in chunk {
+                    let _ = match p {
+                        Program::TracePoint(p) => p.load(),
+                        Program::RawTracePoint(p) => p.load(),
+                        Program::KProbe(p) => p.load(),
+                        _ => Ok(()),
+                    };
+                }
+            });
+        }
+    });
 }
 
 /// Attaches every program of an option; on any failure, detaches what it attached and says
@@ -418,6 +499,13 @@ mod tests {
             let err = check_ring_bytes(bad).unwrap_err().to_string();
             assert!(err.contains("power of two"), "{err}");
         }
+    }
+
+    /// The kernel's BTF is not handed to aya: nothing in the object would use it.
+    #[test]
+    fn object_has_no_btf_relocations() {
+        let obj = aya_obj::Object::parse(OBJECT).unwrap();
+        assert!(!obj.has_btf_relocations());
     }
 
     /// The embedded object holds every program the plans name.

@@ -14,6 +14,7 @@ use anyhow::{bail, Context as _};
 
 use crate::{cargo, require_root, root, run, setup};
 
+mod check;
 mod concurrency;
 mod process;
 mod ready;
@@ -51,7 +52,7 @@ const FULL: Sizes = Sizes {
     storm_long: 250_000,
     small_ring: 20_000,
     ready_runs: 7,
-    container_runs: 30,
+    container_runs: 60,
     report_events: 1_000_000,
     report_runs: 5,
     concurrency: &[1, 4, 8, 16],
@@ -73,12 +74,14 @@ const QUICK: Sizes = Sizes {
 };
 
 pub(crate) const USAGE: &str =
-    "  bench   [--quick] [--only storm,ring,ready,start,report,concurrency,soak,writes] [--out FILE]
+    "  bench   [--quick] [--check] [--only storm,ring,ready,start,report,concurrency,soak,writes] [--out FILE]
           measure the tracer beside bpftrace, execsnoop, runc and crun (root; about 20
           minutes): exec storms, ring buffer limits, time to ready, container start, report
           speed, containers started at once (facts right, CPU), peak memory of a long
           watch (--json against --jsonl), a write storm (dd bs=1); writes BENCHMARKS.md
-          (--quick: small sizes, to /tmp/tracer-bench)";
+          (--quick: small sizes, to /tmp/tracer-bench); each run keeps its ratios in
+          BENCHMARKS.json; --check compares them with the committed ones instead and fails
+          naming each that got worse by more than this machine's noise";
 
 const SECTIONS: [&str; 8] = [
     "storm",
@@ -93,6 +96,7 @@ const SECTIONS: [&str; 8] = [
 
 pub(crate) fn bench(args: &[String]) -> anyhow::Result<()> {
     let mut quick = false;
+    let mut check = false;
     let mut only: Vec<String> = SECTIONS
         .iter()
         .map(std::string::ToString::to_string)
@@ -102,6 +106,7 @@ pub(crate) fn bench(args: &[String]) -> anyhow::Result<()> {
     while let Some(a) = args.next() {
         match a.as_str() {
             "--quick" => quick = true,
+            "--check" => check = true,
             "--only" => {
                 let list = args.next().context("--only needs a list of sections")?;
                 only = list.split(',').map(str::to_string).collect();
@@ -136,11 +141,12 @@ pub(crate) fn bench(args: &[String]) -> anyhow::Result<()> {
             storm::ring(sizes, &storms, &mut md, &mut verdicts)?;
         }
     }
+    let mut ready = None;
     if want("ready") {
-        ready::ready(sizes, &mut md, &mut verdicts)?;
+        ready = Some(ready::ready(sizes, &mut md, &mut verdicts)?);
     }
     if want("start") {
-        start::container_start(sizes, &mut md, &mut verdicts)?;
+        start::container_start(sizes, ready, &mut md, &mut verdicts)?;
     }
     if want("report") {
         report::report(sizes, &mut md, &mut verdicts)?;
@@ -183,6 +189,16 @@ pub(crate) fn bench(args: &[String]) -> anyhow::Result<()> {
             v.measured
         );
     }
+    let ratios: check::Ratios = verdicts.iter().filter_map(|v| v.ratio.clone()).collect();
+    let committed = root().join("BENCHMARKS.json");
+    let mode = if quick { "quick" } else { "full" };
+    if check {
+        eprint!("{}", check::check(&committed, mode, &ratios)?);
+        eprintln!("bench check: no ratio worse than committed beyond the noise");
+    } else {
+        check::record(&committed, mode, &ratios)?;
+        eprintln!("bench: ratios kept in {}", committed.display());
+    }
     Ok(())
 }
 
@@ -190,6 +206,8 @@ struct Verdict {
     target: String,
     measured: String,
     met: bool,
+    /// Its figure as a ratio (lower is better) under a stable key, for `--check`.
+    ratio: Option<(String, f64)>,
 }
 
 fn verdict(out: &mut Vec<Verdict>, target: &str, measured: String, met: bool) {
@@ -197,7 +215,21 @@ fn verdict(out: &mut Vec<Verdict>, target: &str, measured: String, met: bool) {
         target: target.into(),
         measured,
         met,
+        ratio: None,
     });
+}
+
+/// A verdict whose figure is also kept as ratio `key`.
+fn verdict_ratio(
+    out: &mut Vec<Verdict>,
+    (target, measured, met): (&str, String, bool),
+    key: &str,
+    ratio: f64,
+) {
+    verdict(out, target, measured, met);
+    if ratio.is_finite() {
+        out.last_mut().expect("just pushed").ratio = Some((key.to_string(), ratio));
+    }
 }
 
 fn release(bin: &str) -> PathBuf {

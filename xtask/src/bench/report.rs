@@ -10,7 +10,7 @@ use std::{
 
 use anyhow::bail;
 
-use super::{process::*, release, report_input, root, stats, verdict, Sizes, Verdict, WORK};
+use super::{process::*, release, report_input, root, stats, verdict_ratio, Sizes, Verdict, WORK};
 
 pub(super) fn report(
     sizes: &Sizes,
@@ -81,19 +81,29 @@ pub(super) fn report(
         .arg(&input)
         .spawn()?;
     let u = wait_usage(&child)?;
+    let python = t.elapsed().as_secs_f64();
     let _ = writeln!(
         md,
-        "| python3 json.load (reading only) | {:.2} | {:.2} | {:.0} |\n",
-        t.elapsed().as_secs_f64(),
+        "| python3 json.load (reading only) | {python:.2} | {:.2} | {:.0} |\n",
         u.cpu,
         u.max_rss_kb as f64 / 1024.0
     );
+    // Scaled to the million events of the targets when the run reads fewer (--quick).
+    let per_million = 1e6 / events as f64;
     for (format, wall, mb) in measured.into_iter().filter(|m| m.0 != "json") {
-        verdict(
+        let limit = if format == "table" { 1.0 } else { 1.3 };
+        verdict_ratio(
             verdicts,
-            &format!("report {events} events, {format}: < 3 s, < 300 MB"),
-            format!("{wall:.2} s, {mb:.0} MB"),
-            wall < 3.0 && mb < 300.0,
+            (
+                &format!("report {events} events, {format}: ≤ {limit} s per million, ≤ 150 MB"),
+                format!(
+                    "{wall:.2} s ({:.2} s per million; python json.load {python:.2} s), {mb:.0} MB",
+                    wall * per_million
+                ),
+                wall * per_million <= limit && mb <= 150.0,
+            ),
+            &format!("report.{format}_vs_python"),
+            wall / python,
         );
     }
     Ok(())

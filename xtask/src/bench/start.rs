@@ -12,7 +12,7 @@ use std::{
 
 use anyhow::{bail, Context as _};
 
-use super::{release, run, stats, verdict, Sizes, Verdict, WORK};
+use super::{release, run, stats, verdict_ratio, Sizes, Verdict, WORK};
 
 /// A mount namespace where crun accepts this host's hybrid cgroup layout: cgroup2's
 /// controller list is hidden under an empty file. Every runtime runs in it, so all three
@@ -80,8 +80,43 @@ pub(super) fn bundle() -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
+/// The rows of the start table, in the order measured.
+const NAMES: [&str; 6] = [
+    "tracer run --no-trace",
+    "runc run",
+    "crun run",
+    "tracer run (traced)",
+    "tracer run --no-trace, default image",
+    "tracer run --no-trace --seccomp default",
+];
+
+/// The command of row `which`, on bundle `b`: the first four on the bundle as `runc spec`
+/// made it (no seccomp); the default image (Docker's default seccomp profile) against the
+/// bundle given that same profile.
+fn start_command(which: usize, tracer: &Path, b: &str, id: &str) -> Command {
+    let mut c = Command::new(match which {
+        1 => Path::new("runc"),
+        2 => Path::new("crun"),
+        _ => tracer,
+    });
+    match which {
+        0 => c.args(["run", "-q", "--no-trace", "--net", "none", "--bundle", b]),
+        1 | 2 => c.args(["run", "--bundle", b, id]),
+        3 => c.args(["run", "-q", "--net", "none", "--bundle", b]),
+        4 => c.args(["run", "-q", "--no-trace", "--net", "none"]),
+        _ => c
+            .args(["run", "-q", "--no-trace", "--net", "none", "--bundle", b])
+            .args(["--seccomp", "default"]),
+    };
+    if which != 1 && which != 2 {
+        c.args(["--", "/bin/true"]);
+    }
+    c
+}
+
 pub(super) fn container_start(
     sizes: &Sizes,
+    ready: Option<f64>,
     md: &mut String,
     verdicts: &mut Vec<Verdict>,
 ) -> anyhow::Result<()> {
@@ -89,12 +124,7 @@ pub(super) fn container_start(
     let ns = CgroupFixNs::open()?;
     let tracer = release("tracer");
     let b = bundle.to_str().context("bundle path")?.to_string();
-    let names = [
-        "tracer run --no-trace",
-        "runc run",
-        "crun run",
-        "tracer run (traced)",
-    ];
+    let names = NAMES;
     let mut times: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
     for i in 0..sizes.container_runs {
         eprintln!("bench: container start, round {}", i + 1);
@@ -102,25 +132,7 @@ pub(super) fn container_start(
         for k in 0..names.len() {
             let which = (i + k) % names.len();
             let id = format!("bench-{}-{i}", std::process::id());
-            let mut cmd = match which {
-                0 => {
-                    let mut c = Command::new(&tracer);
-                    c.args(["run", "-q", "--no-trace", "--net", "none", "--bundle", &b]);
-                    c.args(["--", "/bin/true"]);
-                    c
-                }
-                1 | 2 => {
-                    let mut c = Command::new(if which == 1 { "runc" } else { "crun" });
-                    c.args(["run", "--bundle", &b, &id]);
-                    c
-                }
-                _ => {
-                    let mut c = Command::new(&tracer);
-                    c.args(["run", "-q", "--net", "none", "--bundle", &b]);
-                    c.args(["--", "/bin/true"]);
-                    c
-                }
-            };
+            let mut cmd = start_command(which, &tracer, &b, &id);
             if let Some(ns) = &ns {
                 let fd = std::os::fd::AsRawFd::as_raw_fd(&ns.ns);
                 // SAFETY: setns is async-signal-safe; runs in the child before exec.
@@ -154,7 +166,9 @@ pub(super) fn container_start(
         md,
         "## 4. Container start\n\nOne container running `/bin/true` from the same busybox-static \
          bundle (`runc spec`, loopback-only network), start to exit to cleanup, {} runs each, \
-         interleaved{}.\n\n| runtime | median ms | min ms | max ms | vs runc |\n|---|---|---|---|---|",
+         interleaved{}. The last two rows: the default image (the host's `/usr` on a skeleton, \
+         with Docker's default seccomp profile) against the bundle given that same \
+         profile.\n\n| runtime | median ms | min ms | max ms | vs runc |\n|---|---|---|---|---|",
         sizes.container_runs,
         if ns.is_some() {
             "; all in one mount namespace where cgroup2's controller list is hidden, which crun \
@@ -179,20 +193,66 @@ pub(super) fn container_start(
         );
     }
     md.push('\n');
-    for (target, peer, k) in [
-        ("container start (--no-trace) ≤ runc's median", "runc", 1),
-        ("stretch: container start ≤ crun's median", "crun", 2),
+    for (target, peer, k, key) in [
+        (
+            "container start (--no-trace) ≤ runc's median",
+            "runc",
+            1,
+            "start.vs_runc",
+        ),
+        (
+            "container start (--no-trace) ≤ crun's median",
+            "crun",
+            2,
+            "start.vs_crun",
+        ),
     ] {
-        verdict(
+        verdict_ratio(
             verdicts,
-            target,
-            format!(
-                "{:.1} ms vs {peer} {:.1} ms ({:.2}×)",
-                medians[0] * 1e3,
-                medians[k] * 1e3,
-                medians[0] / medians[k]
+            (
+                target,
+                format!(
+                    "{:.1} ms vs {peer} {:.1} ms ({:.2}×)",
+                    medians[0] * 1e3,
+                    medians[k] * 1e3,
+                    medians[0] / medians[k]
+                ),
+                medians[0] <= medians[k],
             ),
-            medians[0] <= medians[k],
+            key,
+            medians[0] / medians[k],
+        );
+    }
+    let image = medians[4] / medians[5];
+    verdict_ratio(
+        verdicts,
+        (
+            "default image ≤ 1.2× the bundle (same seccomp profile)",
+            format!(
+                "{:.1} ms vs {:.1} ms ({image:.2}×)",
+                medians[4] * 1e3,
+                medians[5] * 1e3
+            ),
+            image <= 1.2,
+        ),
+        "start.default_image_vs_bundle",
+        image,
+    );
+    if let Some(ready) = ready {
+        let extra = medians[3] - medians[0];
+        verdict_ratio(
+            verdicts,
+            (
+                "traced run ≤ untraced + ready + 25 ms",
+                format!(
+                    "{:.1} ms over untraced, ready {:.1} ms",
+                    extra * 1e3,
+                    ready * 1e3
+                ),
+                extra <= ready + 0.025,
+            ),
+            "start.traced_extra_vs_ready",
+            extra / ready,
         );
     }
     Ok(())

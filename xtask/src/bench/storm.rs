@@ -16,7 +16,7 @@ use std::{
 
 use anyhow::{bail, Context as _};
 
-use super::{process::*, release, verdict, Sizes, Verdict, WORK};
+use super::{process::*, release, verdict, verdict_ratio, Sizes, Verdict, WORK};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum Tool {
@@ -365,23 +365,31 @@ pub(super) fn storms(
             missed(t) <= missed(b) && missed(t) <= missed(e),
         );
         let per = |r: &StormRow| r.tool_cpu / r.captured.max(1) as f64;
-        verdict(
+        verdict_ratio(
             verdicts,
-            &format!("CPU per exec ≤ execsnoop's, < ½ bpftrace's ({label})"),
-            format!(
-                "{:.1} µs vs {:.1} µs (execsnoop), {:.1} µs (bpftrace)",
-                1e6 * per(t),
-                1e6 * per(e),
-                1e6 * per(b)
+            (
+                &format!("CPU per exec ≤ execsnoop's, < ½ bpftrace's ({label})"),
+                format!(
+                    "{:.1} µs vs {:.1} µs (execsnoop), {:.1} µs (bpftrace)",
+                    1e6 * per(t),
+                    1e6 * per(e),
+                    1e6 * per(b)
+                ),
+                per(t) <= per(e) && per(t) < per(b) / 2.0,
             ),
-            per(t) <= per(e) && per(t) < per(b) / 2.0,
+            &format!("storm.cpu_vs_execsnoop.{jobs}t"),
+            per(t) / per(e),
         );
         let slow = t.wall / storms.baseline(jobs);
-        verdict(
+        verdict_ratio(
             verdicts,
-            &format!("storm slowdown ≤ 1.10× ({label})"),
-            format!("{slow:.3}×"),
-            slow <= 1.10,
+            (
+                &format!("storm slowdown ≤ 1.10× ({label})"),
+                format!("{slow:.3}×"),
+                slow <= 1.10,
+            ),
+            &format!("storm.slowdown.{jobs}t"),
+            slow,
         );
     }
     Ok(storms)

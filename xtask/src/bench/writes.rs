@@ -12,7 +12,7 @@ use std::{
 
 use anyhow::{bail, Context as _};
 
-use super::{process::Peer, release, stats, storm::tracer_rules, verdict, Sizes, Verdict};
+use super::{process::Peer, release, stats, storm::tracer_rules, verdict_ratio, Sizes, Verdict};
 
 /// One dd: its wall time in seconds.
 fn dd(bytes: u64) -> anyhow::Result<f64> {
@@ -63,11 +63,15 @@ pub(super) fn writes(
         bytes,
         (t - b) * 1e9 / bytes as f64
     );
-    verdict(
+    verdict_ratio(
         verdicts,
-        "write storm (dd bs=1) slowdown ≤ 1.05×",
-        format!("{slowdown:.3}×"),
-        slowdown <= 1.05,
+        (
+            "write storm (dd bs=1) slowdown ≤ 1.05×",
+            format!("{slowdown:.3}×"),
+            slowdown <= 1.05,
+        ),
+        "writes.slowdown",
+        slowdown,
     );
     Ok(())
 }
