@@ -38,56 +38,87 @@ fn found<'d>(doc: &'d Document, id: &str, engine: &str) -> &'d tracer::correlate
     c
 }
 
-#[test]
-fn root_rootless_podman_container_and_its_mapping() {
-    let podman = RootlessPodman::up();
+/// The lifecycle table of container `c` alone.
+fn table_of(c: &tracer::correlate::Container) -> String {
+    tracer::render::lifecycle::table(
+        std::slice::from_ref(c),
+        &tracer::event::Clock::now(),
+        100,
+        false,
+    )
+}
+
+/// The rootless user's uid on the host.
+fn rootless_uid() -> nix::unistd::Uid {
+    nix::unistd::User::from_name(ROOTLESS_USER)
+        .unwrap()
+        .unwrap()
+        .uid
+}
+
+/// What one traced rootless `podman run` gave.
+struct Traced {
+    doc: Document,
+    id: String,
+    stdout: String,
+    /// The user namespace of podman's pause process (`user:[N]`).
+    user_ns: String,
+}
+
+/// `podman run --network NETWORK --runtime runc IMAGE CMD...` as the rootless user under a
+/// watch writing a document; the container removed after.
+fn traced_run(podman: &RootlessPodman, network: &str, cmd: &[&str]) -> Traced {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("trace.json");
     let watch = Watch::start(&["--json", json.to_str().unwrap()]);
-    let name = format!("tr-rootless-{}", std::process::id());
-    let run = podman.podman(&[
+    let name = format!("tr-rootless-{network}-{}", std::process::id());
+    let mut args = vec![
         "run",
         "--name",
         &name,
         "--network",
-        "none",
+        network,
         "--runtime",
         "runc",
         IMAGE,
-        "cat",
-        "/proc/self/uid_map",
-    ]);
+    ];
+    args.extend_from_slice(cmd);
+    let run = podman.podman(&args);
     assert!(
         run.status.success(),
         "{}",
         String::from_utf8_lossy(&run.stderr)
     );
-    let inside_map = String::from_utf8(run.stdout).unwrap();
-    let id = String::from_utf8(podman.podman(&["inspect", "-f", "{{.Id}}", &name]).stdout)
-        .unwrap()
+    let text = |out: std::process::Output| String::from_utf8(out.stdout).unwrap();
+    let id = text(podman.podman(&["inspect", "-f", "{{.Id}}", &name]))
         .trim()
         .to_string();
-    let user_ns = String::from_utf8(
-        podman
-            .podman(&["unshare", "readlink", "/proc/self/ns/user"])
-            .stdout,
-    )
-    .unwrap();
+    let user_ns = text(podman.podman(&["unshare", "readlink", "/proc/self/ns/user"]))
+        .trim()
+        .to_string();
     podman.podman(&["rm", &name]);
     let out = watch.stop();
     assert!(out.success, "{}", out.stderr);
+    Traced {
+        doc: document(&json),
+        id,
+        stdout: text(run),
+        user_ns,
+    }
+}
 
-    let doc = document(&json);
-    let c = found(&doc, &id, "podman");
+#[test]
+fn root_rootless_podman_container_and_its_mapping() {
+    let podman = RootlessPodman::up();
+    let t = traced_run(&podman, "none", &["cat", "/proc/self/uid_map"]);
+    let (doc, inside_map) = (&t.doc, &t.stdout);
+    let c = found(doc, &t.id, "podman");
     assert_eq!(
         format!("user:[{}]", c.ns.user),
-        user_ns.trim(),
+        t.user_ns,
         "the container's user namespace is the pause process's"
     );
-    let uid = nix::unistd::User::from_name(ROOTLESS_USER)
-        .unwrap()
-        .unwrap()
-        .uid;
+    let uid = rootless_uid();
     let words = |s: &str| s.split_whitespace().map(str::to_string).collect::<Vec<_>>();
     let map = c
         .security
@@ -96,19 +127,14 @@ fn root_rootless_podman_container_and_its_mapping() {
         .expect("the uid map written for it");
     assert_eq!(
         words(map),
-        words(&inside_map),
+        words(inside_map),
         "the map as the container reads it"
     );
     assert_eq!(
         c.security.uid_mapping().as_deref(),
         Some(&*format!("0 → {uid} (1)"))
     );
-    let table = tracer::render::lifecycle::table(
-        std::slice::from_ref(c),
-        &tracer::event::Clock::now(),
-        100,
-        false,
-    );
+    let table = table_of(c);
     assert!(table.contains(&format!("uid 0→{uid}")), "{table}");
 }
 
@@ -202,39 +228,14 @@ impl Drop for TunOpen {
 fn root_rootless_podman_with_slirp4netns() {
     let podman = RootlessPodman::up();
     let _tun = TunOpen::new();
-    let dir = tempfile::tempdir().unwrap();
-    let json = dir.path().join("trace.json");
-    let watch = Watch::start(&["--json", json.to_str().unwrap()]);
-    let name = format!("tr-slirp-{}", std::process::id());
-    let run = podman.podman(&[
-        "run",
-        "--name",
-        &name,
-        "--network",
-        "slirp4netns",
-        "--runtime",
-        "runc",
-        IMAGE,
-        "ls",
-        "/sys/class/net",
-    ]);
+    let t = traced_run(&podman, "slirp4netns", &["ls", "/sys/class/net"]);
     assert!(
-        run.status.success(),
+        t.stdout.split_whitespace().any(|l| l == "tap0"),
         "{}",
-        String::from_utf8_lossy(&run.stderr)
+        t.stdout
     );
-    let links = String::from_utf8(run.stdout).unwrap();
-    assert!(links.split_whitespace().any(|l| l == "tap0"), "{links}");
-    let id = String::from_utf8(podman.podman(&["inspect", "-f", "{{.Id}}", &name]).stdout)
-        .unwrap()
-        .trim()
-        .to_string();
-    podman.podman(&["rm", &name]);
-    let out = watch.stop();
-    assert!(out.success, "{}", out.stderr);
-
-    let doc = document(&json);
-    let c = found(&doc, &id, "podman");
+    let (doc, id) = (&t.doc, &t.id);
+    let c = found(doc, id, "podman");
     assert!(c.veths.is_empty(), "{:?}", c.veths);
     let helper: Vec<_> = c
         .facts
@@ -249,20 +250,16 @@ fn root_rootless_podman_with_slirp4netns() {
         c.facts
     );
     // Only this container's: no other container of the trace has it.
-    assert!(doc.containers.iter().filter(|o| o.id != id).all(|o| o
+    assert!(doc.containers.iter().filter(|o| o.id != *id).all(|o| o
         .facts
         .iter()
         .all(|f| f.fact != tracer::correlate::FactKind::NetworkHelper)));
-    let uid = nix::unistd::User::from_name(ROOTLESS_USER)
-        .unwrap()
-        .unwrap()
-        .uid;
+    let uid = rootless_uid();
     assert_eq!(
         c.security.uid_mapping().as_deref(),
         Some(&*format!("0 → {uid} (1)"))
     );
-    let clock = tracer::event::Clock::now();
-    let table = tracer::render::lifecycle::table(std::slice::from_ref(c), &clock, 100, false);
+    let table = table_of(c);
     assert!(table.contains("slirp4netns"), "{table}");
     let timeline = tracer::render::timeline::render(std::slice::from_ref(c), true);
     assert!(
@@ -321,10 +318,7 @@ fn root_rootless_unshare_is_a_sandbox_in_the_table() {
         words(c.security.uid_map.as_deref().expect("its uid map")),
         words(uid_map)
     );
-    let uid = nix::unistd::User::from_name(ROOTLESS_USER)
-        .unwrap()
-        .unwrap()
-        .uid;
+    let uid = rootless_uid();
     assert_eq!(
         c.security.uid_mapping().as_deref(),
         Some(&*format!("0 → {uid} (1)"))
@@ -337,12 +331,7 @@ fn root_rootless_unshare_is_a_sandbox_in_the_table() {
     ] {
         assert!(kinds.contains(&k), "{k:?} in {kinds:?}");
     }
-    let table = tracer::render::lifecycle::table(
-        std::slice::from_ref(c),
-        &tracer::event::Clock::now(),
-        100,
-        false,
-    );
+    let table = table_of(c);
     assert!(table.contains(&format!("uid 0→{uid}")), "{table}");
     assert!(table.contains("unshare"), "{table}");
 }
