@@ -126,8 +126,14 @@ impl Reader {
         }
         let stopped = || anyhow::anyhow!("report stopped");
         self.tokens.send(()).map_err(|_| stopped())?;
+        // The next batch is likely about the size of this one: sized once, not grown.
+        let next = Batch {
+            bytes: Vec::with_capacity(self.batch.bytes.len() + self.batch.bytes.len() / 4),
+            ends: Vec::with_capacity(BATCH_EVENTS),
+            lines: Vec::new(),
+        };
         self.work
-            .send((self.seq, std::mem::take(&mut self.batch)))
+            .send((self.seq, std::mem::replace(&mut self.batch, next)))
             .map_err(|_| stopped())?;
         self.seq += 1;
         Ok(())

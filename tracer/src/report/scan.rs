@@ -96,8 +96,10 @@ impl<R: Read> Scanner<R> {
             return;
         }
         let gone = &self.buf[..self.pos];
-        let newlines = gone.iter().filter(|&&b| b == b'\n').count() as u64;
-        match gone.iter().rposition(|&b| b == b'\n') {
+        // memchr: a compact document has no newline, and a byte loop over every byte read
+        // cost more than the rest of the scan.
+        let newlines = memchr::memchr_iter(b'\n', gone).count() as u64;
+        match memchr::memrchr(b'\n', gone) {
             Some(i) => self.column_before = (gone.len() - i - 1) as u64,
             None => self.column_before += gone.len() as u64,
         }
@@ -109,8 +111,8 @@ impl<R: Read> Scanner<R> {
     /// Line and column (from 1) of `at` in the buffer.
     fn position(&self, at: usize) -> (u64, u64) {
         let seen = &self.buf[..at.min(self.buf.len())];
-        let newlines = seen.iter().filter(|&&b| b == b'\n').count() as u64;
-        let column = match seen.iter().rposition(|&b| b == b'\n') {
+        let newlines = memchr::memchr_iter(b'\n', seen).count() as u64;
+        let column = match memchr::memrchr(b'\n', seen) {
             Some(i) => (seen.len() - i) as u64,
             None => self.column_before + seen.len() as u64 + 1,
         };
@@ -208,40 +210,16 @@ impl<R: Read> Scanner<R> {
         }
     }
 
-    /// Where the string, object or array at `start` ends: strings are skipped with memchr,
-    /// the rest looked up byte by byte counting brackets.
+    /// Where the string, object or array at `start` ends: only quotes, escapes and brackets
+    /// matter, found 16 bytes at a time ([`Structure`]).
     fn nested_end(&mut self, start: usize) -> Result<usize, ScanError> {
-        let mut i = start;
-        let mut depth = 0u64;
+        let mut st = Structure {
+            at: start,
+            ..Structure::default()
+        };
         loop {
-            let buf = &self.buf[..];
-            while i < buf.len() {
-                let b = buf[i];
-                if !STRUCTURAL[b as usize] {
-                    i += 1;
-                    continue;
-                }
-                match b {
-                    b'"' => match string_end(buf, i + 1) {
-                        Some(end) => {
-                            if depth == 0 {
-                                return Ok(end);
-                            }
-                            i = end;
-                            continue;
-                        }
-                        // The rest of the string is not read yet: from its quote again.
-                        None => break,
-                    },
-                    b'{' | b'[' => depth += 1,
-                    _ => {
-                        depth = depth.saturating_sub(1);
-                        if depth == 0 {
-                            return Ok(i + 1);
-                        }
-                    }
-                }
-                i += 1;
+            if let Some(end) = st.scan(&self.buf) {
+                return Ok(end);
             }
             if !self.fill()? {
                 return Err(self.truncated());
@@ -250,26 +228,123 @@ impl<R: Read> Scanner<R> {
     }
 }
 
-/// Just past the quote that closes the string whose contents start at `i`; None when the
-/// buffer ends first.
-fn string_end(buf: &[u8], mut i: usize) -> Option<usize> {
-    loop {
-        let k = i + memchr::memchr2(b'"', b'\\', buf.get(i..)?)?;
-        if buf[k] == b'"' {
-            return Some(k + 1);
+/// Where a scan of a nested value is, kept across reads: the next byte to look at, the
+/// bracket depth, and whether it is inside a string (and just after a backslash there).
+#[derive(Default)]
+struct Structure {
+    at: usize,
+    depth: u64,
+    in_string: bool,
+    escaped: bool,
+}
+
+impl Structure {
+    /// Scans `buf` from `at`: just past the value's end, or None when `buf` ends first.
+    fn scan(&mut self, buf: &[u8]) -> Option<usize> {
+        #[cfg(target_arch = "x86_64")]
+        while self.at + 16 <= buf.len() {
+            let block: &[u8; 16] = buf[self.at..self.at + 16].try_into().expect("16 bytes");
+            let mut mask = sse2::structural(block);
+            if self.escaped && mask & 1 != 0 {
+                mask &= !1;
+            }
+            self.escaped = false;
+            while mask != 0 {
+                let k = mask.trailing_zeros() as usize;
+                mask &= mask - 1;
+                match self.byte(block[k]) {
+                    Step::End => return Some(self.at + k + 1),
+                    // The escaped byte is not looked at (it may be past this block).
+                    Step::Escape if k == 15 => self.escaped = true,
+                    Step::Escape => mask &= !(1 << (k + 1)),
+                    Step::On => {}
+                }
+            }
+            self.at += 16;
         }
-        // An escape: the escaped byte is skipped.
-        i = k + 2;
-        if i > buf.len() {
-            return None;
+        while let Some(&b) = buf.get(self.at) {
+            self.at += 1;
+            if self.escaped {
+                self.escaped = false;
+                continue;
+            }
+            if !STRUCTURAL[b as usize] {
+                continue;
+            }
+            match self.byte(b) {
+                Step::End => return Some(self.at),
+                Step::Escape => self.escaped = true,
+                Step::On => {}
+            }
+        }
+        None
+    }
+
+    /// One quote, backslash or bracket.
+    fn byte(&mut self, b: u8) -> Step {
+        if self.in_string {
+            match b {
+                b'\\' => return Step::Escape,
+                b'"' => {
+                    self.in_string = false;
+                    if self.depth == 0 {
+                        return Step::End;
+                    }
+                }
+                _ => {}
+            }
+            return Step::On;
+        }
+        match b {
+            b'"' => self.in_string = true,
+            b'{' | b'[' => self.depth += 1,
+            b'}' | b']' => {
+                self.depth = self.depth.saturating_sub(1);
+                if self.depth == 0 {
+                    return Step::End;
+                }
+            }
+            _ => {}
+        }
+        Step::On
+    }
+}
+
+enum Step {
+    On,
+    /// A backslash in a string: the next byte is skipped.
+    Escape,
+    /// The value ends here.
+    End,
+}
+
+#[cfg(target_arch = "x86_64")]
+mod sse2 {
+    use std::arch::x86_64::*;
+
+    /// A bit for each quote, backslash and bracket among the 16 bytes (SSE2 is part of
+    /// every x86_64 CPU).
+    pub(super) fn structural(block: &[u8; 16]) -> u32 {
+        // SAFETY: SSE2 is baseline on x86_64; the load reads exactly the 16 bytes of
+        // `block` (unaligned loads are allowed).
+        unsafe {
+            let v = _mm_loadu_si128(block.as_ptr().cast());
+            let eq = |c: u8| _mm_cmpeq_epi8(v, _mm_set1_epi8(c as i8));
+            // '[' and ']' differ from '{' and '}' by 0x20 only: one compare each once
+            // that bit is set.
+            let folded = _mm_or_si128(v, _mm_set1_epi8(0x20));
+            let open = _mm_cmpeq_epi8(folded, _mm_set1_epi8(b'{' as i8));
+            let close = _mm_cmpeq_epi8(folded, _mm_set1_epi8(b'}' as i8));
+            let all = _mm_or_si128(_mm_or_si128(eq(b'"'), eq(b'\\')), _mm_or_si128(open, close));
+            _mm_movemask_epi8(all) as u32
         }
     }
 }
 
-/// Quotes and brackets: what matters outside strings.
+/// Quotes, backslashes and brackets: what the scan of a nested value looks at.
 const STRUCTURAL: [bool; 256] = {
     let mut t = [false; 256];
-    let bytes = b"\"{}[]";
+    let bytes = b"\"\\{}[]";
     let mut i = 0;
     while i < bytes.len() {
         t[bytes[i] as usize] = true;
@@ -327,6 +402,22 @@ mod tests {
         sc.expect(b'{', "an object").map(|_| ()).unwrap_err();
         let e = sc.expect(b'{', "an object").unwrap_err().to_string();
         assert_eq!(e, "not valid JSON: expected an object at line 2 column 3");
+    }
+
+    /// Escapes and brackets at every offset of the 16-byte blocks, against serde_json.
+    #[test]
+    fn escapes_at_every_offset() {
+        for pad in 0..40 {
+            for tail in [r#"\"}]"#, r#"\\"#, r#"\\\"{"#, "[{"] {
+                let value = format!(
+                    r#"{{"a":"{}{tail}","b":[1,{{"c":"]"}}],"d":{{}}}}"#,
+                    "x".repeat(pad)
+                );
+                serde_json::from_str::<serde_json::Value>(&value).expect("valid JSON");
+                let text = format!("{value} , 7");
+                assert_eq!(values(&text), [value.as_str(), "7"], "pad {pad}");
+            }
+        }
     }
 
     /// Values longer than the read chunk, split across reads one byte at a time.
