@@ -32,7 +32,13 @@ struct Instant<'a> {
 #[derive(serde::Serialize)]
 struct InstantArgs<'a> {
     comm: &'a str,
-    content: String,
+    /// The event's line, written straight into the JSON string (no String per event).
+    #[serde(serialize_with = "display")]
+    content: &'a Event,
+}
+
+fn display<S: serde::Serializer>(ev: &&Event, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(*ev)
 }
 
 /// An event's instant, all but its track: `{...,"pid":` (the container it belongs to is
@@ -49,7 +55,7 @@ pub fn instant(ev: &Event, out: &mut Vec<u8>) {
             tid: ev.tgid,
             args: InstantArgs {
                 comm: &ev.comm,
-                content: ev.to_string(),
+                content: ev,
             },
         },
     );

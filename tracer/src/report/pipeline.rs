@@ -4,6 +4,8 @@
 
 use std::{collections::BTreeMap, io};
 
+use bytes::Bytes;
+
 use super::{
     parallel::{Element, Parsed},
     window::{Window, REORDER_WINDOW_NS},
@@ -45,7 +47,7 @@ pub(super) struct Pipeline<'s> {
     counters: Option<DocCounters>,
     cgroups: BTreeMap<u64, String>,
     /// Events read before the context is known (with their rendered text).
-    waiting: Vec<(Event, Vec<u8>)>,
+    waiting: Vec<(Event, Bytes)>,
     engine: Option<Engine>,
     sink: &'s mut dyn Sink,
     window: Window,
@@ -142,7 +144,7 @@ impl<'s> Pipeline<'s> {
         Ok(())
     }
 
-    fn push(&mut self, ev: Event, text: Vec<u8>) -> io::Result<()> {
+    fn push(&mut self, ev: Event, text: Bytes) -> io::Result<()> {
         self.events += 1;
         let kind = ev.detail.kind_name();
         match self.kinds.get_mut(kind) {

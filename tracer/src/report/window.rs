@@ -3,6 +3,8 @@
 
 use std::collections::VecDeque;
 
+use bytes::Bytes;
+
 use crate::event::Event;
 
 /// Events are put back in time order within this window; one later than that is taken
@@ -15,7 +17,7 @@ pub(super) struct Pending {
     seq: u64,
     pub(super) ev: Event,
     /// The event as the output writes it (rendered by a parser thread).
-    pub(super) text: Vec<u8>,
+    pub(super) text: Bytes,
 }
 
 #[derive(Default)]
@@ -30,7 +32,7 @@ pub(super) struct Window {
 
 impl Window {
     /// Puts an event at its place in time (ties in arrival order).
-    pub(super) fn place(&mut self, ev: Event, text: Vec<u8>) {
+    pub(super) fn place(&mut self, ev: Event, text: Bytes) {
         self.max_ts = self.max_ts.max(ev.ts_ns);
         let p = Pending {
             ts: ev.ts_ns,
@@ -80,10 +82,10 @@ mod tests {
     fn sorts_within_the_window_and_holds_back_what_is_recent() {
         let mut w = Window::default();
         for ts in [5, 3, 4, 1] {
-            w.place(at(ts), Vec::new());
+            w.place(at(ts), Bytes::new());
         }
         assert!(w.pop_ready().is_none(), "all within the window");
-        w.place(at(REORDER_WINDOW_NS + 4), Vec::new());
+        w.place(at(REORDER_WINDOW_NS + 4), Bytes::new());
         let ready: Vec<u64> = std::iter::from_fn(|| w.pop_ready())
             .map(|p| p.ev.ts_ns)
             .collect();
