@@ -22,8 +22,10 @@ use anyhow::{bail, Context as _};
 
 use crate::{cargo, root, run};
 
-/// The guest must finish within this (the whole step is budgeted at 5 minutes).
-const GUEST_TIMEOUT: Duration = Duration::from_secs(270);
+/// The guest must finish within this. A guest usually takes 190 to 200 s; on a busy host
+/// one took 147 s for a suite the others ran in 90 s and was cut at 270 s, so there is
+/// room for that (only a hung guest waits this long).
+const GUEST_TIMEOUT: Duration = Duration::from_secs(420);
 /// Modules the guest loads: 9p sharing over virtio-pci, veth for the veth test, and overlay
 /// and bridge for `tracer run`.
 const MODULES: &[&str] = &[
