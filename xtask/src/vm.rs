@@ -51,7 +51,7 @@ pub(crate) fn vm_test(lines: &[Line]) -> anyhow::Result<()> {
         let began = Instant::now();
         let result = fetch_kernel(line).and_then(|kernel| {
             let initramfs = build_initramfs(&kernel, &test_bin, &watch_bin)?;
-            let (output, code) = boot(&kernel, &initramfs)?;
+            let (output, code) = boot_once_more_on_early_panic(&kernel, &initramfs)?;
             check_guest(line, &output, code)?;
             // The same phases; their order may differ where a hook stamps events at another
             // moment (the rtnetlink monitor on receipt, a kretprobe when the call returns).
@@ -578,6 +578,43 @@ fn accel() -> &'static str {
     } else {
         "tcg"
     }
+}
+
+/// The line where the guest kernel says it panicked, if it did.
+fn kernel_panic(output: &str) -> Option<&str> {
+    output
+        .lines()
+        .find(|l| l.contains("Kernel panic - not syncing"))
+}
+
+/// Boots the guest; a kernel that panics before the guest's script printed anything (seen
+/// under QEMU's software emulation on a busy host: an `int3` oops in `sched_clock_cpu`
+/// during boot) is booted once more, since no tracer code ran. A panic once the script
+/// runs is an error that names it.
+fn boot_once_more_on_early_panic(
+    kernel: &Kernel,
+    initramfs: &Path,
+) -> anyhow::Result<(String, Option<i32>)> {
+    let started = |output: &str| output.lines().any(|l| l.contains("VMTEST"));
+    let (mut output, mut code) = boot(kernel, initramfs)?;
+    if let Some(line) = kernel_panic(&output) {
+        if started(&output) {
+            bail!(
+                "the guest kernel panicked while the tests ran: {}",
+                line.trim()
+            );
+        }
+        eprintln!(
+            "xtask: the {} guest kernel panicked during boot, before any tracer code ran ({}); booting it once more",
+            kernel.version,
+            line.trim()
+        );
+        (output, code) = boot(kernel, initramfs)?;
+        if let Some(line) = kernel_panic(&output) {
+            bail!("the guest kernel panicked again: {}", line.trim());
+        }
+    }
+    Ok((output, code))
 }
 
 /// Boots the guest, echoing its console, and returns everything it printed.

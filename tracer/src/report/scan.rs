@@ -245,7 +245,8 @@ impl Structure {
         while self.at + 16 <= buf.len() {
             let block: &[u8; 16] = buf[self.at..self.at + 16].try_into().expect("16 bytes");
             let mut mask = sse2::structural(block);
-            if self.escaped && mask & 1 != 0 {
+            // The byte after a backslash is never structural.
+            if self.escaped {
                 mask &= !1;
             }
             self.escaped = false;
