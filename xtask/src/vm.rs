@@ -15,10 +15,7 @@ use std::{
     io::{BufRead as _, BufReader},
     path::{Path, PathBuf},
     process::{Command, Stdio},
-    sync::{
-        atomic::{AtomicUsize, Ordering},
-        mpsc, Mutex,
-    },
+    sync::{mpsc, Mutex},
     time::{Duration, Instant},
 };
 
@@ -28,7 +25,7 @@ use crate::{cargo, root, run};
 
 /// A guest that prints nothing for this long is hung. Its longest quiet stretch is one test
 /// (the console line of a test comes when it ends) or the skewed-offset run, whose output
-/// goes to a file: under 60 s even on a busy host, where a guest takes twice its usual time.
+/// goes to a file: about 30 s a test on the slowest day seen (10 tests in 265 s).
 const GUEST_SILENCE: Duration = Duration::from_secs(180);
 /// The whole guest must finish within this. Alone a guest takes 200 to 500 s (by how busy
 /// the host is), and guests that share the CPUs take longer each.
@@ -55,7 +52,7 @@ pub(crate) fn vm_test(lines: &[Line]) -> anyhow::Result<()> {
     let watch_bin = build_test_binary("root_watch")?;
     let host_phases = host_run_phases()?;
     // Fetching and packing run one at a time (apt and the cache directory are shared).
-    let prepared: Vec<(Line, anyhow::Result<(Kernel, PathBuf)>)> = lines
+    let queue: Vec<(Line, anyhow::Result<(Kernel, PathBuf)>)> = lines
         .iter()
         .map(|line| {
             let ready = fetch_kernel(line).and_then(|kernel| {
@@ -66,41 +63,38 @@ pub(crate) fn vm_test(lines: &[Line]) -> anyhow::Result<()> {
         })
         .collect();
     let at_once = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    let next = AtomicUsize::new(0);
+    let workers = at_once.min(queue.len());
+    // Popped from the end, so newest first: they take longest, and the last to start
+    // should be short.
+    let queue = Mutex::new(queue);
     let results = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
-        for _ in 0..at_once.min(prepared.len()) {
-            scope.spawn(|| {
-                // Newest first: they take longest, and the last to start should be short.
-                while let Some((line, ready)) = prepared
-                    .len()
-                    .checked_sub(1 + next.fetch_add(1, Ordering::Relaxed))
-                    .and_then(|i| prepared.get(i))
-                {
-                    let began = Instant::now();
-                    let result = match ready {
-                        Ok((kernel, initramfs)) => {
-                            guest_test(line, kernel, initramfs, &host_phases)
-                        }
-                        Err(e) => Err(anyhow::anyhow!("{e:#}")),
-                    };
-                    let took = began.elapsed().as_secs_f64();
-                    match &result {
-                        Ok(version) => eprintln!(
-                            "xtask: vm-test {}: {version} passed in {took:.0} s",
-                            line.name
-                        ),
-                        Err(e) => {
-                            eprintln!("xtask: vm-test {}: FAILED in {took:.0} s: {e:#}", line.name);
-                        }
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                // The lock is let go before the guest boots.
+                let Some((line, ready)) = queue.lock().expect("no panics").pop() else {
+                    break;
+                };
+                let began = Instant::now();
+                let result = ready.and_then(|(kernel, initramfs)| {
+                    guest_test(&line, &kernel, &initramfs, &host_phases)
+                });
+                let took = began.elapsed().as_secs_f64();
+                match &result {
+                    Ok(version) => eprintln!(
+                        "xtask: vm-test {}: {version} passed in {took:.0} s",
+                        line.name
+                    ),
+                    Err(e) => {
+                        eprintln!("xtask: vm-test {}: FAILED in {took:.0} s: {e:#}", line.name);
                     }
-                    results.lock().expect("no panics").push((line.name, result));
                 }
+                results.lock().expect("no panics").push((line.name, result));
             });
         }
     });
     eprintln!(
-        "xtask: vm-test finished in {:.0} s ({at_once} guests at a time)",
+        "xtask: vm-test finished in {:.0} s ({workers} guests at a time)",
         started.elapsed().as_secs_f64()
     );
     let mut failed: Vec<&str> = results
