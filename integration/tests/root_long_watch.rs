@@ -7,6 +7,7 @@ use std::{
     fs,
     path::Path,
     process::{Command, Stdio},
+    sync::{Mutex, MutexGuard},
     thread,
     time::{Duration, Instant},
 };
@@ -15,6 +16,16 @@ use tracer::event::Event;
 use tracer_integration::{Watch, TRACER};
 
 const STORM: &str = env!("CARGO_BIN_EXE_exec-storm");
+
+/// The two storms never overlap: a watch also records every other exec on the host, and the
+/// memory test measures what its own storm costs, not a second storm's queue at its peak.
+static ONE_STORM: Mutex<()> = Mutex::new(());
+
+fn one_storm() -> MutexGuard<'static, ()> {
+    ONE_STORM
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 fn storm(n: u32) {
     let status = Command::new(STORM)
@@ -53,6 +64,7 @@ fn settled(file: &Path) {
 
 #[test]
 fn root_watch_json_memory_is_flat_over_50000_execs() {
+    let _storm = one_storm();
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("trace.json");
     let watch = Watch::start(&["--json", json.to_str().unwrap()]);
@@ -90,6 +102,7 @@ fn key(e: &Event) -> (u64, u32, u32, &'static str) {
 
 #[test]
 fn root_sigkill_mid_storm_leaves_a_readable_document() {
+    let _storm = one_storm();
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("trace.json");
     let watch = Watch::start(&["--json", json.to_str().unwrap()]);
