@@ -3,108 +3,190 @@
 //! a million-event trace that was most of `tracer report`'s time. Here every field any kind
 //! has is read straight into its slot, then the kind picks what it needs. The layout stays
 //! the one `Serialize` writes (the round-trip tests hold them together).
+//!
+//! The slots and their visitor are written out by [`fields!`] rather than derived: a derived
+//! struct of ~100 optional fields fills each absent one through serde's missing-field path
+//! and moves the whole struct out of its locals, a fifth of the parse per event.
 
-use std::borrow::Cow;
+use std::fmt;
 
-use serde::{de, Deserialize, Deserializer};
+use serde::{
+    de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor},
+    Deserialize, Deserializer,
+};
 
 use super::{Detail, Event, EventKind, ExecAt, MapFile, NsInodes, NsKind, NsOp, SysResult};
 
-/// Every field of every kind, as it appears in the JSON.
-#[derive(Deserialize)]
-struct Fields<'a> {
-    ts_ns: Option<u64>,
-    pid: Option<u32>,
-    tgid: Option<u32>,
-    ppid: Option<u32>,
-    uid: Option<u32>,
-    comm: Option<String>,
-    cgroup_id: Option<u64>,
-    #[serde(default)]
+/// The slots of every field of every kind, as they appear in the JSON; the key that names
+/// each; and the reading of a key's value into its slot.
+macro_rules! fields {
+    ($($name:ident: $ty:ty,)*) => {
+        /// Every field of every kind, as read (absent ones `None`).
+        #[derive(Default)]
+        struct Fields {
+            $($name: Option<$ty>,)*
+        }
+
+        /// A key of the event object.
+        #[allow(non_camel_case_types)]
+        #[derive(Clone, Copy)]
+        enum Key {
+            $($name,)*
+            /// Not a field of any kind: skipped, as the derived reader did.
+            Other,
+        }
+
+        impl Key {
+            fn from_name(text: &str) -> Self {
+                match text {
+                    $(stringify!($name) => Self::$name,)*
+                    _ => Self::Other,
+                }
+            }
+        }
+
+        impl Fields {
+            fn read<'de, A: MapAccess<'de>>(&mut self, slot: Key, map: &mut A) -> Result<(), A::Error> {
+                match slot {
+                    $(Key::$name => {
+                        if self.$name.is_some() {
+                            return Err(de::Error::duplicate_field(stringify!($name)));
+                        }
+                        self.$name = Some(map.next_value()?);
+                    })*
+                    Key::Other => {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+                Ok(())
+            }
+        }
+    };
+}
+
+fields! {
+    ts_ns: u64,
+    pid: u32,
+    tgid: u32,
+    ppid: u32,
+    uid: u32,
+    comm: String,
+    cgroup_id: u64,
     mnt_ns: u32,
-    #[serde(default)]
     pid_ns: u32,
-    #[serde(default)]
     net_ns: u32,
-    #[serde(default)]
     user_ns: u32,
-    #[serde(default)]
     hook: String,
-    #[serde(default)]
     truncated: Vec<String>,
-    #[serde(borrow)]
-    kind: Option<Cow<'a, str>>,
-    ret: Option<i64>,
-    error: Option<String>,
-    filename: Option<String>,
-    argv: Option<Vec<String>>,
-    argv_truncated: Option<bool>,
-    filename_truncated: Option<bool>,
-    #[serde(default)]
+    kind: KindName,
+    ret: i64,
+    error: String,
+    filename: String,
+    argv: Vec<String>,
+    argv_truncated: bool,
+    filename_truncated: bool,
     argv_unreadable: bool,
-    execveat: Option<ExecAt>,
-    fstype: Option<String>,
-    source: Option<String>,
-    target: Option<String>,
-    flags: Option<u64>,
-    new_root: Option<String>,
-    put_old: Option<String>,
-    fd: Option<i32>,
-    cmd: Option<u32>,
-    key: Option<String>,
-    value: Option<String>,
-    aux: Option<i32>,
-    fs_fd: Option<i32>,
-    attr_flags: Option<u32>,
-    from_dfd: Option<i32>,
-    from_path: Option<String>,
-    to_dfd: Option<i32>,
-    to_path: Option<String>,
-    dfd: Option<i32>,
-    path: Option<String>,
-    attr_set: Option<u64>,
-    attr_clr: Option<u64>,
-    propagation: Option<u64>,
-    child_pid: Option<u32>,
-    exit_code: Option<i32>,
-    signal: Option<i32>,
-    core_dumped: Option<bool>,
-    target_pid: Option<u32>,
-    oldcomm: Option<String>,
-    newcomm: Option<String>,
-    op: Option<NsOp>,
-    new: Option<Vec<NsKind>>,
-    ns: Option<NsInodes>,
-    nstype: Option<u64>,
-    joined: Option<Vec<NsKind>>,
-    name: Option<String>,
-    peer: Option<String>,
-    ifindex: Option<u32>,
-    peer_ifindex: Option<u32>,
-    netns: Option<u32>,
-    peer_netns: Option<u32>,
-    to_netns: Option<u32>,
-    id: Option<u64>,
-    root: Option<i32>,
-    level: Option<i32>,
-    code: Option<i32>,
-    result: Option<i32>,
-    version: Option<u32>,
-    effective: Option<u64>,
-    permitted: Option<u64>,
-    inheritable: Option<u64>,
-    option: Option<u32>,
-    arg: Option<u64>,
-    #[serde(default)]
+    execveat: ExecAt,
+    fstype: String,
+    source: String,
+    target: String,
+    flags: u64,
+    new_root: String,
+    put_old: String,
+    fd: i32,
+    cmd: u32,
+    key: String,
+    value: String,
+    aux: i32,
+    fs_fd: i32,
+    attr_flags: u32,
+    from_dfd: i32,
+    from_path: String,
+    to_dfd: i32,
+    to_path: String,
+    dfd: i32,
+    path: String,
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    child_pid: u32,
+    exit_code: i32,
+    signal: i32,
+    core_dumped: bool,
+    target_pid: u32,
+    oldcomm: String,
+    newcomm: String,
+    op: NsOp,
+    new: Vec<NsKind>,
+    ns: NsInodes,
+    nstype: u64,
+    joined: Vec<NsKind>,
+    name: String,
+    peer: String,
+    ifindex: u32,
+    peer_ifindex: u32,
+    netns: u32,
+    peer_netns: u32,
+    to_netns: u32,
+    id: u64,
+    root: i32,
+    level: i32,
+    code: i32,
+    result: i32,
+    version: u32,
+    effective: u64,
+    permitted: u64,
+    inheritable: u64,
+    option: u32,
+    arg: u64,
     filter_len: u32,
-    operation: Option<u32>,
-    user_owner: Option<u32>,
-    #[serde(default)]
+    operation: u32,
+    user_owner: u32,
     idmap_userns: u32,
-    file: Option<MapFile>,
-    data: Option<String>,
-    #[serde(default)]
+    file: MapFile,
+    data: String,
     mapped_ns: u32,
+}
+
+/// The `kind` tag, read as the kind it names.
+struct KindName(EventKind);
+
+impl<'de> Deserialize<'de> for KindName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Name;
+        impl Visitor<'_> for Name {
+            type Value = KindName;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an event kind")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<KindName, E> {
+                EventKind::from_name(v)
+                    .map(KindName)
+                    .ok_or_else(|| E::custom(format!("unknown event kind {v:?}")))
+            }
+        }
+        d.deserialize_str(Name)
+    }
+}
+
+/// Reads a key as the [`Key`] it names, without allocating it.
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Key;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Key, D::Error> {
+        d.deserialize_identifier(self)
+    }
+}
+
+impl Visitor<'_> for KeySeed {
+    type Value = Key;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a field name")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Key, E> {
+        Ok(Key::from_name(v))
+    }
 }
 
 fn req<T>(v: Option<T>, name: &str) -> Result<T, String> {
@@ -128,11 +210,10 @@ macro_rules! result {
     };
 }
 
-impl Fields<'_> {
-    fn into_event(mut self) -> Result<Event, String> {
-        let name = req(self.kind.take(), "kind")?;
-        let kind =
-            EventKind::from_name(&name).ok_or_else(|| format!("unknown event kind {name:?}"))?;
+impl Fields {
+    /// Taken by reference: moving the slots (over a kilobyte) cost more than reading them.
+    fn take_event(&mut self) -> Result<Event, String> {
+        let KindName(kind) = req(self.kind.take(), "kind")?;
         let detail = match kind {
             EventKind::Mount
             | EventKind::Umount
@@ -147,12 +228,12 @@ impl Fields<'_> {
                 self.security_detail(kind)?
             }
             EventKind::IdMap => {
-                let f = &mut self;
+                let f = &mut *self;
                 Detail::IdMap {
                     file: req!(f.file),
                     path: req!(f.path),
                     target_pid: req!(f.target_pid),
-                    mapped_ns: f.mapped_ns,
+                    mapped_ns: f.mapped_ns.unwrap_or_default(),
 
                     data: req!(f.data),
                     result: result!(f),
@@ -162,19 +243,19 @@ impl Fields<'_> {
         };
         let f = self;
         Ok(Event {
-            ts_ns: req(f.ts_ns, "ts_ns")?,
-            pid: req(f.pid, "pid")?,
-            tgid: req(f.tgid, "tgid")?,
-            ppid: req(f.ppid, "ppid")?,
-            uid: req(f.uid, "uid")?,
-            comm: req(f.comm, "comm")?,
-            cgroup_id: req(f.cgroup_id, "cgroup_id")?,
-            mnt_ns: f.mnt_ns,
-            pid_ns: f.pid_ns,
-            net_ns: f.net_ns,
-            user_ns: f.user_ns,
-            hook: f.hook,
-            truncated: f.truncated,
+            ts_ns: req!(f.ts_ns),
+            pid: req!(f.pid),
+            tgid: req!(f.tgid),
+            ppid: req!(f.ppid),
+            uid: req!(f.uid),
+            comm: req!(f.comm),
+            cgroup_id: req!(f.cgroup_id),
+            mnt_ns: f.mnt_ns.unwrap_or_default(),
+            pid_ns: f.pid_ns.unwrap_or_default(),
+            net_ns: f.net_ns.unwrap_or_default(),
+            user_ns: f.user_ns.unwrap_or_default(),
+            hook: f.hook.take().unwrap_or_default(),
+            truncated: f.truncated.take().unwrap_or_default(),
             detail,
         })
     }
@@ -194,13 +275,13 @@ impl Fields<'_> {
             EventKind::Prctl => Detail::Prctl {
                 option: req!(f.option),
                 arg: req!(f.arg),
-                filter_len: f.filter_len,
+                filter_len: f.filter_len.unwrap_or_default(),
                 result: result!(f),
             },
             _ => Detail::Seccomp {
                 operation: req!(f.operation),
                 flags: req!(f.flags),
-                filter_len: f.filter_len,
+                filter_len: f.filter_len.unwrap_or_default(),
                 result: result!(f),
             },
         })
@@ -267,10 +348,10 @@ impl Fields<'_> {
                 attr_set: req!(f.attr_set),
                 attr_clr: req!(f.attr_clr),
                 propagation: req!(f.propagation),
-                idmap_userns: f.idmap_userns,
+                idmap_userns: f.idmap_userns.unwrap_or_default(),
                 result: result!(f),
             },
-            // Dispatched by `into_event`.
+            // Dispatched by `take_event`.
             _ => unreachable!("not a mount-family kind"),
         })
     }
@@ -284,7 +365,7 @@ impl Fields<'_> {
                 argv: req!(f.argv),
                 argv_truncated: req!(f.argv_truncated),
                 filename_truncated: req!(f.filename_truncated),
-                argv_unreadable: f.argv_unreadable,
+                argv_unreadable: f.argv_unreadable.unwrap_or_default(),
                 execveat: f.execveat.take(),
                 result: result!(f),
             },
@@ -361,7 +442,7 @@ impl Fields<'_> {
                 to_netns: req!(f.to_netns),
                 result: result!(f),
             },
-            // Dispatched by `into_event`.
+            // Dispatched by `take_event`.
             _ => unreachable!("a mount-family kind"),
         })
     }
@@ -369,9 +450,21 @@ impl Fields<'_> {
 
 impl<'de> Deserialize<'de> for Event {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Fields::deserialize(d)?
-            .into_event()
-            .map_err(de::Error::custom)
+        struct Object;
+        impl<'de> Visitor<'de> for Object {
+            type Value = Event;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an event object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Event, A::Error> {
+                let mut fields = Fields::default();
+                while let Some(slot) = map.next_key_seed(KeySeed)? {
+                    fields.read(slot, &mut map)?;
+                }
+                fields.take_event().map_err(de::Error::custom)
+            }
+        }
+        d.deserialize_map(Object)
     }
 }
 
