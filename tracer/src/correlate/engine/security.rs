@@ -7,7 +7,7 @@ use crate::{
     correlate::model::PhaseKind,
     event::{Detail, Event, MapFile},
 };
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use tracer_common::prctl_ops;
 

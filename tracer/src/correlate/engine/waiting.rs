@@ -4,7 +4,9 @@
 //! link's name (a veth pair waiting for one end to move), a container id (a path holding an
 //! id not seen yet). Bounded: past [`CAPACITY`] events the oldest are given up.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use foldhash::HashMap;
 
 use crate::{correlate::model::PhaseKind, event::Event};
 
