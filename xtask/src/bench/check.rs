@@ -18,11 +18,20 @@ const NOISE: &[(&str, f64)] = &[
     ("writes.slowdown", 1.05),
 ];
 
-fn noise(key: &str) -> f64 {
-    NOISE
+/// A quick run's margins are twice a full run's: two quick runs of the same build here
+/// differed by up to 45 % (container start against crun, 15 rounds) and, before quick runs
+/// grew, 41 % (the traced run over ready, 2 ready runs) and 24 % (the 4-thread storm's
+/// slowdown, 4,000 execs). A quick check catches a doubling, not a tenth.
+fn noise(key: &str, mode: &str) -> f64 {
+    let full = NOISE
         .iter()
         .find(|(prefix, _)| key.starts_with(prefix))
-        .map_or(1.30, |&(_, n)| n)
+        .map_or(1.30, |&(_, n)| n);
+    if mode == "quick" {
+        1.0 + 2.0 * (full - 1.0)
+    } else {
+        full
+    }
 }
 
 pub(super) type Ratios = BTreeMap<String, f64>;
@@ -59,7 +68,7 @@ pub(super) fn check(path: &Path, mode: &str, ratios: &Ratios) -> anyhow::Result<
             path.display()
         );
     };
-    let (report, worse) = compare(committed, ratios);
+    let (report, worse) = compare(committed, ratios, mode);
     if worse.is_empty() {
         Ok(report)
     } else {
@@ -71,12 +80,12 @@ pub(super) fn check(path: &Path, mode: &str, ratios: &Ratios) -> anyhow::Result<
 }
 
 /// One line per ratio measured in both; the keys that got worse beyond their noise.
-fn compare(committed: &Ratios, now: &Ratios) -> (String, Vec<String>) {
+fn compare(committed: &Ratios, now: &Ratios, mode: &str) -> (String, Vec<String>) {
     let mut report = String::new();
     let mut worse = Vec::new();
     for (key, &was) in committed {
         let Some(&is) = now.get(key) else { continue };
-        let allowed = noise(key);
+        let allowed = noise(key, mode);
         let bad = is > was * allowed;
         let _ = writeln!(
             report,
@@ -111,9 +120,12 @@ mod tests {
             ("report.table_s".to_string(), 9.0),
         ]
         .into();
-        let (report, worse) = compare(&committed, &now);
+        let (report, worse) = compare(&committed, &now, "full");
         assert_eq!(worse, ["storm.slowdown.1"]);
         assert_eq!(report.lines().count(), 3, "{report}");
+        // +17 % is within a quick run's doubled margin (20 %) for the storm.
+        let (_, worse) = compare(&committed, &now, "quick");
+        assert!(worse.is_empty(), "{worse:?}");
     }
 
     #[test]

@@ -61,11 +61,11 @@ const FULL: Sizes = Sizes {
 };
 
 const QUICK: Sizes = Sizes {
-    storm: 2_000,
-    storm_long: 4_000,
+    storm: 5_000,
+    storm_long: 20_000,
     small_ring: 4_000,
-    ready_runs: 2,
-    container_runs: 3,
+    ready_runs: 5,
+    container_runs: 15,
     report_events: 50_000,
     report_runs: 2,
     concurrency: &[1, 4],

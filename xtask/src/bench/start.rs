@@ -126,8 +126,10 @@ pub(super) fn container_start(
     let b = bundle.to_str().context("bundle path")?.to_string();
     let names = NAMES;
     let mut times: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
-    for i in 0..sizes.container_runs {
-        eprintln!("bench: container start, round {}", i + 1);
+    // Round 0 warms up and is not kept: without it a short run's medians came out up to half
+    // again as long as a long run's.
+    for i in 0..=sizes.container_runs {
+        eprintln!("bench: container start, round {i}");
         // Rotated each round so no runtime always follows the same one.
         for k in 0..names.len() {
             let which = (i + k) % names.len();
@@ -159,7 +161,9 @@ pub(super) fn container_start(
                     String::from_utf8_lossy(&out.stderr)
                 );
             }
-            times[which].push(secs);
+            if i > 0 {
+                times[which].push(secs);
+            }
         }
     }
     let _ = writeln!(
