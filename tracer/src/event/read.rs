@@ -691,4 +691,19 @@ mod tests {
         v["kind"] = "teleport".into();
         assert!(err(v).contains("unknown event kind \"teleport\""));
     }
+
+    /// A key no kind has is skipped whatever its value (a later version's field); a key
+    /// given twice is an error, as with the derived reader.
+    #[test]
+    fn unknown_keys_are_skipped_and_repeated_ones_refused() {
+        let ev = event(Detail::Fork { child_pid: 9 });
+        let text = serde_json::to_string(&ev).unwrap();
+        let extra = format!(r#"{{"later":{{"a":[1,"}}",{{}}]}},{}"#, &text[1..]);
+        assert_eq!(serde_json::from_str::<Event>(&extra).unwrap(), ev);
+        let twice = format!(r#"{{"pid":7,{}"#, &text[1..]);
+        let e = serde_json::from_str::<Event>(&twice)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("duplicate field `pid`"), "{e}");
+    }
 }
