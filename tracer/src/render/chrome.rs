@@ -33,7 +33,7 @@ struct Head {
 }
 
 /// Each kind's `{"name":...,"s":"t","ts":`, written by serde_json once per kind rather than
-/// once per event (its four keys and values were a twentieth of a Chrome report), indexed by
+/// once per event (its four keys and values were 7 % of a Chrome report's instructions), indexed by
 /// the kind's number.
 fn head(kind: EventKind) -> &'static [u8] {
     static HEADS: OnceLock<Vec<Vec<u8>>> = OnceLock::new();

@@ -1,7 +1,7 @@
 //! Splits JSON read from a stream into whole values without parsing them: the fields of the
 //! trace document, and the elements of its events array, each handed over as one slice to
-//! be parsed on its own. Only strings and bracket depth are tracked, so the scan is a byte
-//! loop, and a bad element spoils only itself.
+//! be parsed on its own. Only strings and bracket depth are tracked, so the scan looks at
+//! quotes, backslashes and brackets only, and a bad element spoils only itself.
 
 use std::io::{self, Read};
 
@@ -211,7 +211,7 @@ impl<R: Read> Scanner<R> {
     }
 
     /// Where the string, object or array at `start` ends: only quotes, escapes and brackets
-    /// matter, found 16 bytes at a time ([`Structure`]).
+    /// matter, found 64 or 16 bytes at a time ([`Structure`]).
     fn nested_end(&mut self, start: usize) -> Result<usize, ScanError> {
         // An object or array is entered here, so the block scan starts inside it (at depth
         // 0 it would take the slow path).

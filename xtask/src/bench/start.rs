@@ -126,8 +126,8 @@ pub(super) fn container_start(
     let b = bundle.to_str().context("bundle path")?.to_string();
     let names = NAMES;
     let mut times: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
-    // Round 0 warms up and is not kept: without it a short run's medians came out up to half
-    // again as long as a long run's.
+    // Round 0 warms up (each binary and the bundle read once) and is not kept: a first start
+    // pays for the page cache, the others do not.
     for i in 0..=sizes.container_runs {
         eprintln!("bench: container start, round {i}");
         // Rotated each round so no runtime always follows the same one.
