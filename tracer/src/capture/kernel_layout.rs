@@ -4,7 +4,11 @@
 
 use std::{fs, path::Path};
 
+use std::sync::Arc;
+
 use btf_rs::{Btf, Type};
+
+use super::btf_names::BtfNames;
 use tracer_common::{KernelLayout, NS_KINDS};
 
 pub const VMLINUX_BTF: &str = "/sys/kernel/btf/vmlinux";
@@ -45,13 +49,44 @@ pub enum LayoutError {
     Lookup(#[from] btf_rs::Error),
 }
 
+/// A kernel BTF with its type names indexed (see [`BtfNames`]).
+pub struct KernelBtf {
+    pub btf: Btf,
+    /// The base BTF's names; `None` where it could not be indexed (btf_rs scans then).
+    names: Option<Arc<BtfNames>>,
+}
+
+impl KernelBtf {
+    /// The types named `name`: the split BTF's own first, then the base's.
+    fn types_named(&self, name: &str) -> Result<Vec<Type>, LayoutError> {
+        let Some(names) = &self.names else {
+            return Ok(self.btf.resolve_types_by_name(name)?);
+        };
+        let mut types = match self.btf.split() {
+            Some(split) => split
+                .resolve_ids_by_name(name)?
+                .into_iter()
+                .map(|id| self.btf.resolve_type_by_id(id))
+                .collect::<Result<Vec<_>, _>>()?,
+            None => Vec::new(),
+        };
+        // In id order, as btf_rs gives them: the first struct of a name is the one used.
+        let mut ids: Vec<u32> = names.ids(name).collect();
+        ids.sort_unstable();
+        for id in ids {
+            types.push(self.btf.resolve_type_by_id(id)?);
+        }
+        Ok(types)
+    }
+}
+
 /// Opens the running kernel's BTF.
-pub fn open_kernel_btf() -> Result<Btf, LayoutError> {
+pub fn open_kernel_btf() -> Result<KernelBtf, LayoutError> {
     open_btf(VMLINUX_BTF)
 }
 
 /// Opens the veth module's split BTF on top of `base`, if veth is a loaded module.
-pub fn open_veth_btf(base: &Btf) -> Option<Result<Btf, LayoutError>> {
+pub fn open_veth_btf(base: &KernelBtf) -> Option<Result<KernelBtf, LayoutError>> {
     let path = Path::new(VETH_BTF);
     path.exists().then(|| {
         let err = |source| LayoutError::Btf {
@@ -59,11 +94,14 @@ pub fn open_veth_btf(base: &Btf) -> Option<Result<Btf, LayoutError>> {
             source,
         };
         let bytes = std::fs::read(path).map_err(|e| err(e.into()))?;
-        Btf::from_split_bytes(&bytes, base).map_err(err)
+        Ok(KernelBtf {
+            btf: Btf::from_split_bytes(&bytes, &base.btf).map_err(err)?,
+            names: base.names.clone(),
+        })
     })
 }
 
-pub fn open_btf(path: impl AsRef<Path>) -> Result<Btf, LayoutError> {
+pub fn open_btf(path: impl AsRef<Path>) -> Result<KernelBtf, LayoutError> {
     let path = path.as_ref();
     let err = |source| LayoutError::Btf {
         path: path.display().to_string(),
@@ -72,21 +110,26 @@ pub fn open_btf(path: impl AsRef<Path>) -> Result<Btf, LayoutError> {
     // Mapped, only the few types looked up are parsed (~2 ms instead of ~150 ms for the
     // whole vmlinux BTF). Older kernels cannot map sysfs BTF: read it in one go then
     // (parsing through a buffered file costs a seek syscall per type).
-    Btf::from_file_with_backend(path, btf_rs::Backend::Mmap).or_else(|_| {
+    let btf = Btf::from_file_with_backend(path, btf_rs::Backend::Mmap).or_else(|_| {
         let bytes = std::fs::read(path).map_err(|e| err(e.into()))?;
         Btf::from_bytes(&bytes).map_err(err)
-    })
+    })?;
+    let names = BtfNames::open(path)
+        .map_err(|e| log::debug!("{}: {e}; looking names up by scanning", path.display()))
+        .ok()
+        .map(Arc::new);
+    Ok(KernelBtf { btf, names })
 }
 
 /// Byte offset of `member` in `struct strukt`, looking through anonymous structs and unions
 /// (as `randomize_layout` and many kernel structs use).
-pub fn member_offset(btf: &Btf, strukt: &str, member: &str) -> Result<u32, LayoutError> {
+pub fn member_offset(btf: &KernelBtf, strukt: &str, member: &str) -> Result<u32, LayoutError> {
     path_offset(btf, strukt, &[member])
 }
 
 /// Offset of a member path such as `nd_net.net`: each step looks in the previous member's
 /// own type, so anonymous and typedef'd structs (`possible_net_t`) work.
-pub fn path_offset(btf: &Btf, strukt: &str, path: &[&str]) -> Result<u32, LayoutError> {
+pub fn path_offset(btf: &KernelBtf, strukt: &str, path: &[&str]) -> Result<u32, LayoutError> {
     let not_found = || LayoutError::NoMember {
         strukt: strukt.into(),
         member: path.join("."),
@@ -94,10 +137,10 @@ pub fn path_offset(btf: &Btf, strukt: &str, path: &[&str]) -> Result<u32, Layout
     let mut current = named_struct(btf, strukt)?;
     let mut bits = 0;
     for (i, name) in path.iter().enumerate() {
-        let (off, member) = find_member(btf, &current, name)?.ok_or_else(not_found)?;
+        let (off, member) = find_member(&btf.btf, &current, name)?.ok_or_else(not_found)?;
         bits += off;
         if i + 1 < path.len() {
-            current = aggregate_of(btf, &member)?.ok_or_else(not_found)?;
+            current = aggregate_of(&btf.btf, &member)?.ok_or_else(not_found)?;
         }
     }
     if bits % 8 != 0 {
@@ -109,8 +152,8 @@ pub fn path_offset(btf: &Btf, strukt: &str, path: &[&str]) -> Result<u32, Layout
     Ok(bits / 8)
 }
 
-fn named_struct(btf: &Btf, strukt: &str) -> Result<btf_rs::Struct, LayoutError> {
-    btf.resolve_types_by_name(strukt)?
+fn named_struct(btf: &KernelBtf, strukt: &str) -> Result<btf_rs::Struct, LayoutError> {
+    btf.types_named(strukt)?
         .into_iter()
         .find_map(|ty| match ty {
             Type::Struct(s) => Some(s),
@@ -120,8 +163,8 @@ fn named_struct(btf: &Btf, strukt: &str) -> Result<btf_rs::Struct, LayoutError> 
 }
 
 /// Size of `struct strukt` in bytes.
-pub fn struct_size(btf: &Btf, strukt: &str) -> Result<u32, LayoutError> {
-    for ty in btf.resolve_types_by_name(strukt)? {
+pub fn struct_size(btf: &KernelBtf, strukt: &str) -> Result<u32, LayoutError> {
+    for ty in btf.types_named(strukt)? {
         if let Type::Struct(s) = ty {
             return Ok(s.size() as u32);
         }
@@ -130,9 +173,10 @@ pub fn struct_size(btf: &Btf, strukt: &str) -> Result<u32, LayoutError> {
 }
 
 /// Index of the first parameter of function `func` that is a `struct strukt *`.
-pub fn param_index(btf: &Btf, func: &str, strukt: &str) -> Result<u32, LayoutError> {
-    let proto = btf
-        .resolve_types_by_name(func)?
+pub fn param_index(btf: &KernelBtf, func: &str, strukt: &str) -> Result<u32, LayoutError> {
+    let (names, btf) = (btf, &btf.btf);
+    let proto = names
+        .types_named(func)?
         .into_iter()
         .find_map(|ty| match ty {
             Type::Func(f) => match btf.resolve_chained_type(&f) {
@@ -176,7 +220,7 @@ fn pointee_struct_name(btf: &Btf, ptr: &btf_rs::Ptr) -> Option<String> {
 
 /// Where `netdev_priv(dev)` starts: the `priv[]` flexible array on kernels that have it,
 /// else just past the `NETDEV_ALIGN`-aligned struct.
-pub fn netdev_priv_offset(btf: &Btf) -> Result<u32, LayoutError> {
+pub fn netdev_priv_offset(btf: &KernelBtf) -> Result<u32, LayoutError> {
     match member_offset(btf, "net_device", "priv") {
         Ok(off) => Ok(off),
         Err(LayoutError::NoMember { .. }) => {
@@ -242,7 +286,12 @@ pub fn format_field_offset(format: &str, field: &str) -> Option<u32> {
 }
 
 /// Fills every BTF-derived offset; `veth` is the veth module's split BTF where it has one.
-fn resolve_btf(btf: &Btf, veth: &Btf, l: &mut KernelLayout, problems: &mut Vec<String>) {
+fn resolve_btf(
+    btf: &KernelBtf,
+    veth: &KernelBtf,
+    l: &mut KernelLayout,
+    problems: &mut Vec<String>,
+) {
     let mut set = |slot: &mut u32, r: Result<u32, LayoutError>| match r {
         Ok(v) => *slot = v,
         Err(e) => problems.push(e.to_string()),
@@ -386,7 +435,7 @@ pub struct Resolved {
 
 /// Resolves every offset the programs use. Unresolved ones stay unknown (the
 /// programs then leave the dependent fields empty) and are listed in `problems`.
-pub fn resolve(btf: Option<&Btf>, veth_btf: Option<&Btf>, tracefs: &Path) -> Resolved {
+pub fn resolve(btf: Option<&KernelBtf>, veth_btf: Option<&KernelBtf>, tracefs: &Path) -> Resolved {
     let mut layout = KernelLayout::UNKNOWN;
     let mut problems = Vec::new();
     match btf {

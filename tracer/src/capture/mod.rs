@@ -6,6 +6,7 @@
 //! what was seen and lost ([`stats`]) and the live filter for one run's processes
 //! ([`process_tree`]). It depends only on [`crate::event`].
 
+mod btf_names;
 pub mod cgroup_names;
 pub mod decode;
 mod detach;
