@@ -64,8 +64,9 @@ impl BtfNames {
     /// Maps (or, where sysfs cannot map it, reads) the BTF at `path` and indexes its names.
     pub(super) fn open(path: &std::path::Path) -> Result<Self, String> {
         let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+        // Private: sysfs refuses a shared mapping of BTF.
         // SAFETY: the kernel's BTF does not change while it is mapped.
-        let data = match unsafe { memmap2::Mmap::map(&file) } {
+        let data = match unsafe { memmap2::MmapOptions::new().map_copy_read_only(&file) } {
             Ok(m) => Data::Mapped(m),
             Err(_) => Data::Read(std::fs::read(path).map_err(|e| e.to_string())?),
         };

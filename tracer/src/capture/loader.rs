@@ -171,11 +171,13 @@ fn raise_memlock() -> Option<String> {
     })
 }
 
-/// aya's loader parses the kernel's whole BTF as it is made (80 ms here, the largest part
-/// of getting ready) for CO-RE relocations, which this object has none of (its offsets come
-/// from [`kernel_layout`]; a test checks). So it is made on a thread of its own as the
-/// process starts, beside argument parsing and the layout lookups, and its BTF is dropped
-/// there too.
+/// aya 0.14's loader parses the kernel's whole BTF as it is made (50 M instructions, 50 ms
+/// here), before `.btf(None)` can say that this object needs none: it has no CO-RE
+/// relocations (its offsets come from [`kernel_layout`]; a test checks). aya parses lazily
+/// since aya-rs/aya#1639, in releases that need a newer rustc than this project's. So the
+/// loader is made on a thread of its own whose root directory is the BTF directory itself:
+/// there the path aya opens does not exist, and it finds nothing to parse. Where that thread
+/// cannot change its root, the loader is still made there, beside the rest of the start-up.
 static PREPARED: std::sync::Mutex<Option<std::thread::JoinHandle<EbpfLoader<'static>>>> =
     std::sync::Mutex::new(None);
 
@@ -185,11 +187,26 @@ fn loader_without_btf() -> EbpfLoader<'static> {
     loader
 }
 
+/// Only on a thread of its own: it gives up sharing the process's root directory first.
+fn loader_on_own_root() -> EbpfLoader<'static> {
+    let own_root = nix::sched::unshare(nix::sched::CloneFlags::CLONE_FS).and_then(|()| {
+        nix::unistd::chroot(
+            Path::new(kernel_layout::VMLINUX_BTF)
+                .parent()
+                .unwrap_or(Path::new("/")),
+        )
+    });
+    if let Err(e) = own_root {
+        log::debug!("the loader's thread keeps the process's root ({e}): aya parses the BTF");
+    }
+    loader_without_btf()
+}
+
 /// Starts making the loader that [`load`] will use.
 pub fn prepare() {
     if let Ok(handle) = std::thread::Builder::new()
         .name("aya-loader".into())
-        .spawn(loader_without_btf)
+        .spawn(loader_on_own_root)
     {
         *PREPARED
             .lock()

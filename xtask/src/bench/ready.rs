@@ -36,7 +36,7 @@ pub(super) const TRACER_SYSCALLS: [&str; 17] = [
 ];
 
 /// bpftrace attached to the same hooks as the tracer on this kernel (every kind of this
-/// wave: 45 probes), each doing a little.
+/// wave: 43 tracepoints), each doing a little.
 pub(super) fn same_probes_bt() -> String {
     let list = |dir: &str| {
         TRACER_SYSCALLS
@@ -112,9 +112,10 @@ pub(super) fn ready(
             },
             &storm,
         )?;
-        // 30 tracepoints and BEGIN.
+        // Every tracepoint of the script, and BEGIN.
+        let probes = script.matches("tracepoint:").count() + 1;
         bpftrace.push(
-            b.wait_perf_events(31, Duration::from_secs(60))?
+            b.wait_perf_events(probes, Duration::from_secs(60))?
                 .as_secs_f64(),
         );
         b.stop()?;
