@@ -17,6 +17,18 @@ use tracer_common::DEFAULT_RING_BYTES;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc's `mi_option_purge_delay` (its place in `mi_option_t`, the same in v2 and v3).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// A report's events are allocated on the parser threads and freed on the correlating one;
+/// mimalloc keeps freed pages 10 ms before giving them back, which on a million events held
+/// 20 to 40 MB more at the peak (table 144–150 → 117 MB, chrome 133–160 → 124 MB, in the
+/// same time).
+fn give_freed_memory_back_at_once() {
+    // SAFETY: sets one option before the threads that allocate much are started.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
+}
+
 /// Watch what happens on this host when containers start, run and go away.
 ///
 /// eBPF programs on the exec, mount and process tracepoints stream every event of a container
@@ -465,17 +477,20 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Run(args) => return run(args).await,
             Command::Explain { command } => return commands::explain::explain(&command).await,
-            Command::Report(args) => commands::report::report(&commands::report::Args {
-                files: args.files,
-                format: args.format,
-                explain: args.explain,
-                all: args.all,
-                output: args.output,
-                filter: args.filter.into_filter().between(args.since, args.until),
-                export: args.export.options(None),
-                json: args.json,
-                compare: args.compare,
-            }),
+            Command::Report(args) => {
+                give_freed_memory_back_at_once();
+                commands::report::report(&commands::report::Args {
+                    files: args.files,
+                    format: args.format,
+                    explain: args.explain,
+                    all: args.all,
+                    output: args.output,
+                    filter: args.filter.into_filter().between(args.since, args.until),
+                    export: args.export.options(None),
+                    json: args.json,
+                    compare: args.compare,
+                })
+            }
             Command::Cleanup => commands::cleanup::cleanup().await,
             Command::Init { .. } => unreachable!("handled before the runtime starts"),
             Command::Check => commands::check::check(),

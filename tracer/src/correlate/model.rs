@@ -251,6 +251,10 @@ pub enum PhaseKind {
 }
 
 impl PhaseKind {
+    /// How many kinds there are: `NetworkCleanup` is the last (a kind added after it takes
+    /// its place here).
+    pub const COUNT: usize = Self::NetworkCleanup as usize + 1;
+
     pub fn name(self) -> &'static str {
         match self {
             Self::ImageMount => "image mount",

@@ -26,6 +26,8 @@ pub(super) fn text(ev: &Event) -> String {
         s = s.chars().take(KEY_CHARS - 1).collect();
         s.push('…');
     }
+    // Kept as long as its container: without the spare room growing it left.
+    s.shrink_to_fit();
     s
 }
 

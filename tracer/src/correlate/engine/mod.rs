@@ -112,7 +112,7 @@ fn push_comm(comms: &mut Vec<String>, name: String) {
 #[derive(Debug)]
 struct State {
     c: Container,
-    phases: HashMap<PhaseKind, usize>,
+    phases: PhaseIndex,
     procs: BTreeMap<u32, Process>,
     init_pid: Option<u32>,
     ns_done: bool,
@@ -121,6 +121,29 @@ struct State {
     mount_targets: Vec<String>,
     /// The last fatal signal sent to each of its processes, and by whom.
     signals: HashMap<u32, Sender>,
+}
+
+/// Where the phase of each kind that happens once is in [`Container::phases`]: a
+/// container has a few, each a map of their own cost an allocation and a table.
+#[derive(Debug)]
+struct PhaseIndex([u16; PhaseKind::COUNT]);
+
+impl Default for PhaseIndex {
+    fn default() -> Self {
+        Self([u16::MAX; PhaseKind::COUNT])
+    }
+}
+
+impl PhaseIndex {
+    fn get(&self, kind: PhaseKind) -> Option<usize> {
+        let i = self.0[kind as usize];
+        (i != u16::MAX).then_some(usize::from(i))
+    }
+
+    fn insert(&mut self, kind: PhaseKind, at: usize) {
+        // Past u16::MAX phases (exec sessions repeat; the rest happen once) it is not kept.
+        self.0[kind as usize] = u16::try_from(at).unwrap_or(u16::MAX);
+    }
 }
 
 impl State {
@@ -551,7 +574,7 @@ impl Engine {
                 phases: Vec::new(),
                 processes: Vec::new(),
             },
-            phases: HashMap::new(),
+            phases: PhaseIndex::default(),
             procs: BTreeMap::new(),
             init_pid: None,
             ns_done: false,
@@ -605,7 +628,7 @@ impl Engine {
         let st = &mut self.containers[c];
         st.c.created_ns = st.c.created_ns.min(ev.ts_ns);
         let existing = if kind.once() {
-            st.phases.get(&kind).copied()
+            st.phases.get(kind)
         } else if st.c.exec_sessions >= MAX_EXEC_PHASES as u32 {
             // The rest extend the last: a health check every few seconds for days.
             st.c.exec_sessions += 1;
@@ -632,6 +655,11 @@ impl Engine {
             }
             None => {
                 st.phases.insert(kind, st.c.phases.len());
+                // A few at a time: kept for as long as the container, doubling's spare half
+                // was a tenth of a long report's memory.
+                if st.c.phases.len() == st.c.phases.capacity() {
+                    st.c.phases.reserve_exact(4);
+                }
                 st.c.phases.push(Phase {
                     kind,
                     start_ns: ev.ts_ns,
