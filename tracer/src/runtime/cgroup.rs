@@ -58,7 +58,9 @@ impl Cgroup {
             return Ok(());
         }
         // Hybrid: the v2 hierarchy gives the cgroup id the tracer sees; v1 controllers do
-        // the limiting.
+        // the limiting, and only a limit asked for puts the container in one: moving a
+        // process into a cgroup waits for an RCU grace period (5 ms here), which a child
+        // born into its v2 cgroup never does.
         let unified = root.join("unified");
         if unified.join("cgroup.procs").exists() {
             self.make(&unified.join(PARENT).join(id))?;
@@ -68,14 +70,14 @@ impl Cgroup {
             ("pids", limits.pids, "pids.max"),
         ] {
             let hierarchy = root.join(controller);
-            if !hierarchy.join("cgroup.procs").exists() {
-                if limit.is_some() {
-                    bail!(
-                        "the {controller} cgroup controller is not mounted at {}",
-                        hierarchy.display()
-                    );
-                }
+            if limit.is_none() {
                 continue;
+            }
+            if !hierarchy.join("cgroup.procs").exists() {
+                bail!(
+                    "the {controller} cgroup controller is not mounted at {}",
+                    hierarchy.display()
+                );
             }
             let dir = hierarchy.join(PARENT).join(id);
             self.make(&dir)?;
@@ -95,8 +97,17 @@ impl Cgroup {
         Ok(())
     }
 
-    pub fn add(&self, pid: u32) -> anyhow::Result<()> {
-        for dir in &self.dirs {
+    /// The cgroup2 directory a child can be born into (`CLONE_INTO_CGROUP`), if one is used.
+    pub fn v2_dir(&self) -> Option<&Path> {
+        self.dirs.iter().map(PathBuf::as_path).find(|d| {
+            nix::sys::statfs::statfs(*d)
+                .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
+        })
+    }
+
+    /// Moves `pid` into every directory but `born_in` (where it already is).
+    pub fn add(&self, pid: u32, born_in: Option<&Path>) -> anyhow::Result<()> {
+        for dir in self.dirs.iter().filter(|d| Some(d.as_path()) != born_in) {
             write(&dir.join("cgroup.procs"), &pid.to_string())?;
         }
         Ok(())

@@ -516,11 +516,16 @@ async fn start_and_wait(st: &mut State, config: &ContainerConfig) -> anyhow::Res
         })
         .transpose()
         .context("the console socket")?;
-    let (child, sync_w, err_r) = spawn_init(
+    let (child, sync_w, err_r, born_in_cgroup) = spawn_init(
         &dir,
         flags,
         console.as_ref().map(|(_, inner)| inner.as_raw_fd()),
+        st.cgroup.v2_dir(),
     )?;
+    let born_in = born_in_cgroup
+        .then(|| st.cgroup.v2_dir())
+        .flatten()
+        .map(Path::to_path_buf);
     if let Some(maps) = &config.id_maps {
         // Its maps before it execs the init: an exec with no uid mapped would drop its
         // capabilities in the namespace.
@@ -535,7 +540,7 @@ async fn start_and_wait(st: &mut State, config: &ContainerConfig) -> anyhow::Res
     st.init_pid = Some(child.as_raw() as u32);
     st.save()?;
     let ready = async {
-        st.cgroup.add(child.as_raw() as u32)?;
+        st.cgroup.add(child.as_raw() as u32, born_in.as_deref())?;
         if let (Some(net), Some(_)) = (&config.network, &st.veth) {
             network::move_to_netns(&net.peer, child.as_raw() as u32).await?;
         }
@@ -619,14 +624,16 @@ pub struct SetupFailed {
     pub message: String,
 }
 
-/// Clones the init into new namespaces. The child only duplicates two fds and `exec`s this
-/// binary (`/proc/self/exe __init DIR`): nothing else is safe between `clone` and `exec` in a
-/// multi-threaded parent, so every argument is prepared before.
+/// Clones the init (it execs `tracer __init DIR`), born into `cgroup` where the kernel can
+/// (clone3 with `CLONE_INTO_CGROUP`, Linux 5.7): then nothing moves it in later, which
+/// costs an RCU grace period. Returns its pid, the write end of its sync pipe, the read end
+/// of its error pipe, and whether it was born into `cgroup`.
 fn spawn_init(
     dir: &Path,
     flags: CloneFlags,
     console: Option<RawFd>,
-) -> anyhow::Result<(Pid, OwnedFd, OwnedFd)> {
+    cgroup: Option<&Path>,
+) -> anyhow::Result<(Pid, OwnedFd, OwnedFd, bool)> {
     let (sync_r, sync_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
     let (err_r, err_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
     let exe = CString::new("/proc/self/exe")?;
@@ -640,44 +647,131 @@ fn spawn_init(
         .map(|a| a.as_ptr())
         .chain(std::iter::once(std::ptr::null()))
         .collect();
-    let (sync_fd, err_fd) = (sync_r.as_raw_fd(), err_w.as_raw_fd());
-    let userns = flags.contains(CloneFlags::CLONE_NEWUSER);
-    let mut stack = vec![0u8; 256 * 1024];
-    let child = {
-        let cb = Box::new(move || {
-            // SAFETY: async-signal-safe calls only, on data prepared before the clone.
-            unsafe {
-                if libc::dup2(sync_fd, init::SYNC_FD) < 0 || libc::dup2(err_fd, init::ERR_FD) < 0 {
-                    return 125;
-                }
-                if let Some(fd) = console {
-                    if libc::dup2(fd, console::CONSOLE_FD) < 0 {
-                        return 125;
-                    }
-                }
-                // In a user namespace: its maps first (one byte from the parent), then root
-                // there (as runc's setresuid): the host's root is not mapped in it, and an
-                // exec by an unmapped uid would drop every capability.
-                let mut byte = 0u8;
-                if userns
-                    && (libc::read(sync_fd, (&raw mut byte).cast(), 1) != 1
-                        || libc::setgroups(0, std::ptr::null()) != 0
-                        || libc::setresgid(0, 0, 0) != 0
-                        || libc::setresuid(0, 0, 0) != 0)
-                {
-                    return 125;
-                }
-                libc::execv(exe.as_ptr(), argv.as_ptr());
+    let child = InitChild {
+        exe: &exe,
+        argv: &argv,
+        sync_fd: sync_r.as_raw_fd(),
+        err_fd: err_w.as_raw_fd(),
+        console,
+        userns: flags.contains(CloneFlags::CLONE_NEWUSER),
+    };
+    let cgroup_fd = cgroup
+        .and_then(|d| std::fs::File::open(d).ok())
+        .map(OwnedFd::from);
+    let born = cgroup_fd
+        .as_ref()
+        .and_then(|fd| clone_into_cgroup(&child, flags, fd));
+    let (pid, born_in_cgroup) = match born {
+        Some(pid) => (pid.context("clone into new namespaces")?, true),
+        None => {
+            let mut stack = vec![0u8; 256 * 1024];
+            // SAFETY: the callback only dup2s and execs (see `InitChild::run`).
+            let pid = unsafe {
+                nix::sched::clone(
+                    Box::new(|| child.run()),
+                    &mut stack,
+                    flags,
+                    Some(libc::SIGCHLD),
+                )
             }
-            125
-        });
-        // SAFETY: the callback only dup2s and execs (see above).
-        unsafe { nix::sched::clone(cb, &mut stack, flags, Some(libc::SIGCHLD)) }
-            .context("clone into new namespaces")?
+            .context("clone into new namespaces")?;
+            (pid, false)
+        }
     };
     drop(sync_r);
     drop(err_w);
-    Ok((child, sync_w, err_r))
+    Ok((pid, sync_w, err_r, born_in_cgroup))
+}
+
+/// What the cloned child does before it becomes the init: it only duplicates fds (and, in a
+/// user namespace, becomes root there) and `exec`s. Nothing else is safe between `clone`
+/// and `exec` in a multi-threaded parent, so every argument is prepared before.
+struct InitChild<'a> {
+    exe: &'a CString,
+    argv: &'a [*const libc::c_char],
+    sync_fd: RawFd,
+    err_fd: RawFd,
+    console: Option<RawFd>,
+    userns: bool,
+}
+
+impl InitChild<'_> {
+    /// In the child: its pipes on their numbers, and exec. Returns only on failure.
+    fn run(&self) -> isize {
+        // SAFETY: async-signal-safe calls only, on data prepared before the clone.
+        unsafe {
+            if libc::dup2(self.sync_fd, init::SYNC_FD) < 0
+                || libc::dup2(self.err_fd, init::ERR_FD) < 0
+            {
+                return 125;
+            }
+            if let Some(fd) = self.console {
+                if libc::dup2(fd, console::CONSOLE_FD) < 0 {
+                    return 125;
+                }
+            }
+            // In a user namespace: its maps first (one byte from the parent), then root
+            // there (as runc's setresuid): the host's root is not mapped in it, and an
+            // exec by an unmapped uid would drop every capability.
+            let mut byte = 0u8;
+            if self.userns
+                && (libc::read(self.sync_fd, (&raw mut byte).cast(), 1) != 1
+                    || libc::setgroups(0, std::ptr::null()) != 0
+                    || libc::setresgid(0, 0, 0) != 0
+                    || libc::setresuid(0, 0, 0) != 0)
+            {
+                return 125;
+            }
+            libc::execv(self.exe.as_ptr(), self.argv.as_ptr());
+        }
+        125
+    }
+}
+
+/// `CLONE_INTO_CGROUP`: not in libc's `c_int` flags (it is bit 33).
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// clone3 into the cgroup `dir` (an open cgroup2 directory), as fork does: the child goes
+/// on from here on its own copy of this stack. `None` where the kernel has no clone3 or
+/// refuses to clone into that cgroup (the caller clones the old way).
+fn clone_into_cgroup(
+    child: &InitChild<'_>,
+    flags: CloneFlags,
+    dir: &OwnedFd,
+) -> Option<nix::Result<Pid>> {
+    // SAFETY: zeroed is a valid clone_args (no pidfd, no tid pointers, no stack: fork-like).
+    let mut args: libc::clone_args = unsafe { std::mem::zeroed() };
+    args.flags = flags.bits() as u64 | CLONE_INTO_CGROUP;
+    args.exit_signal = libc::SIGCHLD as u64;
+    args.cgroup = dir.as_raw_fd() as u64;
+    // SAFETY: clone3 with a valid, fully initialised argument of its own size.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &raw mut args,
+            std::mem::size_of::<libc::clone_args>(),
+        )
+    };
+    match ret {
+        0 => {
+            // The child: exec, or exit as the clone callback's failure would.
+            let code = child.run();
+            // SAFETY: leaves the child without running the parent's destructors.
+            unsafe { libc::_exit(code as i32) }
+        }
+        pid if pid > 0 => Some(Ok(Pid::from_raw(pid as i32))),
+        _ => match nix::errno::Errno::last() {
+            // No clone3 (before 5.3, or filtered out), no CLONE_INTO_CGROUP (before 5.7),
+            // or a cgroup it cannot be born into (a domain with threads, say).
+            nix::errno::Errno::ENOSYS
+            | nix::errno::Errno::EINVAL
+            | nix::errno::Errno::E2BIG
+            | nix::errno::Errno::EOPNOTSUPP
+            | nix::errno::Errno::EBUSY
+            | nix::errno::Errno::EPERM => None,
+            e => Some(Err(e)),
+        },
+    }
 }
 
 /// Waits for the container, passing SIGINT, SIGTERM, SIGHUP and SIGQUIT on to it. A
