@@ -6,7 +6,6 @@ use aya_ebpf::{
     macros::tracepoint,
     programs::TracePointContext,
 };
-use aya_log_ebpf::warn;
 use tracer_common::{
     exec_flags, EventKind, ExecEvent, Hook, ARGV_SOFT_LIMIT, ARG_MAX_READ, MAX_ARGS,
 };
@@ -68,7 +67,6 @@ fn exec_enter(ctx: &TracePointContext, at: bool) -> Result<(), i64> {
     // leader's pid (de_thread), and only one exec per process can succeed at a time.
     if EXEC_PENDING.insert(tgid, &*ev, 0).is_err() {
         count_lost(EventKind::Exec);
-        warn!(ctx, "exec of tgid {} lost: pending map insert failed", tgid);
     }
     Ok(())
 }

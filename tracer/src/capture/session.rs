@@ -25,7 +25,6 @@ pub struct Session {
     pub loaded: Loaded,
     ring: AsyncFd<RingBuf<MapData>>,
     lost: PerCpuArray<MapData, u64>,
-    logger: Option<AsyncFd<aya_log::EbpfLogger<&'static dyn log::Log>>>,
     monitor: Option<mpsc::UnboundedReceiver<Event>>,
     pub counters: Counters,
     /// Paths of the cgroups the events were in, looked up while they exist.
@@ -57,22 +56,12 @@ impl Session {
         } else {
             None
         };
-        let logger = match aya_log::EbpfLogger::init(&mut loaded.ebpf) {
-            Ok(l) => Some(poll_fd(l).context("polling the eBPF log")?),
-            Err(e) => {
-                loaded
-                    .warnings
-                    .push(format!("eBPF program diagnostics unavailable: {e}"));
-                None
-            }
-        };
         let ring = RingBuf::try_from(loaded.ebpf.take_map("EVENTS").context("no EVENTS map")?)?;
         let lost = PerCpuArray::try_from(loaded.ebpf.take_map("LOST").context("no LOST map")?)?;
         Ok(Self {
             loaded,
             ring: poll_fd(ring).context("polling the ring buffer")?,
             lost,
-            logger,
             monitor,
             counters: Counters::default(),
             cgroups: CgroupNames::new(),
@@ -99,12 +88,6 @@ impl Session {
             () = tokio::time::sleep(DRAIN_PERIOD) => {
                 drain_ring(self.ring.get_mut(), &mut self.counters, out);
             }
-            guard = async { self.logger.as_mut().expect("guarded").readable_mut().await },
-                if self.logger.is_some() => {
-                let mut guard = guard?;
-                guard.get_inner_mut().flush();
-                guard.clear_ready();
-            }
             ev = async { self.monitor.as_mut().expect("guarded").recv().await },
                 if self.monitor.is_some() => {
                 match ev {
@@ -128,9 +111,6 @@ impl Session {
                 self.counters.seen(ev.detail.kind());
                 out.push(ev);
             }
-        }
-        if let Some(l) = self.logger.as_mut() {
-            l.get_mut().flush();
         }
         self.cgroups.learn(&out[start..]);
     }
