@@ -365,6 +365,37 @@ fn root_run_ten_in_parallel_get_distinct_addresses() {
     assert_eq!(addresses.len(), 10, "{addresses:?}");
 }
 
+/// Without a limit the init is born into its cgroup2 cgroup (`clone3` with
+/// `CLONE_INTO_CGROUP`, nothing moves it) and is put in no v1 hierarchy.
+#[test]
+fn root_run_init_is_born_into_its_cgroup() {
+    let _g = shared();
+    if !std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+        && !std::path::Path::new("/sys/fs/cgroup/unified/cgroup.procs").exists()
+    {
+        eprintln!("no cgroup2 hierarchy on this host: skipped");
+        return;
+    }
+    let (child, pid1) = start(&["--net", "none", "--", "sleep", "30"], "sleep");
+    let cgroups = fs::read_to_string(format!("/proc/{pid1}/cgroup")).unwrap();
+    signal(pid1, nix::sys::signal::Signal::SIGKILL);
+    let _ = child.wait_with_output();
+    let v2 = cgroups
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .expect("a cgroup2 line");
+    let id = v2
+        .strip_prefix("/tracer/")
+        .unwrap_or_else(|| panic!("not in a tracer cgroup: {cgroups}"));
+    assert_eq!(id.len(), 12, "{cgroups}");
+    assert!(
+        !cgroups
+            .lines()
+            .any(|l| !l.starts_with("0::") && l.contains("/tracer/")),
+        "in a v1 hierarchy without a limit: {cgroups}"
+    );
+}
+
 #[test]
 fn root_run_applies_cgroup_limits() {
     let _g = exclusive();

@@ -21,9 +21,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 /// A report's events are allocated on the parser threads and freed on the correlating one;
-/// mimalloc keeps freed pages 10 ms before giving them back, which on a million events held
-/// 20 to 40 MB more at the peak (table 144–150 → 117 MB, chrome 133–160 → 124 MB, in the
-/// same time).
+/// mimalloc (v3) keeps freed pages a second before giving them back, which on a million
+/// events held 20 to 40 MB more at the peak (table 144–150 → 117 MB, chrome 133–160 →
+/// 124 MB, in the same time).
 fn give_freed_memory_back_at_once() {
     // SAFETY: sets one option before the threads that allocate much are started.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };

@@ -110,15 +110,18 @@ pub fn open_btf(path: impl AsRef<Path>) -> Result<KernelBtf, LayoutError> {
     // Mapped, only the few types looked up are parsed (~2 ms instead of ~150 ms for the
     // whole vmlinux BTF). Older kernels cannot map sysfs BTF: read it in one go then
     // (parsing through a buffered file costs a seek syscall per type).
-    let btf = Btf::from_file_with_backend(path, btf_rs::Backend::Mmap).or_else(|_| {
-        let bytes = std::fs::read(path).map_err(|e| err(e.into()))?;
-        Btf::from_bytes(&bytes).map_err(err)
-    })?;
-    let names = BtfNames::open(path)
-        .map_err(|e| log::debug!("{}: {e}; looking names up by scanning", path.display()))
-        .ok()
-        .map(Arc::new);
-    Ok(KernelBtf { btf, names })
+    // Mapped, btf_rs scans every type for each lookup by name: the names are indexed once.
+    // Read in full, btf_rs keeps them in a map of its own.
+    if let Ok(btf) = Btf::from_file_with_backend(path, btf_rs::Backend::Mmap) {
+        let names = BtfNames::open(path)
+            .map_err(|e| log::debug!("{}: {e}; looking names up by scanning", path.display()))
+            .ok()
+            .map(Arc::new);
+        return Ok(KernelBtf { btf, names });
+    }
+    let bytes = std::fs::read(path).map_err(|e| err(e.into()))?;
+    let btf = Btf::from_bytes(&bytes).map_err(err)?;
+    Ok(KernelBtf { btf, names: None })
 }
 
 /// Byte offset of `member` in `struct strukt`, looking through anonymous structs and unions

@@ -58,11 +58,13 @@ impl Cgroup {
             return Ok(());
         }
         // Hybrid: the v2 hierarchy gives the cgroup id the tracer sees; v1 controllers do
-        // the limiting, and only a limit asked for puts the container in one: moving a
-        // process into a cgroup waits for an RCU grace period (5 ms here), which a child
-        // born into its v2 cgroup never does.
+        // the limiting. With a v2 hierarchy only a limit asked for puts the container in a
+        // v1 one: moving a process into a cgroup waits for an RCU grace period (5 ms here),
+        // which a child born into its v2 cgroup never does. Without one (v1 only), the
+        // controllers are its cgroups.
         let unified = root.join("unified");
-        if unified.join("cgroup.procs").exists() {
+        let v2 = unified.join("cgroup.procs").exists();
+        if v2 {
             self.make(&unified.join(PARENT).join(id))?;
         }
         for (controller, limit, file) in [
@@ -70,14 +72,17 @@ impl Cgroup {
             ("pids", limits.pids, "pids.max"),
         ] {
             let hierarchy = root.join(controller);
-            if limit.is_none() {
+            if v2 && limit.is_none() {
                 continue;
             }
             if !hierarchy.join("cgroup.procs").exists() {
-                bail!(
-                    "the {controller} cgroup controller is not mounted at {}",
-                    hierarchy.display()
-                );
+                if limit.is_some() {
+                    bail!(
+                        "the {controller} cgroup controller is not mounted at {}",
+                        hierarchy.display()
+                    );
+                }
+                continue;
             }
             let dir = hierarchy.join(PARENT).join(id);
             self.make(&dir)?;

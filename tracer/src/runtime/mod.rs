@@ -1,7 +1,8 @@
 //! The built-in container runtime behind `tracer run`: a real (minimal) runtime in the sense
 //! of runc. The launch, in order, each step visible to the tracer:
 //! state dir → overlay mount (image) → cgroup → veth on the bridge → clone into new mnt, uts,
-//! ipc, pid, net namespaces → re-exec as init → cgroup join, veth moved in → init: cgroup
+//! ipc, pid, net namespaces, born into the cgroup → re-exec as init → v1 cgroup join (for
+//! limits), veth moved in → init: cgroup
 //! namespace, eth0, hostname, rootfs mounts, pivot_root, masked paths, capabilities,
 //! no_new_privs → exec of the command. Everything is released on every path.
 
@@ -516,16 +517,14 @@ async fn start_and_wait(st: &mut State, config: &ContainerConfig) -> anyhow::Res
         })
         .transpose()
         .context("the console socket")?;
+    let v2_dir = st.cgroup.v2_dir().map(Path::to_path_buf);
     let (child, sync_w, err_r, born_in_cgroup) = spawn_init(
         &dir,
         flags,
         console.as_ref().map(|(_, inner)| inner.as_raw_fd()),
-        st.cgroup.v2_dir(),
+        v2_dir.as_deref(),
     )?;
-    let born_in = born_in_cgroup
-        .then(|| st.cgroup.v2_dir())
-        .flatten()
-        .map(Path::to_path_buf);
+    let born_in = v2_dir.filter(|_| born_in_cgroup);
     if let Some(maps) = &config.id_maps {
         // Its maps before it execs the init: an exec with no uid mapped would drop its
         // capabilities in the namespace.
@@ -624,10 +623,11 @@ pub struct SetupFailed {
     pub message: String,
 }
 
-/// Clones the init (it execs `tracer __init DIR`), born into `cgroup` where the kernel can
-/// (clone3 with `CLONE_INTO_CGROUP`, Linux 5.7): then nothing moves it in later, which
-/// costs an RCU grace period. Returns its pid, the write end of its sync pipe, the read end
-/// of its error pipe, and whether it was born into `cgroup`.
+/// Clones the init (it execs `tracer __init DIR`), born into the cgroup2 directory `cgroup`
+/// where the kernel can (clone3 with `CLONE_INTO_CGROUP`, Linux 5.7): then it is not moved
+/// into that one later, which costs an RCU grace period (v1 hierarchies, used for limits,
+/// still move it). Returns its pid, the write end of its sync pipe, the read end of its
+/// error pipe, and whether it was born into `cgroup`.
 fn spawn_init(
     dir: &Path,
     flags: CloneFlags,
@@ -712,13 +712,15 @@ impl InitChild<'_> {
             }
             // In a user namespace: its maps first (one byte from the parent), then root
             // there (as runc's setresuid): the host's root is not mapped in it, and an
-            // exec by an unmapped uid would drop every capability.
+            // exec by an unmapped uid would drop every capability. Raw syscalls: glibc's
+            // wrappers signal every thread the parent had (and wait on its locks), and
+            // this copy has one.
             let mut byte = 0u8;
             if self.userns
                 && (libc::read(self.sync_fd, (&raw mut byte).cast(), 1) != 1
-                    || libc::setgroups(0, std::ptr::null()) != 0
-                    || libc::setresgid(0, 0, 0) != 0
-                    || libc::setresuid(0, 0, 0) != 0)
+                    || libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<libc::gid_t>()) != 0
+                    || libc::syscall(libc::SYS_setresgid, 0, 0, 0) != 0
+                    || libc::syscall(libc::SYS_setresuid, 0, 0, 0) != 0)
             {
                 return 125;
             }
@@ -741,7 +743,7 @@ fn clone_into_cgroup(
 ) -> Option<nix::Result<Pid>> {
     // SAFETY: zeroed is a valid clone_args (no pidfd, no tid pointers, no stack: fork-like).
     let mut args: libc::clone_args = unsafe { std::mem::zeroed() };
-    args.flags = flags.bits() as u64 | CLONE_INTO_CGROUP;
+    args.flags = u64::from(flags.bits() as u32) | CLONE_INTO_CGROUP;
     args.exit_signal = libc::SIGCHLD as u64;
     args.cgroup = dir.as_raw_fd() as u64;
     // SAFETY: clone3 with a valid, fully initialised argument of its own size.

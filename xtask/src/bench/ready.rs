@@ -61,7 +61,7 @@ pub(super) fn same_probes_bt() -> String {
     )
 }
 
-/// Detaching 30 tracepoints takes the kernel a second or two, under the lock attaching
+/// Detaching its tracepoints takes the kernel a second or two, under the lock attaching
 /// needs: the tracer leaves it to a helper after it exits, bpftrace does it before. Each
 /// tool starts once the previous one's detach is surely over.
 fn settle() {

@@ -136,13 +136,15 @@ impl Default for PhaseIndex {
 
 impl PhaseIndex {
     fn get(&self, kind: PhaseKind) -> Option<usize> {
-        let i = self.0[kind as usize];
+        let i = *self.0.get(kind as usize)?;
         (i != u16::MAX).then_some(usize::from(i))
     }
 
     fn insert(&mut self, kind: PhaseKind, at: usize) {
         // Past u16::MAX phases (exec sessions repeat; the rest happen once) it is not kept.
-        self.0[kind as usize] = u16::try_from(at).unwrap_or(u16::MAX);
+        if let Some(slot) = self.0.get_mut(kind as usize) {
+            *slot = u16::try_from(at).unwrap_or(u16::MAX);
+        }
     }
 }
 
