@@ -2,14 +2,12 @@
 //! struct member offsets from BTF and tracepoint record offsets from tracefs `format` files.
 //! Rust eBPF programs get no CO-RE relocations, so nothing here may be baked in at build time.
 
-use std::{fs, path::Path};
-
-use std::sync::Arc;
+use std::{fs, path::Path, sync::Arc};
 
 use btf_rs::{Btf, Type};
+use tracer_common::{KernelLayout, NS_KINDS};
 
 use super::btf_names::BtfNames;
-use tracer_common::{KernelLayout, NS_KINDS};
 
 pub const VMLINUX_BTF: &str = "/sys/kernel/btf/vmlinux";
 /// Split BTF of the veth module, where veth is a module (most distribution kernels).
@@ -108,10 +106,9 @@ pub fn open_btf(path: impl AsRef<Path>) -> Result<KernelBtf, LayoutError> {
         source,
     };
     // Mapped, only the few types looked up are parsed (~2 ms instead of ~150 ms for the
-    // whole vmlinux BTF). Older kernels cannot map sysfs BTF: read it in one go then
-    // (parsing through a buffered file costs a seek syscall per type).
-    // Mapped, btf_rs scans every type for each lookup by name: the names are indexed once.
-    // Read in full, btf_rs keeps them in a map of its own.
+    // whole vmlinux BTF), but btf_rs scans every type for each lookup by name: the names
+    // are indexed once. Older kernels cannot map sysfs BTF: read in one go then (parsing
+    // through a buffered file costs a seek syscall per type), btf_rs keeps a name map.
     if let Ok(btf) = Btf::from_file_with_backend(path, btf_rs::Backend::Mmap) {
         let names = BtfNames::open(path)
             .map_err(|e| log::debug!("{}: {e}; looking names up by scanning", path.display()))

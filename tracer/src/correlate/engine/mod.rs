@@ -123,8 +123,8 @@ struct State {
     signals: HashMap<u32, Sender>,
 }
 
-/// Where the phase of each kind that happens once is in [`Container::phases`]: a
-/// container has a few, each a map of their own cost an allocation and a table.
+/// Where the phase of each kind that happens once is in [`Container::phases`], by kind: a
+/// hash map per container cost an allocation and a table for a dozen entries.
 #[derive(Debug)]
 struct PhaseIndex([u16; PhaseKind::COUNT]);
 
