@@ -9,7 +9,14 @@
 //! names its peer's namespace by a netns id (`IFLA_LINK_NETNSID`), which [`nsid`] turns into
 //! the namespace's inode, the one the container's own events carry.
 
-use std::{collections::HashMap, os::unix::fs::MetadataExt as _};
+use std::{
+    collections::HashMap,
+    os::{fd::AsRawFd as _, unix::fs::MetadataExt as _},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+};
 
 use futures::{StreamExt as _, TryStreamExt as _};
 use rtnetlink::{
@@ -236,10 +243,42 @@ fn event(detail: Detail, portid: u32) -> Event {
     }
 }
 
-/// Starts the monitor; events arrive on the returned channel until it is dropped.
-pub async fn start(reports: Reports) -> std::io::Result<mpsc::UnboundedReceiver<Event>> {
-    let (conn, handle, mut messages) = new_multicast_connection(&[MulticastGroup::Link])?;
+/// The socket's receive buffer: a burst of containers starting at once (each veth is several
+/// notifications of a kilobyte or more) must not overflow the default 208 KiB while the
+/// reader waits for a CPU.
+const RECEIVE_BUFFER: libc::c_int = 8 << 20;
+
+/// The running monitor: its events, and how often the kernel dropped notifications because
+/// the socket was full (each time one or more; they are counted as lost).
+pub struct Monitor {
+    pub events: mpsc::UnboundedReceiver<Event>,
+    pub overruns: Arc<AtomicU64>,
+}
+
+/// Starts the monitor; events arrive on its channel until it is dropped.
+pub async fn start(reports: Reports) -> std::io::Result<Monitor> {
+    let (mut conn, handle, mut messages) = new_multicast_connection(&[MulticastGroup::Link])?;
+    let fd = rtnetlink::sys::AsyncSocket::socket_ref(conn.socket_mut()).as_raw_fd();
+    // SAFETY: fd is the connection's open socket; the option value is a c_int that lives
+    // across the call. SO_RCVBUFFORCE passes rmem_max (root); failing, the default stays.
+    let set = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUFFORCE,
+            std::ptr::from_ref(&RECEIVE_BUFFER).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if set != 0 {
+        log::warn!(
+            "rtnetlink monitor: receive buffer left at its default ({})",
+            std::io::Error::last_os_error()
+        );
+    }
     tokio::spawn(conn);
+    let overruns = Arc::new(AtomicU64::new(0));
+    let counted = Arc::clone(&overruns);
     let own = own_ns("net");
     let mut tracker = VethTracker::new(own);
     // Existing links are known (for peer names) but not reported.
@@ -280,11 +319,17 @@ pub async fn start(reports: Reports) -> std::io::Result<mpsc::UnboundedReceiver<
                         tokio::spawn(resolved(handle.clone(), own, ev, notice.nsid, tx.clone()));
                     }
                 }
+                NetlinkPayload::Overrun(_) => {
+                    counted.fetch_add(1, Ordering::Relaxed);
+                }
                 _ => {}
             }
         }
     });
-    Ok(rx)
+    Ok(Monitor {
+        events: rx,
+        overruns,
+    })
 }
 
 /// The netns id link `index` names its peer by, if it is there and its peer elsewhere.

@@ -2,7 +2,13 @@
 //! rtnetlink monitor where it stands in for a kprobe), read as decoded events. `watch` and
 //! `run` both read through it.
 
-use std::io;
+use std::{
+    io,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+};
 
 use anyhow::Context as _;
 use aya::maps::{MapData, PerCpuArray, RingBuf};
@@ -26,6 +32,8 @@ pub struct Session {
     ring: AsyncFd<RingBuf<MapData>>,
     lost: PerCpuArray<MapData, u64>,
     monitor: Option<mpsc::UnboundedReceiver<Event>>,
+    /// The monitor's socket overruns, and the kind they count against.
+    overruns: Option<(Arc<AtomicU64>, EventKind)>,
     pub counters: Counters,
     /// Paths of the cgroups the events were in, looked up while they exist.
     pub cgroups: CgroupNames,
@@ -47,14 +55,18 @@ impl Session {
             anyhow::bail!("no hook could be attached; nothing to observe");
         }
         let reports = loaded.rtnetlink_reports();
-        let monitor = if reports.veths || reports.moves {
-            Some(
-                netlink_monitor::start(reports)
-                    .await
-                    .context("starting the rtnetlink monitor")?,
-            )
+        let (monitor, overruns) = if reports.veths || reports.moves {
+            let m = netlink_monitor::start(reports)
+                .await
+                .context("starting the rtnetlink monitor")?;
+            let kind = if reports.veths {
+                EventKind::Veth
+            } else {
+                EventKind::NetdevMove
+            };
+            (Some(m.events), Some((m.overruns, kind)))
         } else {
-            None
+            (None, None)
         };
         let ring = RingBuf::try_from(loaded.ebpf.take_map("EVENTS").context("no EVENTS map")?)?;
         let lost = PerCpuArray::try_from(loaded.ebpf.take_map("LOST").context("no LOST map")?)?;
@@ -63,6 +75,7 @@ impl Session {
             ring: poll_fd(ring).context("polling the ring buffer")?,
             lost,
             monitor,
+            overruns,
             counters: Counters::default(),
             cgroups: CgroupNames::new(),
         })
@@ -121,6 +134,11 @@ impl Session {
             if let Ok(values) = self.lost.get(&(kind as u32), 0) {
                 self.counters.set_lost(kind, values.iter().sum());
             }
+        }
+        // A full monitor socket lost one notification or more: counted as one.
+        if let Some((overruns, kind)) = &self.overruns {
+            let n = overruns.load(Ordering::Relaxed);
+            self.counters.set_lost(*kind, self.counters.lost(*kind) + n);
         }
         self.counters.clone()
     }

@@ -718,7 +718,11 @@ impl Engine {
                     st.cgroup(path, evidence);
                 }
             }
-            Detail::NetdevMove { name, .. } => self.note_link(c, name, evidence),
+            Detail::NetdevMove { name, .. } => {
+                self.note_link(c, name, evidence);
+                // The pair made before the move, when the move waited for its namespace.
+                self.claim(c, &Key::Link(name.clone()), evidence);
+            }
             // A rootless container's network: a user-mode helper makes its device from
             // inside the namespace (no veth). The comm is the file it executed.
             Detail::Setns { .. } if NETWORK_HELPERS.contains(&ev.comm.as_str()) => {

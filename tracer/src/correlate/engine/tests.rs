@@ -645,6 +645,24 @@ fn a_veth_read_before_its_namespace_was_made_is_still_claimed() {
     assert_eq!(c.unattributed_total, 0);
 }
 
+/// The rtnetlink monitor's move of a veth end is read before the ring's event that made the
+/// namespace it moved into (the built-in runtime clones its init, then moves the end): the
+/// pair, made before that namespace, is still the container's with the move.
+#[test]
+fn a_pair_moved_before_its_namespace_was_read_follows_the_move() {
+    let mut t = Trace::new();
+    t.ts = 10_000;
+    t.veth("tvaaaa", "tpaaaa", HOST.net);
+    t.ts = 30_000;
+    t.moved(0, "tpaaaa", 11);
+    t.ts = 14_000;
+    t.runc_container("ctr-a", 100, (10, 11), A);
+    let c = t.finish();
+    let a = by_id(&c, "ctr-a");
+    assert_eq!(a.veths, ["tpaaaa", "tvaaaa"]);
+    assert_eq!(c.unattributed_total, 0, "{:?}", c.unattributed);
+}
+
 /// A runtime's init setting up security: its probes of the kernel are in no phase; the drop,
 /// the capabilities, no_new_privs and the filter are the security phase and its summary.
 #[test]

@@ -94,10 +94,9 @@ impl Engine {
                 self.container_of(ev.tgid)
                     .map(|c| (c, Evidence::ProcessTree))
             });
-        let pair = self.take_link(name);
         match owner {
             Some((c, evidence)) => {
-                for (kind, p) in pair {
+                for (kind, p) in self.take_link(name) {
                     self.event_for(c, kind, &p, evidence);
                 }
                 // Moved back out at teardown.
@@ -109,17 +108,16 @@ impl Engine {
                 self.event_for(c, kind, ev, evidence);
                 true
             }
+            // Only the move waits for the namespace; its pair stays under its names until the
+            // move is claimed. The pair was made before the namespace, and what waits for a
+            // namespace from before it was made is about an older one with the same inode.
             None if self.foreign(*to_netns) => {
-                let key = Key::Netns(*to_netns);
-                for (kind, p) in pair {
-                    self.wait(key.clone(), kind, &p);
-                }
-                self.wait(key, PhaseKind::Network, ev);
+                self.wait(Key::Netns(*to_netns), PhaseKind::Network, ev);
                 true
             }
             None => {
                 // Nothing names a container: the pair stays the daemon's.
-                for (kind, p) in pair {
+                for (kind, p) in self.take_link(name) {
                     self.wait(Key::Link(name.clone()), kind, &p);
                 }
                 false
