@@ -5,6 +5,7 @@
 mod clock;
 mod display;
 pub mod flags;
+mod json_cursor;
 pub mod ns;
 mod read;
 pub mod redact;

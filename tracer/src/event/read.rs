@@ -15,7 +15,10 @@ use serde::{
     Deserialize, Deserializer,
 };
 
-use super::{Detail, Event, EventKind, ExecAt, MapFile, NsInodes, NsKind, NsOp, SysResult};
+use super::{
+    json_cursor::{Cursor, Fast},
+    Detail, Event, EventKind, ExecAt, MapFile, NsInodes, NsKind, NsOp, SysResult,
+};
 
 /// The slots of every field of every kind, as they appear in the JSON; the key that names
 /// each; and the reading of a key's value into its slot.
@@ -59,6 +62,21 @@ macro_rules! fields {
                     }
                 }
                 Ok(())
+            }
+
+            /// [`Fields::read`] on the fast path: `None` where serde_json must judge (a
+            /// repeated or unknown key, a value it cannot read).
+            fn read_fast(&mut self, slot: Key, c: &mut Cursor) -> Option<()> {
+                match slot {
+                    $(Key::$name => {
+                        if self.$name.is_some() {
+                            return None;
+                        }
+                        self.$name = Some(<$ty as Fast>::fast(c)?);
+                    })*
+                    Key::Other => return None,
+                }
+                Some(())
             }
         }
     };
@@ -167,6 +185,65 @@ impl<'de> Deserialize<'de> for KindName {
         }
         d.deserialize_str(Name)
     }
+}
+
+impl Fast for KindName {
+    fn fast(c: &mut Cursor) -> Option<Self> {
+        EventKind::from_name(c.plain_str()?).map(KindName)
+    }
+}
+
+/// Types read rarely: serde_json reads them where the cursor is.
+macro_rules! fast_by_serde {
+    ($($ty:ty),*) => {
+        $(impl Fast for $ty {
+            fn fast(c: &mut Cursor) -> Option<Self> {
+                c.by_serde()
+            }
+        })*
+    };
+}
+
+fast_by_serde!(ExecAt, NsOp, Vec<NsKind>, NsInodes, MapFile);
+
+impl Event {
+    /// Reads one event's JSON object: directly where it is written as this tracer writes
+    /// events, by serde_json otherwise (which also words every error). The same event
+    /// either way.
+    pub fn from_json(text: &str) -> serde_json::Result<Event> {
+        match fast_event(text) {
+            Some(ev) => Ok(ev),
+            None => serde_json::from_str(text),
+        }
+    }
+}
+
+/// The fast path of [`Event::from_json`].
+fn fast_event(text: &str) -> Option<Event> {
+    let mut c = Cursor::new(text);
+    if !c.eat(b'{') {
+        return None;
+    }
+    let mut fields = Fields::default();
+    if !c.eat(b'}') {
+        loop {
+            let slot = Key::from_name(c.plain_str()?);
+            if !c.eat(b':') {
+                return None;
+            }
+            fields.read_fast(slot, &mut c)?;
+            if c.eat(b'}') {
+                break;
+            }
+            if !c.eat(b',') {
+                return None;
+            }
+        }
+    }
+    if !c.at_end() {
+        return None;
+    }
+    fields.take_event().ok()
 }
 
 /// Reads a key as the [`Key`] it names, without allocating it.
@@ -494,6 +571,16 @@ mod tests {
     /// Every kind reads back as it was written.
     #[test]
     fn every_kind_round_trips() {
+        for ev in one_of_each() {
+            let text = serde_json::to_string(&ev).unwrap();
+            let back: Event = serde_json::from_str(&text).unwrap();
+            assert_eq!(back, ev, "{text}");
+            assert_eq!(Event::from_json(&text).unwrap(), ev, "{text}");
+        }
+    }
+
+    /// An event of each kind, in the kinds' order.
+    fn one_of_each() -> Vec<Event> {
         let r = SysResult::from_ret(-13);
         let ns = NsInodes::from_array([1, 2, 3, 4, 5, 6, 7, 8]);
         let s = |x: &str| x.to_string();
@@ -668,11 +755,104 @@ mod tests {
         ];
         let kinds: Vec<EventKind> = all.iter().map(Detail::kind).collect();
         assert_eq!(kinds, EventKind::ALL, "one of each kind, in order");
-        for detail in all {
-            let ev = event(detail);
-            let text = serde_json::to_string(&ev).unwrap();
-            let back: Event = serde_json::from_str(&text).unwrap();
-            assert_eq!(back, ev, "{text}");
+        all.into_iter().map(event).collect()
+    }
+
+    /// The fast path reads a text as serde_json does, or leaves it to serde_json.
+    fn agrees(text: &str) {
+        let slow = serde_json::from_str::<Event>(text);
+        match (fast_event(text), &slow) {
+            (Some(fast), Ok(slow)) => assert_eq!(&fast, slow, "{text}"),
+            (Some(fast), Err(e)) => panic!("read {fast:?} where serde_json fails ({e}): {text}"),
+            (None, _) => {}
+        }
+        assert_eq!(Event::from_json(text).ok(), slow.ok(), "{text}");
+    }
+
+    /// What this tracer writes (its own key order, sorted keys, pretty-printed) takes the fast
+    /// path whenever its strings need no escapes: a change that sends it all to serde_json
+    /// fails here rather than only in the benchmark.
+    #[test]
+    fn the_fast_path_reads_what_this_tracer_writes() {
+        for mut ev in one_of_each() {
+            for comm in ["runc:[2:INIT]", "c\"omm", "é☃"] {
+                ev.comm = comm.into();
+                let v = serde_json::to_value(&ev).unwrap();
+                for text in [
+                    serde_json::to_string(&ev).unwrap(),
+                    v.to_string(),
+                    serde_json::to_string_pretty(&v).unwrap(),
+                ] {
+                    agrees(&text);
+                    if !text.contains('\\') {
+                        assert!(fast_event(&text).is_some(), "left to serde_json: {text}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Damaged and unusual texts: each kind's text cut, with bytes dropped, added or
+    /// changed (a few thousand of each), and the cases JSON is strict about.
+    #[test]
+    fn the_fast_path_leaves_the_rest_to_serde_json() {
+        let mut seed = 0x9E37_79B9_7F4A_7C15_u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        const BYTES: &[u8] = b"{}[]\",:0123456789-.eE+ \ttrue\\u\x01x";
+        for ev in one_of_each() {
+            let text = serde_json::to_string(&ev).unwrap().into_bytes();
+            for _ in 0..2000 {
+                let mut b = text.clone();
+                let at = (next() % b.len() as u64) as usize;
+                let byte = BYTES[(next() % BYTES.len() as u64) as usize];
+                match next() % 4 {
+                    0 => {
+                        b.remove(at);
+                    }
+                    1 => b.insert(at, byte),
+                    2 => b[at] = byte,
+                    _ => b.truncate(at),
+                }
+                if let Ok(t) = String::from_utf8(b) {
+                    agrees(&t);
+                }
+            }
+        }
+        let fork = r#""cgroup_id":1,"comm":"c","hook":"h","kind":"fork","pid":1,"ppid":1,"tgid":1,"uid":0"#;
+        for (child, ts) in [
+            ("7", "1"),
+            ("-0", "1"),
+            ("-7", "1"),
+            ("07", "1"),
+            ("7.0", "1"),
+            ("7e0", "1"),
+            ("4294967296", "1"),
+            ("4294967295", "18446744073709551615"),
+            ("1", "18446744073709551616"),
+            ("1", "-1"),
+            ("1", "00"),
+            ("\"7\"", "1"),
+            ("null", "1"),
+        ] {
+            agrees(&format!(r#"{{{fork},"child_pid":{child},"ts_ns":{ts}}}"#));
+        }
+        for extra in [
+            r#","child_pid":8"#,
+            r#","other":[1,{"a":"}"}]"#,
+            r#","p\u0069d":1"#,
+            r#","comm":"d""#,
+        ] {
+            agrees(&format!(r#"{{{fork},"child_pid":7,"ts_ns":1{extra}}}"#));
+        }
+        for around in [" ", "\n\t\r", " x", "}"] {
+            agrees(&format!(
+                r#"{around}{{{fork},"child_pid":7,"ts_ns":1}}{around}"#
+            ));
         }
     }
 

@@ -71,7 +71,7 @@ impl Batch {
                 let r = if Record::is_record(bytes) {
                     serde_json::from_slice(bytes).map(Element::Record)
                 } else if let Some(s) = text.and_then(|t| t.get(start..end)) {
-                    serde_json::from_str(s).map(Element::Event)
+                    Event::from_json(s).map(Element::Event)
                 } else {
                     serde_json::from_slice(bytes).map(Element::Event)
                 };
