@@ -1,6 +1,8 @@
 //! An event's one-line text: what it did, as the live stream's CONTENT column shows it.
+//! Written piece by piece into the formatter: a Chrome report writes it for every event,
+//! and building it as strings first was a seventh of that report's work.
 
-use std::{fmt, fmt::Write as _};
+use std::fmt::{self, Write as _};
 
 use super::{flags, ns, Detail, Event};
 
@@ -8,45 +10,48 @@ use super::{flags, ns, Detail, Event};
 /// out and any text the kernel had to cut marked with `…`.
 impl fmt::Display for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&content(self))
+        what(self, f)?;
+        if let Some(r) = self.detail.result() {
+            match &r.error {
+                Some(err) => write!(f, "  = {err}")?,
+                // fd-returning calls: the fd is what later calls refer to.
+                None if matches!(
+                    self.detail,
+                    Detail::Fsopen { .. } | Detail::Fsmount { .. } | Detail::OpenTree { .. }
+                ) =>
+                {
+                    write!(f, "  = fd {}", r.ret)?;
+                }
+                None => {}
+            }
+        }
+        Ok(())
     }
 }
 
 /// `text`, with `…` when the kernel cut the field it came from.
-fn cut<'a>(ev: &Event, field: &str, text: &'a str) -> std::borrow::Cow<'a, str> {
-    if ev.truncated.iter().any(|t| t == field) {
-        format!("{text}…").into()
-    } else {
-        text.into()
+struct Cut<'a>(&'a Event, &'a str, &'a str);
+
+impl fmt::Display for Cut<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Cut(ev, field, text) = *self;
+        f.write_str(text)?;
+        if ev.truncated.iter().any(|t| t == field) {
+            f.write_char('…')?;
+        }
+        Ok(())
     }
 }
 
-fn content(ev: &Event) -> String {
-    let mut s = what(ev);
-    if let Some(r) = ev.detail.result() {
-        match &r.error {
-            Some(err) => {
-                let _ = write!(s, "  = {err}");
-            }
-            // fd-returning calls: the fd is what later calls refer to.
-            None if matches!(
-                ev.detail,
-                Detail::Fsopen { .. } | Detail::Fsmount { .. } | Detail::OpenTree { .. }
-            ) =>
-            {
-                let _ = write!(s, "  = fd {}", r.ret);
-            }
-            None => {}
-        }
-    }
-    s
+fn cut<'a>(ev: &'a Event, field: &'a str, text: &'a str) -> Cut<'a> {
+    Cut(ev, field, text)
 }
 
 /// Capabilities set, a prctl option, a seccomp filter.
-fn security(ev: &Event) -> String {
-    let filter = |n: &u32| match n {
-        0 => String::new(),
-        n => format!(", {n} instructions"),
+fn security(ev: &Event, f: &mut fmt::Formatter) -> fmt::Result {
+    let filter = |f: &mut fmt::Formatter, n: u32| match n {
+        0 => Ok(()),
+        n => write!(f, ", {n} instructions"),
     };
     match &ev.detail {
         Detail::Capset {
@@ -56,10 +61,10 @@ fn security(ev: &Event) -> String {
             inheritable,
             ..
         } => {
-            let sets = flags::cap_sets(*effective, *permitted, *inheritable);
+            f.write_str(&flags::cap_sets(*effective, *permitted, *inheritable))?;
             match target_pid {
-                0 => sets,
-                pid => format!("{sets} (pid {pid})"),
+                0 => Ok(()),
+                pid => write!(f, " (pid {pid})"),
             }
         }
         Detail::Prctl {
@@ -67,26 +72,32 @@ fn security(ev: &Event) -> String {
             arg,
             filter_len,
             ..
-        } => format!("{}{}", flags::prctl(*option, *arg), filter(filter_len)),
+        } => {
+            f.write_str(&flags::prctl(*option, *arg))?;
+            filter(f, *filter_len)
+        }
         Detail::Seccomp {
             operation,
             flags,
             filter_len,
             ..
-        } => format!(
-            "{} flags={}{}",
-            flags::seccomp_op(*operation),
-            flags::seccomp_flags(*flags),
-            filter(filter_len)
-        ),
-        _ => String::new(),
+        } => {
+            write!(
+                f,
+                "{} flags={}",
+                flags::seccomp_op(*operation),
+                flags::seccomp_flags(*flags)
+            )?;
+            filter(f, *filter_len)
+        }
+        _ => Ok(()),
     }
 }
 
 /// What the event did, without its result.
-fn what(ev: &Event) -> String {
+fn what(ev: &Event, f: &mut fmt::Formatter) -> fmt::Result {
     match &ev.detail {
-        Detail::Exec { .. } => exec(ev),
+        Detail::Exec { .. } => exec(ev, f),
         Detail::Mount { .. }
         | Detail::Umount { .. }
         | Detail::PivotRoot { .. }
@@ -95,41 +106,43 @@ fn what(ev: &Event) -> String {
         | Detail::Fsmount { .. }
         | Detail::MoveMount { .. }
         | Detail::OpenTree { .. }
-        | Detail::MountSetattr { .. } => mount_what(ev),
-        Detail::Fork { child_pid } => format!("child={child_pid}"),
-        Detail::Exit { .. } => exit(ev),
+        | Detail::MountSetattr { .. } => mount_what(ev, f),
+        Detail::Fork { child_pid } => write!(f, "child={child_pid}"),
+        Detail::Exit { .. } => exit(ev, f),
         Detail::Rename {
             target_pid,
             oldcomm,
             newcomm,
-        } if *target_pid != ev.pid => format!("{oldcomm} -> {newcomm} (task {target_pid})"),
+        } if *target_pid != ev.pid => write!(f, "{oldcomm} -> {newcomm} (task {target_pid})"),
         Detail::Rename {
             oldcomm, newcomm, ..
-        } => format!("{oldcomm} -> {newcomm}"),
-        Detail::Namespaces { .. } => namespaces(ev),
+        } => write!(f, "{oldcomm} -> {newcomm}"),
+        Detail::Namespaces { .. } => namespaces(ev, f),
         Detail::Setns {
             fd,
             nstype,
             joined,
             ns,
             ..
-        } if !joined.is_empty() => format!(
+        } if !joined.is_empty() => write!(
+            f,
             "fd={fd}, nstype={}: joined {}",
             flags::clone_flags(*nstype),
             ns::list(joined, ns)
         ),
         Detail::Setns { fd, nstype, .. } => {
-            format!("fd={fd}, nstype={}", flags::clone_flags(*nstype))
+            write!(f, "fd={fd}, nstype={}", flags::clone_flags(*nstype))
         }
         Detail::CgroupMkdir { root, id, path, .. } | Detail::CgroupRmdir { root, id, path, .. } => {
-            format!("{} (hierarchy {root}, id {id})", cut(ev, "path", path))
+            write!(f, "{} (hierarchy {root}, id {id})", cut(ev, "path", path))
         }
         Detail::CgroupAttach {
             root,
             path,
             target_pid,
             ..
-        } => format!(
+        } => write!(
+            f,
             "pid {target_pid} -> {} (hierarchy {root})",
             cut(ev, "path", path)
         ),
@@ -139,9 +152,9 @@ fn what(ev: &Event) -> String {
             netns,
             to_netns,
             ..
-        } => format!("{name} (ifindex {ifindex}): netns {netns} -> {to_netns}"),
-        Detail::OomKill { target_pid } => format!("victim {target_pid}"),
-        Detail::Capset { .. } | Detail::Prctl { .. } | Detail::Seccomp { .. } => security(ev),
+        } => write!(f, "{name} (ifindex {ifindex}): netns {netns} -> {to_netns}"),
+        Detail::OomKill { target_pid } => write!(f, "victim {target_pid}"),
+        Detail::Capset { .. } | Detail::Prctl { .. } | Detail::Seccomp { .. } => security(ev, f),
         Detail::IdMap {
             file,
             target_pid,
@@ -150,20 +163,21 @@ fn what(ev: &Event) -> String {
             path,
             ..
         } => {
-            let whose = match (target_pid, mapped_ns) {
-                (0, 0) => format!("{path}: "),
-                (0, ns) => format!("user:[{ns}] {}: ", file.name()),
-                (pid, _) => format!("pid {pid} {}: ", file.name()),
-            };
+            match (target_pid, mapped_ns) {
+                (0, 0) => write!(f, "{path}: ")?,
+                (0, ns) => write!(f, "user:[{ns}] {}: ", file.name())?,
+                (pid, _) => write!(f, "pid {pid} {}: ", file.name())?,
+            }
             let lines: Vec<&str> = data.lines().map(str::trim).collect();
-            format!("{whose}{}", cut(ev, "data", &lines.join(", ")))
+            write!(f, "{}", cut(ev, "data", &lines.join(", ")))
         }
         Detail::Signal {
             signal,
             target_pid,
             result,
             ..
-        } => format!(
+        } => write!(
+            f,
             "{} -> {target_pid}{}",
             flags::signal_name(*signal),
             match result {
@@ -183,7 +197,8 @@ fn what(ev: &Event) -> String {
             ..
         } => {
             let peer = if peer.is_empty() { "?" } else { peer };
-            format!(
+            write!(
+                f,
                 "{name} <-> {peer}  (ifindex {ifindex}/{peer_ifindex}, netns {netns}/{peer_netns})"
             )
         }
@@ -191,41 +206,47 @@ fn what(ev: &Event) -> String {
 }
 
 /// What a mount-family call did.
-fn mount_what(ev: &Event) -> String {
-    let at = |dfd: &i32, field: &str, path: &str| flags::dirfd_path(*dfd, &cut(ev, field, path));
+fn mount_what(ev: &Event, f: &mut fmt::Formatter) -> fmt::Result {
+    let at = |dfd: &i32, field: &str, path: &str| {
+        flags::dirfd_path(*dfd, &cut(ev, field, path).to_string())
+    };
     match &ev.detail {
         Detail::Mount {
             fstype,
             source,
             target,
-            flags: f,
+            flags: fl,
             ..
-        } => format!(
+        } => write!(
+            f,
             "type={}, dev={}, dir={}, flags={}",
             cut(ev, "fstype", fstype),
             cut(ev, "source", source),
             cut(ev, "target", target),
-            flags::mount_flags(*f)
+            flags::mount_flags(*fl)
         ),
         Detail::Umount {
-            target, flags: f, ..
-        } => format!(
+            target, flags: fl, ..
+        } => write!(
+            f,
             "dir={}, flags={}",
             cut(ev, "target", target),
-            flags::umount_flags(*f)
+            flags::umount_flags(*fl)
         ),
         Detail::PivotRoot {
             new_root, put_old, ..
-        } => format!(
+        } => write!(
+            f,
             "new_root={}, put_old={}",
             cut(ev, "new_root", new_root),
             cut(ev, "put_old", put_old)
         ),
-        Detail::Fsopen { fstype, .. } => format!("type={}", cut(ev, "fstype", fstype)),
-        Detail::Fsconfig { .. } => fsconfig(ev),
+        Detail::Fsopen { fstype, .. } => write!(f, "type={}", cut(ev, "fstype", fstype)),
+        Detail::Fsconfig { .. } => fsconfig(ev, f),
         Detail::Fsmount {
             fs_fd, attr_flags, ..
-        } => format!(
+        } => write!(
+            f,
             "fs_fd={fs_fd}, attrs={}",
             flags::mount_attr(u64::from(*attr_flags))
         ),
@@ -235,7 +256,8 @@ fn mount_what(ev: &Event) -> String {
             to_dfd,
             to_path,
             ..
-        } => format!(
+        } => write!(
+            f,
             "from={}, to={}",
             at(from_dfd, "from_path", from_path),
             at(to_dfd, "to_path", to_path)
@@ -243,20 +265,21 @@ fn mount_what(ev: &Event) -> String {
         Detail::OpenTree {
             dfd,
             path,
-            flags: f,
+            flags: fl,
             ..
-        } => format!(
+        } => write!(
+            f,
             "path={}, flags={}",
             at(dfd, "path", path),
-            flags::open_tree_flags(*f)
+            flags::open_tree_flags(*fl)
         ),
-        Detail::MountSetattr { .. } => mount_setattr(ev),
+        Detail::MountSetattr { .. } => mount_setattr(ev, f),
         // Dispatched by `what`.
-        _ => String::new(),
+        _ => Ok(()),
     }
 }
 
-fn exec(ev: &Event) -> String {
+fn exec(ev: &Event, f: &mut fmt::Formatter) -> fmt::Result {
     let Detail::Exec {
         filename,
         argv,
@@ -267,27 +290,32 @@ fn exec(ev: &Event) -> String {
         ..
     } = &ev.detail
     else {
-        return String::new();
+        return Ok(());
     };
-    let mut s = argv.join(" ");
+    for (i, arg) in argv.iter().enumerate() {
+        if i > 0 {
+            f.write_char(' ')?;
+        }
+        f.write_str(arg)?;
+    }
     if *argv_unreadable {
-        s.push_str("(argv unreadable)");
+        f.write_str("(argv unreadable)")?;
     }
     if *argv_truncated {
-        s.push_str(" …");
+        f.write_str(" …")?;
     }
     if argv.first() != Some(filename) || *filename_truncated {
         let cut = if *filename_truncated { "…" } else { "" };
-        let _ = write!(s, "  (file={filename}{cut}");
+        write!(f, "  (file={filename}{cut}")?;
         if let Some(at) = execveat {
-            let _ = write!(s, ", dirfd={}, {}", at.dirfd, flags::at_flags(at.flags));
+            write!(f, ", dirfd={}, {}", at.dirfd, flags::at_flags(at.flags))?;
         }
-        s.push(')');
+        f.write_char(')')?;
     }
-    s
+    Ok(())
 }
 
-fn fsconfig(ev: &Event) -> String {
+fn fsconfig(ev: &Event, f: &mut fmt::Formatter) -> fmt::Result {
     let Detail::Fsconfig {
         fd,
         cmd,
@@ -296,19 +324,19 @@ fn fsconfig(ev: &Event) -> String {
         ..
     } = &ev.detail
     else {
-        return String::new();
+        return Ok(());
     };
-    let mut s = format!("fd={fd}, {}", flags::fsconfig_cmd(*cmd));
+    write!(f, "fd={fd}, {}", flags::fsconfig_cmd(*cmd))?;
     if !key.is_empty() {
-        let _ = write!(s, ", {}", cut(ev, "key", key));
+        write!(f, ", {}", cut(ev, "key", key))?;
         if let Some(v) = value {
-            let _ = write!(s, "={}", cut(ev, "value", v));
+            write!(f, "={}", cut(ev, "value", v))?;
         }
     }
-    s
+    Ok(())
 }
 
-fn mount_setattr(ev: &Event) -> String {
+fn mount_setattr(ev: &Event, f: &mut fmt::Formatter) -> fmt::Result {
     let Detail::MountSetattr {
         dfd,
         path,
@@ -319,43 +347,44 @@ fn mount_setattr(ev: &Event) -> String {
         ..
     } = &ev.detail
     else {
-        return String::new();
+        return Ok(());
     };
-    let mut s = format!(
+    write!(
+        f,
         "path={}, set={}, clear={}",
-        flags::dirfd_path(*dfd, &cut(ev, "path", path)),
+        flags::dirfd_path(*dfd, &cut(ev, "path", path).to_string()),
         flags::mount_attr(*attr_set),
         flags::mount_attr(*attr_clr)
-    );
+    )?;
     if *propagation != 0 {
-        let _ = write!(s, ", propagation={}", flags::mount_flags(*propagation));
+        write!(f, ", propagation={}", flags::mount_flags(*propagation))?;
     }
     if *idmap_userns != 0 {
-        let _ = write!(s, ", idmapped through user:[{idmap_userns}]");
+        write!(f, ", idmapped through user:[{idmap_userns}]")?;
     }
-    s
+    Ok(())
 }
 
-fn exit(ev: &Event) -> String {
+fn exit(ev: &Event, f: &mut fmt::Formatter) -> fmt::Result {
     let Detail::Exit {
         exit_code,
         signal,
         core_dumped,
     } = &ev.detail
     else {
-        return String::new();
+        return Ok(());
     };
     match (exit_code, signal) {
-        (Some(code), _) => format!("code={code}"),
+        (Some(code), _) => write!(f, "code={code}"),
         (None, Some(sig)) if *core_dumped => {
-            format!("killed by {} (core dumped)", flags::signal_name(*sig))
+            write!(f, "killed by {} (core dumped)", flags::signal_name(*sig))
         }
-        (None, Some(sig)) => format!("killed by {}", flags::signal_name(*sig)),
-        (None, None) => "?".into(),
+        (None, Some(sig)) => write!(f, "killed by {}", flags::signal_name(*sig)),
+        (None, None) => f.write_char('?'),
     }
 }
 
-fn namespaces(ev: &Event) -> String {
+fn namespaces(ev: &Event, f: &mut fmt::Formatter) -> fmt::Result {
     let Detail::Namespaces {
         op,
         target_pid,
@@ -365,17 +394,17 @@ fn namespaces(ev: &Event) -> String {
         ..
     } = &ev.detail
     else {
-        return String::new();
+        return Ok(());
     };
-    let mut s = op.name().to_string();
+    f.write_str(op.name())?;
     if *target_pid != 0 && *target_pid != ev.tgid {
-        let _ = write!(s, " child={target_pid}");
+        write!(f, " child={target_pid}")?;
     }
-    let _ = write!(s, ": new {}", ns::list(new, ns));
+    write!(f, ": new {}", ns::list(new, ns))?;
     if let Some(uid) = user_owner {
-        let _ = write!(s, " (user namespace owned by uid {uid})");
+        write!(f, " (user namespace owned by uid {uid})")?;
     }
-    s
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,25 +1,32 @@
 //! Names for the flag words and numbers that appear in events.
 
+use std::fmt::Write as _;
+
 use tracer_common::NsKind;
 
 /// `A|B|0x40` from the bits of `value` that `names` knows, the rest in hex; `0` when empty.
 fn bits(value: u64, names: &[(u64, &str)]) -> String {
-    let mut parts = Vec::new();
+    let mut s = String::new();
     let mut rest = value;
     for &(bit, name) in names {
         if bit != 0 && value & bit == bit {
-            parts.push(name.to_string());
+            if !s.is_empty() {
+                s.push('|');
+            }
+            s.push_str(name);
             rest &= !bit;
         }
     }
     if rest != 0 {
-        parts.push(format!("{rest:#x}"));
+        if !s.is_empty() {
+            s.push('|');
+        }
+        let _ = write!(s, "{rest:#x}");
     }
-    if parts.is_empty() {
-        "0".into()
-    } else {
-        parts.join("|")
+    if s.is_empty() {
+        s.push('0');
     }
+    s
 }
 
 /// mount(2) flags (also used for mount_setattr propagation).
@@ -91,23 +98,29 @@ pub fn mount_attr(v: u64) -> String {
 
 /// `CLONE_*` namespace flags (unshare, clone, setns nstype).
 pub fn clone_flags(v: u64) -> String {
-    let names: Vec<(u64, &str)> = tracer_common::NsKind::ALL
-        .into_iter()
-        .map(|k| {
-            let name = match k {
-                NsKind::Uts => "CLONE_NEWUTS",
-                NsKind::Ipc => "CLONE_NEWIPC",
-                NsKind::Mnt => "CLONE_NEWNS",
-                NsKind::Pid => "CLONE_NEWPID",
-                NsKind::Net => "CLONE_NEWNET",
-                NsKind::Cgroup => "CLONE_NEWCGROUP",
-                NsKind::Time => "CLONE_NEWTIME",
-                NsKind::User => "CLONE_NEWUSER",
-            };
-            (k.clone_flag(), name)
-        })
-        .collect();
-    bits(v, &names)
+    const NAMES: [(u64, &str); 8] = {
+        let mut names = [(0, ""); 8];
+        let mut i = 0;
+        while i < NsKind::ALL.len() {
+            let k = NsKind::ALL[i];
+            names[i] = (
+                k.clone_flag(),
+                match k {
+                    NsKind::Uts => "CLONE_NEWUTS",
+                    NsKind::Ipc => "CLONE_NEWIPC",
+                    NsKind::Mnt => "CLONE_NEWNS",
+                    NsKind::Pid => "CLONE_NEWPID",
+                    NsKind::Net => "CLONE_NEWNET",
+                    NsKind::Cgroup => "CLONE_NEWCGROUP",
+                    NsKind::Time => "CLONE_NEWTIME",
+                    NsKind::User => "CLONE_NEWUSER",
+                },
+            );
+            i += 1;
+        }
+        names
+    };
+    bits(v, &NAMES)
 }
 
 /// `open_tree` flags.

@@ -1,5 +1,7 @@
 //! Namespaces as events carry them: inode numbers by kind, and the host's own.
 
+use std::fmt::Write as _;
+
 use serde::{Deserialize, Serialize};
 pub use tracer_common::NsKind;
 
@@ -143,11 +145,14 @@ pub fn list(kinds: &[NsKind], ns: &NsInodes) -> String {
     if kinds.is_empty() {
         return "none".into();
     }
-    kinds
-        .iter()
-        .map(|k| format!("{}:[{}]", k.name(), ns.get(*k)))
-        .collect::<Vec<_>>()
-        .join(" ")
+    let mut s = String::new();
+    for k in kinds {
+        if !s.is_empty() {
+            s.push(' ');
+        }
+        let _ = write!(s, "{}:[{}]", k.name(), ns.get(*k));
+    }
+    s
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! the events come, so a trace of millions of events is never held in memory.
 
 use std::{
+    fmt::Write as _,
     io::{self, Write},
     sync::OnceLock,
 };
@@ -66,13 +67,13 @@ fn head(kind: EventKind) -> &'static [u8] {
 #[derive(serde::Serialize)]
 struct InstantArgs<'a> {
     comm: &'a str,
-    /// The event's line, written straight into the JSON string (no String per event).
-    #[serde(serialize_with = "display")]
-    content: &'a Event,
+    content: &'a str,
 }
 
-fn display<S: serde::Serializer>(ev: &&Event, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_str(*ev)
+thread_local! {
+    /// The event's line, written into one buffer per thread and escaped in one piece
+    /// (escaping each piece as it is written cost more than the copy).
+    static LINE: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
 }
 
 /// An event's instant, all but its track: `{...,"pid":` (the container it belongs to is
@@ -84,13 +85,17 @@ pub fn instant(ev: &Event, out: &mut Vec<u8>) {
     out.extend_from_slice(br#","tid":"#);
     let _ = serde_json::to_writer(&mut *out, &ev.tgid);
     out.extend_from_slice(br#","args":"#);
-    let _ = serde_json::to_writer(
-        &mut *out,
-        &InstantArgs {
-            comm: &ev.comm,
-            content: ev,
-        },
-    );
+    LINE.with_borrow_mut(|line| {
+        line.clear();
+        let _ = write!(line, "{ev}");
+        let _ = serde_json::to_writer(
+            &mut *out,
+            &InstantArgs {
+                comm: &ev.comm,
+                content: line,
+            },
+        );
+    });
     out.extend_from_slice(br#","pid":"#);
 }
 
