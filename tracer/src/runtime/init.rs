@@ -49,16 +49,13 @@ fn setup(state_dir: &Path) -> anyhow::Result<Infallible> {
     // Now in its cgroup: a cgroup namespace made here has it as root.
     nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP).context("unshare(CLONE_NEWCGROUP)")?;
     if config.own_netns {
-        let rt = tokio::runtime::Builder::new_current_thread()
+        network::loopback_up()?;
+    }
+    if let (true, Some(net)) = (config.own_netns, &config.network) {
+        tokio::runtime::Builder::new_current_thread()
             .enable_all()
-            .build()?;
-        rt.block_on(async {
-            network::loopback_up().await?;
-            if let Some(net) = &config.network {
-                network::configure_inside(net).await?;
-            }
-            anyhow::Ok(())
-        })?;
+            .build()?
+            .block_on(network::configure_inside(net))?;
     }
     nix::unistd::sethostname(&config.hostname).context("sethostname")?;
     rootfs::setup(&Real, &config.rootfs)?;

@@ -11,7 +11,13 @@ use std::{
 
 use anyhow::{bail, Context as _};
 use futures::TryStreamExt as _;
-use rtnetlink::{new_connection, Handle, LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder};
+use rtnetlink::{
+    new_connection,
+    packet_core::{NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_REQUEST},
+    packet_route::RouteNetlinkMessage,
+    sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr},
+    Handle, LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder,
+};
 
 use super::config::NetConfig;
 
@@ -166,16 +172,39 @@ pub async fn delete_link(name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Brings `lo` up (every container with its own network namespace).
-pub async fn loopback_up() -> anyhow::Result<()> {
-    let handle = connect()?;
-    let lo = index_of(&handle, "lo").await?.context("no lo")?;
-    handle
-        .link()
-        .set(LinkUnspec::new_with_index(lo).up().build())
-        .execute()
-        .await
-        .context("bringing lo up")
+/// Brings `lo` up (every container with its own network namespace). From the init, with no
+/// async runtime: one request on a plain socket (building a runtime and a connection for it
+/// was a sixth of a container's start).
+pub fn loopback_up() -> anyhow::Result<()> {
+    let lo = nix::net::if_::if_nametoindex("lo").context("no lo")?;
+    request_blocking(RouteNetlinkMessage::SetLink(
+        LinkUnspec::new_with_index(lo).up().build(),
+    ))
+    .context("bringing lo up")
+}
+
+/// Sends one rtnetlink request and waits for its acknowledgement.
+fn request_blocking(message: RouteNetlinkMessage) -> anyhow::Result<()> {
+    let mut socket = Socket::new(NETLINK_ROUTE)?;
+    socket.bind_auto()?;
+    socket.connect(&SocketAddr::new(0, 0))?;
+    let mut request = NetlinkMessage::from(message);
+    request.header.flags = NLM_F_REQUEST | NLM_F_ACK;
+    request.header.sequence_number = 1;
+    request.finalize();
+    let mut bytes = vec![0; request.header.length as usize];
+    request.serialize(&mut bytes);
+    socket.send(&bytes, 0)?;
+    // The acknowledgement quotes the request: room for it and its header.
+    let mut reply = Vec::with_capacity(bytes.len() + 1024);
+    let n = socket.recv(&mut reply, 0)?;
+    let answer = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&reply[..n])
+        .map_err(|e| anyhow::anyhow!("reading the answer: {e}"))?;
+    match answer.payload {
+        NetlinkPayload::Error(e) if e.code.is_none() => Ok(()),
+        NetlinkPayload::Error(e) => Err(e.to_io().into()),
+        other => bail!("unexpected answer: {other:?}"),
+    }
 }
 
 /// From inside the container: the moved veth end becomes `eth0`, addressed, up, with a
