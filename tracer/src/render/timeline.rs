@@ -338,7 +338,8 @@ fn isolating(c: &Container, p: &Phase) -> String {
                 .into(),
             Runtime::Tracer => {
                 "tracer run creates the cgroup and state directory, then clones the \
-                         container's first process and re-executes itself in it as init."
+                         container's first process, which (other threads running in tracer \
+                         run) re-executes itself as init."
                     .into()
             }
             Runtime::Other(name) if name == "unshare" => {

@@ -1,6 +1,7 @@
-//! The container's init: `tracer` re-executed inside the new namespaces (as runc's `init`),
-//! so all setup runs in a fresh single-threaded process, then `exec`s the user's command,
-//! which becomes PID 1.
+//! The container's init: the cloned copy of a single-threaded `tracer run` (as crun's), or
+//! where other threads run, `tracer` re-executed inside the new namespaces (as runc's
+//! `init`), so that all setup runs in a single-threaded process. It sets the container up,
+//! then `exec`s the user's command, which becomes PID 1.
 
 use std::{
     convert::Infallible,
@@ -24,9 +25,50 @@ pub const ERR_FD: RawFd = 4;
 /// Prefix of the error message when the command does not exist in the image.
 pub const NOT_FOUND: &str = "not found: ";
 
-/// Runs in the child. Never returns on success (the command replaces it).
+/// The re-executed init (`tracer __init DIR`): its configuration from the state directory.
+/// Never returns on success (the command replaces it).
 pub fn main(state_dir: &Path) -> ! {
-    let err = match setup(state_dir) {
+    fail(
+        default_signals()
+            .and_then(|()| mark_error_pipe())
+            .and_then(|()| setup(&ContainerConfig::read(state_dir)?)),
+    )
+}
+
+/// The init as the cloned copy of a single-threaded `tracer run` (no exec of its own): the
+/// parent's configuration as it is; first its signal handlers (copies of the parent's, on
+/// descriptors about to close) back to the defaults. Never returns on success.
+pub fn run_cloned(config: &ContainerConfig) -> ! {
+    fail(
+        default_signals()
+            .and_then(|()| close_on_exec_fds())
+            .and_then(|()| mark_error_pipe())
+            .and_then(|()| setup(config)),
+    )
+}
+
+/// Closes what an exec would (every close-on-exec descriptor): the parent's runtime, its
+/// ends of the pipes (the sync pipe's end-of-file says the parent died).
+fn close_on_exec_fds() -> anyhow::Result<()> {
+    let fds: Vec<RawFd> = std::fs::read_dir("/proc/self/fd")
+        .context("listing descriptors")?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    for fd in fds {
+        let cloexec = fcntl::fcntl(fd, fcntl::FcntlArg::F_GETFD).is_ok_and(|f| {
+            fcntl::FdFlag::from_bits_truncate(f).contains(fcntl::FdFlag::FD_CLOEXEC)
+        });
+        if cloexec {
+            let _ = nix::unistd::close(fd);
+        }
+    }
+    Ok(())
+}
+
+/// Reports a setup failure on the error pipe and exits: without running exit handlers or
+/// flushing buffers (a cloned init holds copies of the parent's).
+fn fail(result: anyhow::Result<Infallible>) -> ! {
+    let err = match result {
         Ok(never) => match never {},
         Err(e) => e,
     };
@@ -38,13 +80,64 @@ pub fn main(state_dir: &Path) -> ! {
     } else {
         125
     };
-    std::process::exit(code);
+    // SAFETY: ends this process at once, which is all that is left to do.
+    unsafe { libc::_exit(code) }
 }
 
-fn setup(state_dir: &Path) -> anyhow::Result<Infallible> {
+/// The error pipe closes on the command's exec: end-of-file tells the parent it started.
+fn mark_error_pipe() -> anyhow::Result<()> {
     fcntl::fcntl(ERR_FD, fcntl::FcntlArg::F_SETFD(fcntl::FdFlag::FD_CLOEXEC))
         .context("error pipe")?;
-    let config = ContainerConfig::read(state_dir)?;
+    Ok(())
+}
+
+/// Every signal to its default action and none blocked, as a container's first process
+/// expects (runc and crun do the same): neither `tracer`'s handlers nor the signals it
+/// ignores (SIGPIPE, as every Rust program; an exec keeps what is ignored) may reach the
+/// command. By rt_sigaction itself: glibc refuses to touch the two signals it keeps for
+/// its threads.
+fn default_signals() -> anyhow::Result<()> {
+    /// The kernel's `struct sigaction` on 64-bit x86 and arm.
+    #[repr(C)]
+    struct KernelSigaction {
+        handler: libc::sighandler_t,
+        flags: libc::c_ulong,
+        restorer: usize,
+        mask: u64,
+    }
+    let default = KernelSigaction {
+        handler: libc::SIG_DFL,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    for sig in 1..=64 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: a complete kernel sigaction for the default action (which needs no
+        // restorer), the kernel's signal set size, no old action asked for.
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                &raw const default,
+                std::ptr::null_mut::<KernelSigaction>(),
+                std::mem::size_of::<u64>(),
+            )
+        };
+        if ret != 0 {
+            return Err(std::io::Error::last_os_error())
+                .with_context(|| format!("resetting signal {sig}"));
+        }
+    }
+    nix::sys::signal::SigSet::empty()
+        .thread_set_mask()
+        .context("unblocking signals")?;
+    Ok(())
+}
+
+fn setup(config: &ContainerConfig) -> anyhow::Result<Infallible> {
     wait_for_parent()?;
     // Now in its cgroup: a cgroup namespace made here has it as root.
     nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP).context("unshare(CLONE_NEWCGROUP)")?;
@@ -52,10 +145,7 @@ fn setup(state_dir: &Path) -> anyhow::Result<Infallible> {
         network::loopback_up()?;
     }
     if let (true, Some(net)) = (config.own_netns, &config.network) {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?
-            .block_on(network::configure_inside(net))?;
+        network::configure_inside(net)?;
     }
     nix::unistd::sethostname(&config.hostname).context("sethostname")?;
     rootfs::setup(&Real, &config.rootfs)?;
@@ -63,7 +153,7 @@ fn setup(state_dir: &Path) -> anyhow::Result<Infallible> {
     if config.terminal {
         super::console::attach_inside()?;
     }
-    let program = resolve(&config)?;
+    let program = resolve(config)?;
     for r in &config.rlimits {
         set_rlimit(r)?;
     }
@@ -77,9 +167,12 @@ fn setup(state_dir: &Path) -> anyhow::Result<Infallible> {
     if config.gid != 0 || config.uid != 0 {
         // Capabilities other than the bounding set are cleared by the kernel on the switch
         // away from root, as for any non-root process without ambient capabilities.
-        nix::unistd::setgroups(&[]).context("setgroups")?;
-        nix::unistd::setgid(nix::unistd::Gid::from_raw(config.gid)).context("setgid")?;
-        nix::unistd::setuid(nix::unistd::Uid::from_raw(config.uid)).context("setuid")?;
+        // Raw syscalls: glibc's wrappers would signal the threads a cloned init's parent
+        // once had (its copy of glibc does not know they are not here).
+        raw_id_call("setgroups", libc::SYS_setgroups, [0, 0, 0])?;
+        let (uid, gid) = (config.uid as libc::c_long, config.gid as libc::c_long);
+        raw_id_call("setresgid", libc::SYS_setresgid, [gid, gid, gid])?;
+        raw_id_call("setresuid", libc::SYS_setresuid, [uid, uid, uid])?;
     }
     if config.no_new_privileges {
         nix::sys::prctl::set_no_new_privs().context("no_new_privs")?;
@@ -100,6 +193,16 @@ fn setup(state_dir: &Path) -> anyhow::Result<Infallible> {
         .collect::<Result<_, _>>()?;
     let e = nix::unistd::execve(&program, &args, &env).unwrap_err();
     bail!("exec {}: {e}", program.to_string_lossy())
+}
+
+/// One of the id-changing syscalls, for this thread (and process) only.
+fn raw_id_call(name: &str, nr: libc::c_long, args: [libc::c_long; 3]) -> anyhow::Result<()> {
+    // SAFETY: setgroups(0, NULL), setresgid and setresuid take plain integers here.
+    let ret = unsafe { libc::syscall(nr, args[0], args[1], args[2]) };
+    if ret != 0 {
+        return Err(std::io::Error::last_os_error()).context(name.to_string());
+    }
+    Ok(())
 }
 
 fn set_rlimit(r: &super::config::Rlimit) -> anyhow::Result<()> {

@@ -276,7 +276,6 @@ async fn launch(
     oci: Option<&oci_image::OciImage>,
     st: &mut State,
 ) -> anyhow::Result<Outcome> {
-    let dir = st.dir();
     let image = match (bundle, oci, &opts.rootfs) {
         (Some(b), _, _) => image::rootfs_dir(&b.rootfs)?,
         (None, Some(i), _) => image::Image {
@@ -307,7 +306,6 @@ async fn launch(
         None
     };
     let config = container_config(opts, bundle, oci, st, image, merged, net, network)?;
-    config.write(&dir)?;
     start_and_wait(st, &config).await
 }
 
@@ -520,6 +518,7 @@ async fn start_and_wait(st: &mut State, config: &ContainerConfig) -> anyhow::Res
     let v2_dir = st.cgroup.v2_dir().map(Path::to_path_buf);
     let (child, sync_w, err_r, born_in_cgroup) = spawn_init(
         &dir,
+        config,
         flags,
         console.as_ref().map(|(_, inner)| inner.as_raw_fd()),
         v2_dir.as_deref(),
@@ -623,13 +622,18 @@ pub struct SetupFailed {
     pub message: String,
 }
 
-/// Clones the init (it execs `tracer __init DIR`), born into the cgroup2 directory `cgroup`
-/// where the kernel can (clone3 with `CLONE_INTO_CGROUP`, Linux 5.7): then it is not moved
-/// into that one later, which costs an RCU grace period (v1 hierarchies, used for limits,
-/// still move it). Returns its pid, the write end of its sync pipe, the read end of its
-/// error pipe, and whether it was born into `cgroup`.
+/// Clones the init, born into the cgroup2 directory `cgroup` where the kernel can (clone3
+/// with `CLONE_INTO_CGROUP`, Linux 5.7): then it is not moved into that one later, which
+/// costs an RCU grace period (v1 hierarchies, used for limits, still move it). A copy of a
+/// single-threaded `tracer run` (`--no-trace`) sets the container up itself; otherwise the
+/// copy execs `tracer __init DIR`, which reads `config` from the state directory (after a
+/// clone only async-signal-safe calls are safe while other threads may hold locks; the
+/// exec and the fresh process's start were a sixth of a container's start). Returns its
+/// pid, the write end of its sync pipe, the read end of its error pipe, and whether it was
+/// born into `cgroup`.
 fn spawn_init(
     dir: &Path,
+    config: &ContainerConfig,
     flags: CloneFlags,
     console: Option<RawFd>,
     cgroup: Option<&Path>,
@@ -647,23 +651,41 @@ fn spawn_init(
         .map(|a| a.as_ptr())
         .chain(std::iter::once(std::ptr::null()))
         .collect();
-    let child = InitChild {
+    let cgroup_fd = cgroup
+        .and_then(|d| std::fs::File::open(d).ok())
+        .map(OwnedFd::from);
+    // TRACER_INIT_EXEC: the exec path even so (the tests hold both paths to one result).
+    let cloned = single_threaded() && std::env::var_os("TRACER_INIT_EXEC").is_none();
+    log::debug!(
+        "the init {}",
+        if cloned {
+            "sets the container up in the cloned copy"
+        } else {
+            "execs tracer __init (other threads run)"
+        }
+    );
+    if !cloned {
+        config.write(dir)?;
+    }
+    let mut child = InitChild {
         exe: &exe,
         argv: &argv,
         sync_fd: sync_r.as_raw_fd(),
         err_fd: err_w.as_raw_fd(),
         console,
         userns: flags.contains(CloneFlags::CLONE_NEWUSER),
+        config: cloned.then_some(config),
     };
-    let cgroup_fd = cgroup
-        .and_then(|d| std::fs::File::open(d).ok())
-        .map(OwnedFd::from);
     let born = cgroup_fd
         .as_ref()
         .and_then(|fd| clone_into_cgroup(&child, flags, fd));
     let (pid, born_in_cgroup) = match born {
         Some(pid) => (pid.context("clone into new namespaces")?, true),
         None => {
+            // The old clone runs its child on a small stack of its own: only the exec.
+            if child.config.take().is_some() {
+                config.write(dir)?;
+            }
             let mut stack = vec![0u8; 256 * 1024];
             // SAFETY: the callback only dup2s and execs (see `InitChild::run`).
             let pid = unsafe {
@@ -683,9 +705,16 @@ fn spawn_init(
     Ok((pid, sync_w, err_r, born_in_cgroup))
 }
 
-/// What the cloned child does before it becomes the init: it only duplicates fds (and, in a
-/// user namespace, becomes root there) and `exec`s. Nothing else is safe between `clone`
-/// and `exec` in a multi-threaded parent, so every argument is prepared before.
+/// Whether this process has no thread but the calling one (then a fork-like copy of it is
+/// an ordinary process, free to run anything).
+fn single_threaded() -> bool {
+    std::fs::read_dir("/proc/self/task").is_ok_and(|tasks| tasks.count() == 1)
+}
+
+/// What the cloned child does before it becomes the init: it duplicates fds (and, in a user
+/// namespace, becomes root there), then sets the container up itself when the parent had
+/// no other thread (`config`), or `exec`s. Nothing else is safe between `clone` and `exec`
+/// in a multi-threaded parent, so every argument is prepared before.
 struct InitChild<'a> {
     exe: &'a CString,
     argv: &'a [*const libc::c_char],
@@ -693,6 +722,7 @@ struct InitChild<'a> {
     err_fd: RawFd,
     console: Option<RawFd>,
     userns: bool,
+    config: Option<&'a ContainerConfig>,
 }
 
 impl InitChild<'_> {
@@ -724,8 +754,12 @@ impl InitChild<'_> {
             {
                 return 125;
             }
-            libc::execv(self.exe.as_ptr(), self.argv.as_ptr());
         }
+        if let Some(config) = self.config {
+            init::run_cloned(config);
+        }
+        // SAFETY: as above: an exec of arguments prepared before the clone.
+        unsafe { libc::execv(self.exe.as_ptr(), self.argv.as_ptr()) };
         125
     }
 }

@@ -13,10 +13,12 @@ use anyhow::{bail, Context as _};
 use futures::TryStreamExt as _;
 use rtnetlink::{
     new_connection,
-    packet_core::{NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_REQUEST},
+    packet_core::{
+        NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST,
+    },
     packet_route::RouteNetlinkMessage,
     sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr},
-    Handle, LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder,
+    AddressMessageBuilder, Handle, LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder,
 };
 
 use super::config::NetConfig;
@@ -172,24 +174,51 @@ pub async fn delete_link(name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Brings `lo` up (every container with its own network namespace). From the init, with no
-/// async runtime: one request on a plain socket (building a runtime and a connection for it
-/// was a sixth of a container's start).
+/// Brings `lo` up (every container with its own network namespace). From the init, which
+/// runs no async runtime (building one, with a connection, was a sixth of a container's
+/// start): each request on a plain socket, waiting for its acknowledgement.
 pub fn loopback_up() -> anyhow::Result<()> {
     let lo = nix::net::if_::if_nametoindex("lo").context("no lo")?;
-    request_blocking(RouteNetlinkMessage::SetLink(
-        LinkUnspec::new_with_index(lo).up().build(),
-    ))
+    request_blocking(
+        RouteNetlinkMessage::SetLink(LinkUnspec::new_with_index(lo).up().build()),
+        0,
+    )
     .context("bringing lo up")
 }
 
-/// Sends one rtnetlink request and waits for its acknowledgement.
-fn request_blocking(message: RouteNetlinkMessage) -> anyhow::Result<()> {
+/// From inside the container: the moved veth end becomes `eth0`, addressed, up, with a
+/// default route through the bridge.
+pub fn configure_inside(net: &NetConfig) -> anyhow::Result<()> {
+    let index = nix::net::if_::if_nametoindex(net.peer.as_str())
+        .with_context(|| format!("{} did not arrive in the container", net.peer))?;
+    let link = || LinkUnspec::new_with_index(index);
+    request_blocking(RouteNetlinkMessage::SetLink(link().name("eth0").build()), 0)
+        .context("renaming to eth0")?;
+    let address = AddressMessageBuilder::<Ipv4Addr>::new()
+        .index(index)
+        .address(net.address, net.prefix)
+        .build();
+    request_blocking(RouteNetlinkMessage::NewAddress(address), NEW).context("addressing eth0")?;
+    request_blocking(RouteNetlinkMessage::SetLink(link().up().build()), 0)
+        .context("bringing eth0 up")?;
+    let route = RouteMessageBuilder::<Ipv4Addr>::new()
+        .gateway(net.gateway)
+        .output_interface(index)
+        .build();
+    request_blocking(RouteNetlinkMessage::NewRoute(route), NEW).context("adding the default route")
+}
+
+/// A request that makes something new (and fails if it is there).
+const NEW: u16 = NLM_F_CREATE | NLM_F_EXCL;
+
+/// Sends one rtnetlink request (with `flags` besides request and acknowledge) and waits for
+/// its acknowledgement.
+fn request_blocking(message: RouteNetlinkMessage, flags: u16) -> anyhow::Result<()> {
     let mut socket = Socket::new(NETLINK_ROUTE)?;
     socket.bind_auto()?;
     socket.connect(&SocketAddr::new(0, 0))?;
     let mut request = NetlinkMessage::from(message);
-    request.header.flags = NLM_F_REQUEST | NLM_F_ACK;
+    request.header.flags = NLM_F_REQUEST | NLM_F_ACK | flags;
     request.header.sequence_number = 1;
     request.finalize();
     let mut bytes = vec![0; request.header.length as usize];
@@ -205,41 +234,4 @@ fn request_blocking(message: RouteNetlinkMessage) -> anyhow::Result<()> {
         NetlinkPayload::Error(e) => Err(e.to_io().into()),
         other => bail!("unexpected answer: {other:?}"),
     }
-}
-
-/// From inside the container: the moved veth end becomes `eth0`, addressed, up, with a
-/// default route through the bridge.
-pub async fn configure_inside(net: &NetConfig) -> anyhow::Result<()> {
-    let handle = connect()?;
-    let index = index_of(&handle, &net.peer)
-        .await?
-        .with_context(|| format!("{} did not arrive in the container", net.peer))?;
-    handle
-        .link()
-        .set(LinkUnspec::new_with_index(index).name("eth0").build())
-        .execute()
-        .await
-        .context("renaming to eth0")?;
-    handle
-        .address()
-        .add(index, IpAddr::V4(net.address), net.prefix)
-        .execute()
-        .await
-        .context("addressing eth0")?;
-    handle
-        .link()
-        .set(LinkUnspec::new_with_index(index).up().build())
-        .execute()
-        .await
-        .context("bringing eth0 up")?;
-    let route = RouteMessageBuilder::<Ipv4Addr>::new()
-        .gateway(net.gateway)
-        .output_interface(index)
-        .build();
-    handle
-        .route()
-        .add(route)
-        .execute()
-        .await
-        .context("adding the default route")
 }
