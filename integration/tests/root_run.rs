@@ -565,63 +565,27 @@ fn root_run_cloned_and_re_executed_init_agree() {
         let out = cmd.output().expect("spawning tracer run");
         (out.status.code(), text(&out.stdout), text(&out.stderr))
     };
-    for args in [
-        &[
-            "-q",
-            "--no-trace",
-            "--hostname",
-            "same",
-            "--",
-            "sh",
-            "-c",
-            probe,
-        ][..],
-        &[
-            "-q",
-            "--no-trace",
-            "--net",
-            "none",
-            "--hostname",
-            "same",
-            "--",
-            "sh",
-            "-c",
-            probe,
-        ],
-        &["-q", "--no-trace", "--net", "none", "--", "no-such-command"],
-        &[
-            "-q",
-            "--no-trace",
-            "--net",
-            "none",
-            "-w",
-            "/no/such/dir",
-            "--",
-            "true",
-        ],
-        &[
-            "-q",
-            "--no-trace",
-            "--net",
-            "none",
-            "--userns",
-            "200000:65536",
-            "--hostname",
-            "same",
-            "--",
-            "sh",
-            "-c",
-            probe,
-        ],
+    let agree = |args: &[&str]| {
+        let cloned = outcome(false, args);
+        assert_eq!(cloned, outcome(true, args), "{args:?}");
+        cloned
+    };
+    let shell = ["--hostname", "same", "--", "sh", "-c", probe];
+    for net in [
+        &[][..],
+        &["--net", "none"],
+        &["--net", "none", "--userns", "200000:65536"],
     ] {
-        let (cloned, exec) = (outcome(false, args), outcome(true, args));
-        assert_eq!(cloned, exec, "{args:?}");
-        if args.contains(&"sh") {
-            assert_eq!(cloned.0, Some(3), "{cloned:?}");
-            assert!(cloned.1.starts_with("same\nsh\n"), "{cloned:?}");
-        } else {
-            assert!(matches!(cloned.0, Some(125 | 127)), "{cloned:?}");
-        }
+        let (code, stdout, _) = agree(&[&["-q", "--no-trace"][..], net, &shell].concat());
+        assert_eq!(code, Some(3), "{stdout}");
+        assert!(stdout.starts_with("same\nsh\n"), "{stdout}");
+    }
+    for (args, want) in [
+        (&["--", "no-such-command"][..], 127),
+        (&["-w", "/no/such/dir", "--", "true"], 125),
+    ] {
+        let (code, _, stderr) = agree(&[&["-q", "--no-trace", "--net", "none"][..], args].concat());
+        assert_eq!(code, Some(want), "{stderr}");
     }
     let dir = tempfile::tempdir().unwrap();
     let jsonl = dir.path().join("run.jsonl");
