@@ -49,6 +49,8 @@ pub(crate) const TOOLS: &[Tool] = &[
         package: "llvm-22-dev",
         tasks: &[Build],
     },
+    // tracer's build.rs strips the kernel programs' debug info (llvm-22 comes with -dev).
+    tool("llvm-objcopy-22", "llvm-22-dev", &[Build]),
     // The built-in runtime's seccomp filters are compiled with libseccomp (linked).
     Tool {
         program: None,
@@ -228,6 +230,10 @@ mod guard {
     const WRAPPERS: &[&str] = &["timeout", "stdbuf"];
 
     fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+        if dir.is_file() {
+            out.push(dir.to_path_buf());
+            return;
+        }
         let Ok(entries) = fs::read_dir(dir) else {
             return;
         };
@@ -452,6 +458,7 @@ mod guard {
         let root = crate::root();
         let mut files = Vec::new();
         for dir in [
+            "tracer/build.rs",
             "tracer/src",
             "tracer/tests",
             "integration/src",
