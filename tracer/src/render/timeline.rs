@@ -338,8 +338,8 @@ fn isolating(c: &Container, p: &Phase) -> String {
                 .into(),
             Runtime::Tracer => {
                 "tracer run creates the cgroup and state directory, then clones the \
-                         container's first process, which (other threads running in tracer \
-                         run) re-executes itself as init."
+                         container's first process; with other threads running in tracer \
+                         run, that process re-executes tracer as its init."
                     .into()
             }
             Runtime::Other(name) if name == "unshare" => {

@@ -142,10 +142,7 @@ fn setup(config: &ContainerConfig) -> anyhow::Result<Infallible> {
     // Now in its cgroup: a cgroup namespace made here has it as root.
     nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP).context("unshare(CLONE_NEWCGROUP)")?;
     if config.own_netns {
-        network::loopback_up()?;
-    }
-    if let (true, Some(net)) = (config.own_netns, &config.network) {
-        network::configure_inside(net)?;
+        network::configure_inside(config.network.as_ref())?;
     }
     nix::unistd::sethostname(&config.hostname).context("sethostname")?;
     rootfs::setup(&Real, &config.rootfs)?;

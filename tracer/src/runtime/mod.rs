@@ -624,11 +624,12 @@ pub struct SetupFailed {
 
 /// Clones the init, born into the cgroup2 directory `cgroup` where the kernel can (clone3
 /// with `CLONE_INTO_CGROUP`, Linux 5.7): then it is not moved into that one later, which
-/// costs an RCU grace period (v1 hierarchies, used for limits, still move it). A copy of a
-/// single-threaded `tracer run` (`--no-trace`) sets the container up itself; otherwise the
-/// copy execs `tracer __init DIR`, which reads `config` from the state directory (after a
-/// clone only async-signal-safe calls are safe while other threads may hold locks; the
-/// exec and the fresh process's start were a sixth of a container's start). Returns its
+/// costs an RCU grace period (v1 hierarchies, used for limits, still move it). When `tracer
+/// run` has no other thread at that moment (so far always, traced or not), the copy sets
+/// the container up itself; otherwise it execs `tracer __init DIR`, which reads `config`
+/// from the state directory (after a clone only async-signal-safe calls are safe while
+/// other threads may hold locks; the exec and the fresh process's start were a sixth of a
+/// container's start). Returns its
 /// pid, the write end of its sync pipe, the read end of its error pipe, and whether it was
 /// born into `cgroup`.
 fn spawn_init(

@@ -174,64 +174,80 @@ pub async fn delete_link(name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Brings `lo` up (every container with its own network namespace). From the init, which
-/// runs no async runtime (building one, with a connection, was a sixth of a container's
-/// start): each request on a plain socket, waiting for its acknowledgement.
-pub fn loopback_up() -> anyhow::Result<()> {
+/// From inside the container, which has a network namespace of its own: `lo` up, and the
+/// moved veth end (where there is one) becomes `eth0`, addressed, up, with a default route
+/// through the bridge. The init runs no async runtime (building one, with a connection, was
+/// a sixth of a container's start): each request goes on one plain socket, and its
+/// acknowledgement is awaited.
+pub fn configure_inside(net: Option<&NetConfig>) -> anyhow::Result<()> {
+    let mut rtnl = Requests::open()?;
     let lo = nix::net::if_::if_nametoindex("lo").context("no lo")?;
-    request_blocking(
+    rtnl.send(
         RouteNetlinkMessage::SetLink(LinkUnspec::new_with_index(lo).up().build()),
         0,
     )
-    .context("bringing lo up")
-}
-
-/// From inside the container: the moved veth end becomes `eth0`, addressed, up, with a
-/// default route through the bridge.
-pub fn configure_inside(net: &NetConfig) -> anyhow::Result<()> {
+    .context("bringing lo up")?;
+    let Some(net) = net else {
+        return Ok(());
+    };
     let index = nix::net::if_::if_nametoindex(net.peer.as_str())
         .with_context(|| format!("{} did not arrive in the container", net.peer))?;
     let link = || LinkUnspec::new_with_index(index);
-    request_blocking(RouteNetlinkMessage::SetLink(link().name("eth0").build()), 0)
+    rtnl.send(RouteNetlinkMessage::SetLink(link().name("eth0").build()), 0)
         .context("renaming to eth0")?;
     let address = AddressMessageBuilder::<Ipv4Addr>::new()
         .index(index)
         .address(net.address, net.prefix)
         .build();
-    request_blocking(RouteNetlinkMessage::NewAddress(address), NEW).context("addressing eth0")?;
-    request_blocking(RouteNetlinkMessage::SetLink(link().up().build()), 0)
+    rtnl.send(RouteNetlinkMessage::NewAddress(address), NEW)
+        .context("addressing eth0")?;
+    rtnl.send(RouteNetlinkMessage::SetLink(link().up().build()), 0)
         .context("bringing eth0 up")?;
     let route = RouteMessageBuilder::<Ipv4Addr>::new()
         .gateway(net.gateway)
         .output_interface(index)
         .build();
-    request_blocking(RouteNetlinkMessage::NewRoute(route), NEW).context("adding the default route")
+    rtnl.send(RouteNetlinkMessage::NewRoute(route), NEW)
+        .context("adding the default route")
 }
 
 /// A request that makes something new (and fails if it is there).
 const NEW: u16 = NLM_F_CREATE | NLM_F_EXCL;
 
-/// Sends one rtnetlink request (with `flags` besides request and acknowledge) and waits for
-/// its acknowledgement.
-fn request_blocking(message: RouteNetlinkMessage, flags: u16) -> anyhow::Result<()> {
-    let mut socket = Socket::new(NETLINK_ROUTE)?;
-    socket.bind_auto()?;
-    socket.connect(&SocketAddr::new(0, 0))?;
-    let mut request = NetlinkMessage::from(message);
-    request.header.flags = NLM_F_REQUEST | NLM_F_ACK | flags;
-    request.header.sequence_number = 1;
-    request.finalize();
-    let mut bytes = vec![0; request.header.length as usize];
-    request.serialize(&mut bytes);
-    socket.send(&bytes, 0)?;
-    // The acknowledgement quotes the request: room for it and its header.
-    let mut reply = Vec::with_capacity(bytes.len() + 1024);
-    let n = socket.recv(&mut reply, 0)?;
-    let answer = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&reply[..n])
-        .map_err(|e| anyhow::anyhow!("reading the answer: {e}"))?;
-    match answer.payload {
-        NetlinkPayload::Error(e) if e.code.is_none() => Ok(()),
-        NetlinkPayload::Error(e) => Err(e.to_io().into()),
-        other => bail!("unexpected answer: {other:?}"),
+/// An rtnetlink socket for requests made one at a time, each awaited.
+struct Requests {
+    socket: Socket,
+    seq: u32,
+}
+
+impl Requests {
+    fn open() -> anyhow::Result<Self> {
+        let mut socket = Socket::new(NETLINK_ROUTE).context("opening an rtnetlink socket")?;
+        socket.bind_auto()?;
+        socket.connect(&SocketAddr::new(0, 0))?;
+        Ok(Self { socket, seq: 0 })
+    }
+
+    /// Sends one request (with `flags` besides request and acknowledge) and waits for its
+    /// acknowledgement.
+    fn send(&mut self, message: RouteNetlinkMessage, flags: u16) -> anyhow::Result<()> {
+        self.seq += 1;
+        let mut request = NetlinkMessage::from(message);
+        request.header.flags = NLM_F_REQUEST | NLM_F_ACK | flags;
+        request.header.sequence_number = self.seq;
+        request.finalize();
+        let mut bytes = vec![0; request.header.length as usize];
+        request.serialize(&mut bytes);
+        self.socket.send(&bytes, 0)?;
+        // The acknowledgement quotes the request: room for it and its header.
+        let mut reply = Vec::with_capacity(bytes.len() + 1024);
+        let n = self.socket.recv(&mut reply, 0)?;
+        let answer = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&reply[..n])
+            .map_err(|e| anyhow::anyhow!("reading the answer: {e}"))?;
+        match answer.payload {
+            NetlinkPayload::Error(e) if e.code.is_none() => Ok(()),
+            NetlinkPayload::Error(e) => Err(e.to_io().into()),
+            other => bail!("unexpected answer: {other:?}"),
+        }
     }
 }
