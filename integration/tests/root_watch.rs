@@ -298,3 +298,76 @@ fn root_watch_and_run_filters() {
         .collect();
     assert!(!run.is_empty() && run.iter().all(|e| matches!(e.detail, Detail::Exec { .. })));
 }
+
+/// Each syscall of a family whose tracepoints share one kernel program (exec, mount,
+/// namespaces, security) is reported as itself: its kind, its hook and its result, from the
+/// `syscall-families` helper's own namespaces. A prctl that sets no security is not
+/// reported.
+#[test]
+fn root_each_syscall_of_a_family_is_reported_as_itself() {
+    let watch = Watch::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_syscall-families"))
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let helper = child.id();
+    let out = child.wait_with_output().unwrap();
+    let events = watch.stop();
+    assert!(events.success, "{}", events.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    let mut checked = 0;
+    for line in stdout.lines() {
+        let (name, value) = line.split_once(' ').unwrap();
+        if value == "unsupported" {
+            eprintln!("{name}: not in this kernel");
+            continue;
+        }
+        let value: i64 = value.parse().unwrap();
+        let tp = |dir: &str, sys: &str| format!("tracepoint:syscalls:sys_{dir}_{sys}");
+        let (kind, hooks) = match name {
+            "execve" | "execveat" => ("exec", vec![tp("enter", name)]),
+            "umount2" => ("umount", vec![tp("enter", "umount")]),
+            // Where kprobes exist, unshare's namespaces are seen where they are made.
+            "unshare" => (
+                "namespaces",
+                vec![tp("exit", name), "kretprobe:create_new_namespaces".into()],
+            ),
+            "setns" | "capset" | "prctl" | "seccomp" => (name, vec![tp("exit", name)]),
+            _ => (name, vec![tp("enter", name)]),
+        };
+        // An exec is reported by the child that made it, whose pid is the line's value.
+        let (tgid, result) = if kind == "exec" {
+            (value as u32, 0)
+        } else {
+            (helper, value)
+        };
+        let seen = events.of_process(tgid).any(|e| {
+            e.detail.kind_name() == kind
+                && hooks.contains(&e.hook)
+                && e.detail.result().is_some_and(|r| r.ret == result)
+        });
+        assert!(
+            seen,
+            "{name} → {value}: no {kind} event by {hooks:?} with that result in {:#?}",
+            events.of_process(tgid).collect::<Vec<_>>()
+        );
+        checked += 1;
+    }
+    assert!(checked >= 10, "{stdout}");
+    let prctls: Vec<u32> = events
+        .of_process(helper)
+        .filter_map(|e| match e.detail {
+            Detail::Prctl { option, .. } => Some(option),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        prctls,
+        [libc::PR_SET_NO_NEW_PRIVS as u32],
+        "only the security option is reported, not PR_SET_NAME"
+    );
+}

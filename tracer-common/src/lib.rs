@@ -719,6 +719,33 @@ pub struct KernelLayout {
     pub signal_code: u32,
     pub signal_pid: u32,
     pub signal_result: u32,
+    /// This architecture's syscall numbers, for the programs that serve several syscalls'
+    /// tracepoints: a record's `__syscall_nr` says which syscall it is.
+    pub sys: SyscallNrs,
+}
+
+/// Syscall numbers (from the loader's `libc`: the architecture's own). One program per
+/// family of syscalls instead of one per syscall: the verifier goes through the header they
+/// share once, not once per syscall.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SyscallNrs {
+    pub execve: u32,
+    pub execveat: u32,
+    pub mount: u32,
+    pub umount2: u32,
+    pub pivot_root: u32,
+    pub fsopen: u32,
+    pub fsconfig: u32,
+    pub fsmount: u32,
+    pub move_mount: u32,
+    pub open_tree: u32,
+    pub mount_setattr: u32,
+    pub unshare: u32,
+    pub setns: u32,
+    pub capset: u32,
+    pub prctl: u32,
+    pub seccomp: u32,
 }
 
 impl KernelLayout {
@@ -779,6 +806,29 @@ impl KernelLayout {
         signal_code: OFFSET_UNKNOWN,
         signal_pid: OFFSET_UNKNOWN,
         signal_result: OFFSET_UNKNOWN,
+        sys: SyscallNrs::UNKNOWN,
+    };
+}
+
+impl SyscallNrs {
+    /// Matches no record: a family program then sends nothing.
+    pub const UNKNOWN: Self = Self {
+        execve: OFFSET_UNKNOWN,
+        execveat: OFFSET_UNKNOWN,
+        mount: OFFSET_UNKNOWN,
+        umount2: OFFSET_UNKNOWN,
+        pivot_root: OFFSET_UNKNOWN,
+        fsopen: OFFSET_UNKNOWN,
+        fsconfig: OFFSET_UNKNOWN,
+        fsmount: OFFSET_UNKNOWN,
+        move_mount: OFFSET_UNKNOWN,
+        open_tree: OFFSET_UNKNOWN,
+        mount_setattr: OFFSET_UNKNOWN,
+        unshare: OFFSET_UNKNOWN,
+        setns: OFFSET_UNKNOWN,
+        capset: OFFSET_UNKNOWN,
+        prctl: OFFSET_UNKNOWN,
+        seccomp: OFFSET_UNKNOWN,
     };
 }
 

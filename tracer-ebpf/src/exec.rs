@@ -12,35 +12,32 @@ use tracer_common::{
 
 use crate::{
     maps::{EVENTS, EXEC_PENDING, EXEC_SCRATCH},
-    record::{count_lost, fill_header, read_user_str, send},
-    syscall::{arg_u64, ret},
+    record::{count_lost, fill_task, layout, read_user_str, send},
+    syscall::{arg_u64, nr, ret},
 };
 
-#[tracepoint(category = "syscalls", name = "sys_enter_execve")]
-pub(crate) fn sys_enter_execve(ctx: TracePointContext) -> u32 {
-    let _ = exec_enter(&ctx, false);
-    0
-}
-
-#[tracepoint(category = "syscalls", name = "sys_enter_execveat")]
-pub(crate) fn sys_enter_execveat(ctx: TracePointContext) -> u32 {
-    let _ = exec_enter(&ctx, true);
+/// Attached to `sys_enter_execve` and `sys_enter_execveat`: the task's part of the record
+/// is filled once, then the record's syscall number says where the arguments are.
+#[tracepoint(category = "syscalls", name = "sys_enter_exec")]
+pub(crate) fn sys_enter_exec(ctx: TracePointContext) -> u32 {
+    let _ = exec_enter(&ctx);
     0
 }
 
 // Records are passed by reference on purpose: by value they would land on the 512-byte stack.
 #[allow(clippy::needless_borrows_for_generic_args)]
-fn exec_enter(ctx: &TracePointContext, at: bool) -> Result<(), i64> {
+fn exec_enter(ctx: &TracePointContext) -> Result<(), i64> {
     let ev = EXEC_SCRATCH.get_ptr_mut(0).ok_or(0i64)?;
     // SAFETY: per-CPU map value, exclusively ours while this program runs.
     let ev = unsafe { &mut *ev };
-    let hook = if at { Hook::Execveat } else { Hook::Execve };
-    fill_header(&mut ev.header, EventKind::Exec, hook);
+    fill_task(&mut ev.header);
+    ev.header.kind = EventKind::Exec as u32;
     ev.ret = 0;
     ev.flags = 0;
     ev.argc = 0;
     ev.argv_len = 0;
-    let (filename, argv) = if at {
+    let (filename, argv) = if nr(ctx) == layout!(sys.execveat) {
+        ev.header.hook = Hook::Execveat as u32;
         ev.dirfd = arg_u64(ctx, 0) as i32;
         ev.at_flags = arg_u64(ctx, 4) as i32;
         ev.flags |= exec_flags::EXECVEAT;
@@ -49,6 +46,7 @@ fn exec_enter(ctx: &TracePointContext, at: bool) -> Result<(), i64> {
             arg_u64(ctx, 2) as *const *const u8,
         )
     } else {
+        ev.header.hook = Hook::Execve as u32;
         ev.dirfd = 0;
         ev.at_flags = 0;
         (

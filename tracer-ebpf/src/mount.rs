@@ -12,16 +12,16 @@ use tracer_common::{mount_truncated, EventKind, Hook, MountEvent};
 
 use crate::{
     maps::{EVENTS, MOUNT_PENDING, MOUNT_SCRATCH},
-    record::{count_lost, fd_inode, fill_header, read_user_str, send},
-    syscall::{arg_u64, ret},
+    record::{count_lost, fd_inode, fill_task, layout, read_user_str, send},
+    syscall::{arg_u64, nr, ret},
 };
 
-/// A zeroed-out mount record in per-CPU scratch, with its header filled.
-fn mount_begin(kind: EventKind, hook: Hook) -> Option<&'static mut MountEvent> {
+/// A zeroed-out mount record in per-CPU scratch, with the task's part of its header.
+fn mount_begin() -> Option<&'static mut MountEvent> {
     let ev = MOUNT_SCRATCH.get_ptr_mut(0)?;
     // SAFETY: per-CPU map value, exclusively ours while this program runs.
     let ev = unsafe { &mut *ev };
-    fill_header(&mut ev.header, kind, hook);
+    fill_task(&mut ev.header);
     ev.ret = 0;
     ev.flags = 0;
     ev.attr_set = 0;
@@ -40,12 +40,10 @@ fn mount_begin(kind: EventKind, hook: Hook) -> Option<&'static mut MountEvent> {
 /// Park the record until the syscall returns (keyed by thread: threads mount concurrently).
 /// A record that finds no room is counted lost (a log line here, with exec's, cost the
 /// verifier 40 % of its time over all programs, for what the count already says).
-fn mount_park(ev: &MountEvent) {
+fn mount_park(ev: &MountEvent, kind: EventKind) {
     let tid = bpf_get_current_pid_tgid() as u32;
     if MOUNT_PENDING.insert(tid, ev, 0).is_err() {
-        if let Some(kind) = EventKind::from_u32(ev.header.kind) {
-            count_lost(kind);
-        }
+        count_lost(kind);
     }
 }
 
@@ -77,105 +75,10 @@ fn a(ctx: &TracePointContext, n: usize) -> u64 {
     arg_u64(ctx, n)
 }
 
-#[tracepoint(category = "syscalls", name = "sys_enter_mount")]
-pub(crate) fn sys_enter_mount(ctx: TracePointContext) -> u32 {
-    if let Some(ev) = mount_begin(EventKind::Mount, Hook::Mount) {
-        read_src(ev, a(&ctx, 0));
-        read_dst(ev, a(&ctx, 1));
-        read_fstype(ev, a(&ctx, 2));
-        ev.flags = a(&ctx, 3);
-        mount_park(ev);
-    }
-    0
-}
-
-#[tracepoint(category = "syscalls", name = "sys_enter_umount")]
-pub(crate) fn sys_enter_umount(ctx: TracePointContext) -> u32 {
-    if let Some(ev) = mount_begin(EventKind::Umount, Hook::Umount) {
-        read_dst(ev, a(&ctx, 0));
-        ev.flags = a(&ctx, 1);
-        mount_park(ev);
-    }
-    0
-}
-
-#[tracepoint(category = "syscalls", name = "sys_enter_pivot_root")]
-pub(crate) fn sys_enter_pivot_root(ctx: TracePointContext) -> u32 {
-    if let Some(ev) = mount_begin(EventKind::PivotRoot, Hook::PivotRoot) {
-        read_src(ev, a(&ctx, 0));
-        read_dst(ev, a(&ctx, 1));
-        mount_park(ev);
-    }
-    0
-}
-
-#[tracepoint(category = "syscalls", name = "sys_enter_fsopen")]
-pub(crate) fn sys_enter_fsopen(ctx: TracePointContext) -> u32 {
-    if let Some(ev) = mount_begin(EventKind::Fsopen, Hook::Fsopen) {
-        read_fstype(ev, a(&ctx, 0));
-        ev.flags = a(&ctx, 1);
-        mount_park(ev);
-    }
-    0
-}
-
 /// `fsconfig` commands whose value is a string or path (`include/uapi/linux/mount.h`).
 const FSCONFIG_SET_STRING: u32 = 1;
 const FSCONFIG_SET_PATH: u32 = 3;
 const FSCONFIG_SET_PATH_EMPTY: u32 = 4;
-
-#[tracepoint(category = "syscalls", name = "sys_enter_fsconfig")]
-pub(crate) fn sys_enter_fsconfig(ctx: TracePointContext) -> u32 {
-    if let Some(ev) = mount_begin(EventKind::Fsconfig, Hook::Fsconfig) {
-        ev.fd = a(&ctx, 0) as i32;
-        ev.cmd = a(&ctx, 1) as u32;
-        read_fstype(ev, a(&ctx, 2));
-        if matches!(
-            ev.cmd,
-            FSCONFIG_SET_STRING | FSCONFIG_SET_PATH | FSCONFIG_SET_PATH_EMPTY
-        ) {
-            read_src(ev, a(&ctx, 3));
-        }
-        ev.fd2 = a(&ctx, 4) as i32;
-        mount_park(ev);
-    }
-    0
-}
-
-#[tracepoint(category = "syscalls", name = "sys_enter_fsmount")]
-pub(crate) fn sys_enter_fsmount(ctx: TracePointContext) -> u32 {
-    if let Some(ev) = mount_begin(EventKind::Fsmount, Hook::Fsmount) {
-        ev.fd = a(&ctx, 0) as i32;
-        ev.flags = a(&ctx, 1);
-        ev.cmd = a(&ctx, 2) as u32;
-        mount_park(ev);
-    }
-    0
-}
-
-#[tracepoint(category = "syscalls", name = "sys_enter_move_mount")]
-pub(crate) fn sys_enter_move_mount(ctx: TracePointContext) -> u32 {
-    if let Some(ev) = mount_begin(EventKind::MoveMount, Hook::MoveMount) {
-        ev.fd = a(&ctx, 0) as i32;
-        read_src(ev, a(&ctx, 1));
-        ev.fd2 = a(&ctx, 2) as i32;
-        read_dst(ev, a(&ctx, 3));
-        ev.flags = a(&ctx, 4);
-        mount_park(ev);
-    }
-    0
-}
-
-#[tracepoint(category = "syscalls", name = "sys_enter_open_tree")]
-pub(crate) fn sys_enter_open_tree(ctx: TracePointContext) -> u32 {
-    if let Some(ev) = mount_begin(EventKind::OpenTree, Hook::OpenTree) {
-        ev.fd = a(&ctx, 0) as i32;
-        read_src(ev, a(&ctx, 1));
-        ev.flags = a(&ctx, 2);
-        mount_park(ev);
-    }
-    0
-}
 
 /// `struct mount_attr` as passed to `mount_setattr` (`MOUNT_ATTR_SIZE_VER0`).
 #[repr(C)]
@@ -189,25 +92,88 @@ struct MountAttr {
 /// An idmapped mount: its ids mapped through the user namespace `userns_fd` names.
 const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
 
-#[tracepoint(category = "syscalls", name = "sys_enter_mount_setattr")]
-pub(crate) fn sys_enter_mount_setattr(ctx: TracePointContext) -> u32 {
-    if let Some(ev) = mount_begin(EventKind::MountSetattr, Hook::MountSetattr) {
+/// Attached to the `sys_enter_*` of every mount-family syscall: the task's part of the
+/// record is filled once, then the record's syscall number says what the arguments are.
+#[tracepoint(category = "syscalls", name = "sys_enter_mount_family")]
+pub(crate) fn sys_enter_mount_family(ctx: TracePointContext) -> u32 {
+    let Some(ev) = mount_begin() else {
+        return 0;
+    };
+    let nr = nr(&ctx);
+    let (kind, hook) = if nr == layout!(sys.mount) {
+        read_src(ev, a(&ctx, 0));
+        read_dst(ev, a(&ctx, 1));
+        read_fstype(ev, a(&ctx, 2));
+        ev.flags = a(&ctx, 3);
+        (EventKind::Mount, Hook::Mount)
+    } else if nr == layout!(sys.umount2) {
+        read_dst(ev, a(&ctx, 0));
+        ev.flags = a(&ctx, 1);
+        (EventKind::Umount, Hook::Umount)
+    } else if nr == layout!(sys.pivot_root) {
+        read_src(ev, a(&ctx, 0));
+        read_dst(ev, a(&ctx, 1));
+        (EventKind::PivotRoot, Hook::PivotRoot)
+    } else if nr == layout!(sys.fsopen) {
+        read_fstype(ev, a(&ctx, 0));
+        ev.flags = a(&ctx, 1);
+        (EventKind::Fsopen, Hook::Fsopen)
+    } else if nr == layout!(sys.fsconfig) {
+        ev.fd = a(&ctx, 0) as i32;
+        ev.cmd = a(&ctx, 1) as u32;
+        read_fstype(ev, a(&ctx, 2));
+        if matches!(
+            ev.cmd,
+            FSCONFIG_SET_STRING | FSCONFIG_SET_PATH | FSCONFIG_SET_PATH_EMPTY
+        ) {
+            read_src(ev, a(&ctx, 3));
+        }
+        ev.fd2 = a(&ctx, 4) as i32;
+        (EventKind::Fsconfig, Hook::Fsconfig)
+    } else if nr == layout!(sys.fsmount) {
+        ev.fd = a(&ctx, 0) as i32;
+        ev.flags = a(&ctx, 1);
+        ev.cmd = a(&ctx, 2) as u32;
+        (EventKind::Fsmount, Hook::Fsmount)
+    } else if nr == layout!(sys.move_mount) {
+        ev.fd = a(&ctx, 0) as i32;
+        read_src(ev, a(&ctx, 1));
+        ev.fd2 = a(&ctx, 2) as i32;
+        read_dst(ev, a(&ctx, 3));
+        ev.flags = a(&ctx, 4);
+        (EventKind::MoveMount, Hook::MoveMount)
+    } else if nr == layout!(sys.open_tree) {
         ev.fd = a(&ctx, 0) as i32;
         read_src(ev, a(&ctx, 1));
         ev.flags = a(&ctx, 2);
-        // SAFETY: user pointer read through the helper.
-        if let Ok(attr) = unsafe { bpf_probe_read_user(a(&ctx, 3) as *const MountAttr) } {
-            ev.attr_set = attr.attr_set;
-            ev.attr_clr = attr.attr_clr;
-            ev.propagation = attr.propagation;
-            if attr.attr_set & MOUNT_ATTR_IDMAP != 0 {
-                ev.fd2 = attr.userns_fd as i32;
-                ev.cmd = fd_inode(ev.fd2);
-            }
-        }
-        mount_park(ev);
-    }
+        (EventKind::OpenTree, Hook::OpenTree)
+    } else if nr == layout!(sys.mount_setattr) {
+        mount_setattr(&ctx, ev);
+        (EventKind::MountSetattr, Hook::MountSetattr)
+    } else {
+        return 0;
+    };
+    ev.header.kind = kind as u32;
+    ev.header.hook = hook as u32;
+    mount_park(ev, kind);
     0
+}
+
+#[inline(always)]
+fn mount_setattr(ctx: &TracePointContext, ev: &mut MountEvent) {
+    ev.fd = a(ctx, 0) as i32;
+    read_src(ev, a(ctx, 1));
+    ev.flags = a(ctx, 2);
+    // SAFETY: user pointer read through the helper.
+    if let Ok(attr) = unsafe { bpf_probe_read_user(a(ctx, 3) as *const MountAttr) } {
+        ev.attr_set = attr.attr_set;
+        ev.attr_clr = attr.attr_clr;
+        ev.propagation = attr.propagation;
+        if attr.attr_set & MOUNT_ATTR_IDMAP != 0 {
+            ev.fd2 = attr.userns_fd as i32;
+            ev.cmd = fd_inode(ev.fd2);
+        }
+    }
 }
 
 /// Attached to the `sys_exit_*` of every mount-family syscall.

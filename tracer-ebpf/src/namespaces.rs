@@ -15,10 +15,10 @@ use tracer_common::{ns_op, EventKind, Hook, NsEvent, NsKind, NS_CLONE_FLAGS, NS_
 use crate::{
     maps::{CreateNsArgs, CREATE_NS_PENDING, EVENTS, NS_PENDING, USERNS_PENDING},
     record::{
-        count_lost, current_task, fill_header, kptr, kread, layout, nsproxy_inums, send,
+        count_lost, current_task, fill_header, fill_task, kptr, kread, layout, nsproxy_inums, send,
         task_ns_inums, task_user_ns_ptr, user_ns_inum, user_ns_owner, wakeup, NS_USER,
     },
-    syscall::{arg_u64, ret},
+    syscall::{arg_u64, nr, ret},
 };
 
 /// Every `CLONE_NEW*` flag tracked.
@@ -90,15 +90,30 @@ pub(crate) fn sched_process_fork_ns(ctx: RawTracePointContext) -> u32 {
 /// Parks a record holding the caller's namespaces before the call.
 // By reference: by value the record would be copied again on the 512-byte stack.
 #[allow(clippy::needless_borrows_for_generic_args)]
-fn park(kind: EventKind, hook: Hook, op: u32, flags: u64, fd: i32) {
+fn park(ctx: &TracePointContext) {
     // SAFETY: `NsEvent` is plain data; all-zero is a valid value.
     let mut ev: NsEvent = unsafe { core::mem::zeroed() };
-    fill_header(&mut ev.header, kind, hook);
-    ev.flags = flags;
-    ev.op = op;
-    ev.fd = fd;
+    fill_task(&mut ev.header);
     ev.target_pid = tgid();
     task_ns_inums(current_task(), &mut ev.prev);
+    let nr = nr(ctx);
+    let (kind, hook) = if nr == layout!(sys.unshare) {
+        ev.flags = arg_u64(ctx, 0);
+        if ev.flags & NS_FLAGS == 0 {
+            return; // CLONE_FILES, CLONE_FS and the like: no namespace
+        }
+        ev.op = ns_op::UNSHARE;
+        (EventKind::Namespaces, Hook::Unshare)
+    } else if nr == layout!(sys.setns) {
+        ev.fd = arg_u64(ctx, 0) as i32;
+        ev.flags = arg_u64(ctx, 1);
+        ev.op = ns_op::SETNS;
+        (EventKind::Setns, Hook::Setns)
+    } else {
+        return;
+    };
+    ev.header.kind = kind as u32;
+    ev.header.hook = hook as u32;
     if NS_PENDING.insert(tid(), &ev, 0).is_err() {
         count_lost(kind);
     }
@@ -123,36 +138,17 @@ fn complete(ctx: &TracePointContext) {
     let _ = NS_PENDING.remove(tid);
 }
 
-#[tracepoint(category = "syscalls", name = "sys_enter_unshare")]
-pub(crate) fn sys_enter_unshare(ctx: TracePointContext) -> u32 {
-    let flags = arg_u64(&ctx, 0);
-    if flags & NS_FLAGS != 0 {
-        park(
-            EventKind::Namespaces,
-            Hook::Unshare,
-            ns_op::UNSHARE,
-            flags,
-            0,
-        );
-    }
+/// Attached to `sys_enter_unshare` and `sys_enter_setns`: the task's part of the record is
+/// filled once, then the record's syscall number says which.
+#[tracepoint(category = "syscalls", name = "sys_enter_ns_family")]
+pub(crate) fn sys_enter_ns_family(ctx: TracePointContext) -> u32 {
+    park(&ctx);
     0
 }
 
-#[tracepoint(category = "syscalls", name = "sys_exit_unshare")]
-pub(crate) fn sys_exit_unshare(ctx: TracePointContext) -> u32 {
-    complete(&ctx);
-    0
-}
-
-#[tracepoint(category = "syscalls", name = "sys_enter_setns")]
-pub(crate) fn sys_enter_setns(ctx: TracePointContext) -> u32 {
-    let (fd, nstype) = (arg_u64(&ctx, 0) as i32, arg_u64(&ctx, 1));
-    park(EventKind::Setns, Hook::Setns, ns_op::SETNS, nstype, fd);
-    0
-}
-
-#[tracepoint(category = "syscalls", name = "sys_exit_setns")]
-pub(crate) fn sys_exit_setns(ctx: TracePointContext) -> u32 {
+/// Attached to `sys_exit_unshare` and `sys_exit_setns`.
+#[tracepoint(category = "syscalls", name = "sys_exit_ns_family")]
+pub(crate) fn sys_exit_ns_family(ctx: TracePointContext) -> u32 {
     complete(&ctx);
     0
 }

@@ -139,10 +139,17 @@ fn active_pid_ns(task: *const u8) -> u32 {
     kread::<u32>(ns, layout!(ns_inum[NS_PID]))
 }
 
+#[inline(always)]
 pub(crate) fn fill_header(h: &mut Header, kind: EventKind, hook: Hook) {
-    let pid_tgid = bpf_get_current_pid_tgid();
     h.kind = kind as u32;
     h.hook = hook as u32;
+    fill_task(h);
+}
+
+/// Everything of a header but its kind and hook: the running task's. Programs shared by a
+/// family of syscalls fill it before they know which syscall they were called for.
+pub(crate) fn fill_task(h: &mut Header) {
+    let pid_tgid = bpf_get_current_pid_tgid();
     h.pid = pid_tgid as u32;
     h.tgid = (pid_tgid >> 32) as u32;
     h.uid = bpf_get_current_uid_gid() as u32;

@@ -25,3 +25,11 @@ pub(crate) fn ret(ctx: &TracePointContext) -> i64 {
     // SAFETY: `ret` is at a fixed offset of every syscall exit record.
     unsafe { ctx.read_at::<i64>(RET).unwrap_or(0) }
 }
+
+/// The syscall number of a `sys_enter_*` or `sys_exit_*` record (`__syscall_nr`, after the
+/// 8-byte common header): which syscall a program shared by a family was called for.
+#[inline(always)]
+pub(crate) fn nr(ctx: &TracePointContext) -> u32 {
+    // SAFETY: `__syscall_nr` is at a fixed offset of every syscall record.
+    unsafe { ctx.read_at::<i32>(8).unwrap_or(-1) as u32 }
+}

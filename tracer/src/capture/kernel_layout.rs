@@ -5,7 +5,7 @@
 use std::{fs, path::Path, sync::Arc};
 
 use btf_rs::{Btf, Type};
-use tracer_common::{KernelLayout, NS_KINDS};
+use tracer_common::{KernelLayout, SyscallNrs, NS_KINDS};
 
 use super::btf_names::BtfNames;
 
@@ -426,6 +426,30 @@ pub fn skew(layout: &mut KernelLayout, spec: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// This architecture's numbers of the syscalls whose tracepoints share a program.
+fn syscall_nrs() -> SyscallNrs {
+    // Syscall numbers are small and positive.
+    let nr = |n: libc::c_long| n as u32;
+    SyscallNrs {
+        execve: nr(libc::SYS_execve),
+        execveat: nr(libc::SYS_execveat),
+        mount: nr(libc::SYS_mount),
+        umount2: nr(libc::SYS_umount2),
+        pivot_root: nr(libc::SYS_pivot_root),
+        fsopen: nr(libc::SYS_fsopen),
+        fsconfig: nr(libc::SYS_fsconfig),
+        fsmount: nr(libc::SYS_fsmount),
+        move_mount: nr(libc::SYS_move_mount),
+        open_tree: nr(libc::SYS_open_tree),
+        mount_setattr: nr(libc::SYS_mount_setattr),
+        unshare: nr(libc::SYS_unshare),
+        setns: nr(libc::SYS_setns),
+        capset: nr(libc::SYS_capset),
+        prctl: nr(libc::SYS_prctl),
+        seccomp: nr(libc::SYS_seccomp),
+    }
+}
+
 /// What was resolved, and what was not (and why), for `tracer` to report.
 #[derive(Debug)]
 pub struct Resolved {
@@ -437,6 +461,7 @@ pub struct Resolved {
 /// programs then leave the dependent fields empty) and are listed in `problems`.
 pub fn resolve(btf: Option<&KernelBtf>, veth_btf: Option<&KernelBtf>, tracefs: &Path) -> Resolved {
     let mut layout = KernelLayout::UNKNOWN;
+    layout.sys = syscall_nrs();
     let mut problems = Vec::new();
     match btf {
         Some(btf) => resolve_btf(btf, veth_btf.unwrap_or(btf), &mut layout, &mut problems),

@@ -228,6 +228,9 @@ fn prepared_loader() -> EbpfLoader<'static> {
 /// Loads the programs with the running kernel's layout and attaches, for every event kind,
 /// the best option that works here.
 pub fn load(ring_bytes: u32) -> anyhow::Result<Loaded> {
+    // At debug level, when each step of the start-up ended.
+    let started = std::time::Instant::now();
+    let step = |what: &str| log::debug!("start-up: {what} after {:?}", started.elapsed());
     let mut warnings: Vec<String> = raise_memlock().into_iter().collect();
     let tracefs = ensure_tracefs()?;
     let btf = match kernel_layout::open_kernel_btf() {
@@ -249,6 +252,7 @@ pub fn load(ring_bytes: u32) -> anyhow::Result<Loaded> {
             .map(|p| format!("kernel layout: {p}")),
     );
     let mut layout = resolved.layout;
+    step("kernel layout resolved");
 
     if let Ok(spec) = std::env::var(kernel_layout::SKEW_ENV) {
         kernel_layout::skew(&mut layout, &spec).map_err(anyhow::Error::msg)?;
@@ -265,7 +269,9 @@ pub fn load(ring_bytes: u32) -> anyhow::Result<Loaded> {
         .load(OBJECT)
         .context("loading the eBPF object")?;
 
+    step("maps made, object loaded");
     preload(&mut ebpf, &layout);
+    step("programs verified");
     let mut plans = Vec::with_capacity(PLANS.len());
     let mut links = Vec::new();
     for plan in &PLANS {
@@ -299,6 +305,8 @@ pub fn load(ring_bytes: u32) -> anyhow::Result<Loaded> {
         }
         plans.push(report);
     }
+    step("programs attached");
+    log_verifier_costs(&ebpf);
     Ok(Loaded {
         ebpf,
         plans,
@@ -347,6 +355,25 @@ fn preload(ebpf: &mut Ebpf, layout: &KernelLayout) {
             });
         }
     });
+}
+
+/// At debug level, what each loaded program cost the verifier (kernels since 5.16 say).
+fn log_verifier_costs(ebpf: &Ebpf) {
+    if !log::log_enabled!(log::Level::Debug) {
+        return;
+    }
+    let mut total = 0;
+    for (name, program) in ebpf.programs() {
+        if let Some(n) = program
+            .info()
+            .ok()
+            .and_then(|i| i.verified_instruction_count())
+        {
+            total += n;
+            log::debug!("program {name}: {n} instructions verified");
+        }
+    }
+    log::debug!("programs: {total} instructions verified in all");
 }
 
 /// Attaches every program of an option; on any failure, detaches what it attached and says

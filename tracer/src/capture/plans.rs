@@ -89,20 +89,40 @@ const fn programs(name: &'static str, attachments: &'static [Attachment]) -> Hoo
 }
 
 /// A syscall observed at entry (arguments) and exit (result): exit attaches first, so no
-/// parked record misses its exit.
+/// parked record misses its exit. The programs are shared by a family of syscalls (the
+/// record's syscall number tells them apart), so the verifier goes through each once.
 macro_rules! syscall {
-    ($name:literal, $exit:literal, [$($sys:literal),+]) => {
+    ($name:literal, $entry:literal, $exit:literal, [$($sys:literal),+]) => {
         const {
             &[programs(
                 concat!("tracepoints syscalls:sys_enter/exit_", $name),
                 const {
                     &[
                         $(tp($exit, concat!("sys_exit_", $sys)),)+
-                        $(tp(concat!("sys_enter_", $sys), concat!("sys_enter_", $sys)),)+
+                        $(tp($entry, concat!("sys_enter_", $sys)),)+
                     ]
                 },
             )]
         }
+    };
+}
+
+/// One of the mount family (`sys_enter/exit_mount_family`).
+macro_rules! mount_family {
+    ($sys:literal) => {
+        syscall!(
+            $sys,
+            "sys_enter_mount_family",
+            "sys_exit_mount_family",
+            [$sys]
+        )
+    };
+}
+
+/// One of the security setup's syscalls (`sys_enter/exit_security`).
+macro_rules! security {
+    ($sys:literal) => {
+        syscall!($sys, "sys_enter_security", "sys_exit_security", [$sys])
     };
 }
 
@@ -194,12 +214,12 @@ const UNSHARE_AND_FORK: HookOption = programs(
     "tracepoints sys_enter/exit_unshare + sched_process_fork",
     const {
         &[
-            tp("sys_exit_unshare", "sys_exit_unshare"),
+            tp("sys_exit_ns_family", "sys_exit_unshare"),
             Attachment {
                 program: "sched_process_fork_ns",
                 attach: Attach::RawTracePoint("sched_process_fork"),
             },
-            tp("sys_enter_unshare", "sys_enter_unshare"),
+            tp("sys_enter_ns_family", "sys_enter_unshare"),
         ]
     },
 );
@@ -220,18 +240,21 @@ const MONITOR_MOVES: HookOption = HookOption {
 /// a plan.
 pub const fn options(kind: EventKind) -> &'static [HookOption] {
     match kind {
-        EventKind::Exec => syscall!("exec", "sys_exit_exec", ["execve", "execveat"]),
-        EventKind::Mount => syscall!("mount", "sys_exit_mount_family", ["mount"]),
-        EventKind::Umount => syscall!("umount", "sys_exit_mount_family", ["umount"]),
-        EventKind::PivotRoot => syscall!("pivot_root", "sys_exit_mount_family", ["pivot_root"]),
-        EventKind::Fsopen => syscall!("fsopen", "sys_exit_mount_family", ["fsopen"]),
-        EventKind::Fsconfig => syscall!("fsconfig", "sys_exit_mount_family", ["fsconfig"]),
-        EventKind::Fsmount => syscall!("fsmount", "sys_exit_mount_family", ["fsmount"]),
-        EventKind::MoveMount => syscall!("move_mount", "sys_exit_mount_family", ["move_mount"]),
-        EventKind::OpenTree => syscall!("open_tree", "sys_exit_mount_family", ["open_tree"]),
-        EventKind::MountSetattr => {
-            syscall!("mount_setattr", "sys_exit_mount_family", ["mount_setattr"])
-        }
+        EventKind::Exec => syscall!(
+            "exec",
+            "sys_enter_exec",
+            "sys_exit_exec",
+            ["execve", "execveat"]
+        ),
+        EventKind::Mount => mount_family!("mount"),
+        EventKind::Umount => mount_family!("umount"),
+        EventKind::PivotRoot => mount_family!("pivot_root"),
+        EventKind::Fsopen => mount_family!("fsopen"),
+        EventKind::Fsconfig => mount_family!("fsconfig"),
+        EventKind::Fsmount => mount_family!("fsmount"),
+        EventKind::MoveMount => mount_family!("move_mount"),
+        EventKind::OpenTree => mount_family!("open_tree"),
+        EventKind::MountSetattr => mount_family!("mount_setattr"),
         EventKind::Fork => single!(
             "raw_tracepoint sched_process_fork",
             "sched_process_fork",
@@ -248,10 +271,15 @@ pub const fn options(kind: EventKind) -> &'static [HookOption] {
             Attach::TracePoint("task", "task_rename")
         ),
         EventKind::Namespaces => const { &[CREATE_NAMESPACES, UNSHARE_AND_FORK] },
-        EventKind::Setns => syscall!("setns", "sys_exit_setns", ["setns"]),
-        EventKind::Capset => syscall!("capset", "sys_exit_capset", ["capset"]),
-        EventKind::Prctl => syscall!("prctl", "sys_exit_prctl", ["prctl"]),
-        EventKind::Seccomp => syscall!("seccomp", "sys_exit_seccomp", ["seccomp"]),
+        EventKind::Setns => syscall!(
+            "setns",
+            "sys_enter_ns_family",
+            "sys_exit_ns_family",
+            ["setns"]
+        ),
+        EventKind::Capset => security!("capset"),
+        EventKind::Prctl => security!("prctl"),
+        EventKind::Seccomp => security!("seccomp"),
         EventKind::IdMap => const { &[MAP_WRITE_PROBES, MAP_OPENS] },
         EventKind::CgroupMkdir => single!(
             "tracepoint cgroup:cgroup_mkdir",
