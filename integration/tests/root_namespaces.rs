@@ -294,6 +294,54 @@ fn root_id_maps_are_seen() {
     assert_eq!(words(&of(MapFile::GidMap)), words(&gid_map));
 }
 
+/// A process that writes a map and exits without closing the file: where no kprobe sees the
+/// write, the map is reported at its exit (by the program the exit program hands over to,
+/// which then sends the exit itself), followed by its exit with its code.
+#[test]
+fn root_id_map_held_at_exit_is_reported_before_the_exit() {
+    let watch = Watch::start(&[]);
+    let mut owner = Command::new("unshare")
+        .args(["-U", "sleep", "10"])
+        .spawn()
+        .unwrap();
+    wait_comm(owner.id(), "sleep");
+    let user = ns_inode(owner.id(), "user");
+    let script = format!(
+        "import os\nfd = os.open('/proc/{}/uid_map', os.O_WRONLY)\n\
+         os.write(fd, b'0 1000 1\\n')\nos._exit(7)",
+        owner.id()
+    );
+    let mut writer = Command::new("python3")
+        .args(["-c", &script])
+        .spawn()
+        .unwrap();
+    let pid = writer.id();
+    assert_eq!(writer.wait().unwrap().code(), Some(7));
+    owner.kill().unwrap();
+    owner.wait().unwrap();
+    let events = watch.stop().events;
+    let of_writer: Vec<&Event> = events.iter().filter(|e| e.tgid == pid).collect();
+    let map = of_writer
+        .iter()
+        .position(|e| {
+            matches!(&e.detail, Detail::IdMap { file: MapFile::UidMap, mapped_ns, data, .. }
+                if *mapped_ns == user && words(data) == ["0", "1000", "1"])
+        })
+        .unwrap_or_else(|| panic!("no uid_map of user:[{user}] in {of_writer:#?}"));
+    let exit = of_writer
+        .iter()
+        .position(|e| matches!(e.detail, Detail::Exit { .. }))
+        .unwrap_or_else(|| panic!("no exit in {of_writer:#?}"));
+    assert_eq!(
+        tracer_integration::exit_of(of_writer[exit]),
+        Some((Some(7), None))
+    );
+    if !kprobes_here() {
+        assert_eq!(of_writer[map].hook, "tracepoint:sched:sched_process_exit");
+        assert!(map < exit, "the map, then the exit: {of_writer:#?}");
+    }
+}
+
 #[test]
 fn root_clone_with_namespace_flags() {
     use nix::sched::{clone, CloneFlags};

@@ -14,16 +14,20 @@ use aya_ebpf::{
     },
     macros::{kprobe, kretprobe, tracepoint},
     programs::{ProbeContext, RetProbeContext, TracePointContext},
+    EbpfContext,
 };
 use tracer_common::{
-    id_map_file, EventKind, Hook, IdMapEvent, MAP_DATA_LEN, MAP_EXTENTS, MAP_PATH_LEN,
+    id_map_file, tail_call, EventKind, Hook, IdMapEvent, MAP_DATA_LEN, MAP_EXTENTS, MAP_PATH_LEN,
 };
 
 use crate::{
-    maps::{MapFile, EVENTS, MAP_FILES, MAP_OPENING, MAP_SCRATCH, MAP_WRITING},
+    maps::{
+        MapFile, ReportArgs, EVENTS, MAP_FILES, MAP_OPENING, MAP_SCRATCH, MAP_WRITING, REPORT_ARGS,
+        TAIL_CALLS,
+    },
     record::{
-        count_lost, fill_header, kptr, kread, layout, read_kernel_str, read_user_str, send,
-        task_file, user_ns_inum, wakeup,
+        count_lost, fill_header, fill_task, kptr, kread, layout, read_kernel_str, read_user_str,
+        send, task_file, user_ns_inum, wakeup,
     },
     syscall::{arg_u64, ret},
 };
@@ -165,24 +169,35 @@ unsafe fn kernel_map(ev: *mut IdMapEvent, user_ns: *const u8, which: u32) {
     }
 }
 
-/// Reports the map file `tgid` holds open as `fd` (any fd, -1, at an exit) and forgets it.
-// Inlined, and no `Option`: an argument half undefined is refused by the verifier.
-#[inline(always)]
-fn report(tgid: u32, fd: i32, hook: Hook) {
+/// Reports the map file `args.tgid` holds (at the close of its fd, or at its exit) and
+/// forgets it; at an exit, then sends the process's exit event. Tail-called by
+/// `sys_enter_close` and `sched_process_exit`: verified once, not in each of them.
+#[tracepoint]
+pub(crate) fn id_map_report(_ctx: TracePointContext) -> u32 {
+    let Some(args) = REPORT_ARGS.get(0).copied() else {
+        return 0;
+    };
+    report(args.tgid, args.hook);
+    if args.then_exit != 0 {
+        crate::process::send_exit(args.exit_code);
+    }
+    0
+}
+
+fn report(tgid: u32, hook: u32) {
     // SAFETY: map value read while this program runs.
     let Some(file) = (unsafe { MAP_FILES.get(tgid) }) else {
         return;
     };
-    if fd != -1 && fd != file.fd {
-        return;
-    }
     let seq = kptr(task_file(file.fd), layout!(file_private_data));
     let user_ns = kptr(seq, layout!(seq_file_private));
     if let Some(mut entry) = EVENTS.reserve::<IdMapEvent>(0) {
         let ev = entry.as_mut_ptr();
         // SAFETY: reserved ring memory of the right size.
         unsafe {
-            fill_header(&mut (*ev).header, EventKind::IdMap, hook);
+            fill_task(&mut (*ev).header);
+            (*ev).header.kind = EventKind::IdMap as u32;
+            (*ev).header.hook = hook;
             (*ev).ret = 0;
             (*ev).fd = file.fd;
             (*ev).which = file.which;
@@ -200,17 +215,66 @@ fn report(tgid: u32, fd: i32, hook: Hook) {
     let _ = MAP_FILES.remove(tgid);
 }
 
-/// `close(fd)`: one hash lookup, which misses unless the process has a map file open.
+/// Hands the report to `id_map_report`. Comes back only when the tail call failed (the
+/// program not in its slot): the report is then counted lost and the file forgotten.
+fn tail_report<C: EbpfContext>(ctx: &C, args: ReportArgs) {
+    if let Some(slot) = REPORT_ARGS.get_ptr_mut(0) {
+        // SAFETY: per-CPU value, ours while this program runs; a tail call on our context.
+        unsafe {
+            *slot = args;
+            TAIL_CALLS.tail_call(ctx, tail_call::ID_MAP_REPORT);
+        }
+    }
+    count_lost(EventKind::IdMap);
+    let _ = MAP_FILES.remove(args.tgid);
+}
+
+/// Whether `tgid` has a map file open for writing (one hash lookup, which misses unless it
+/// does).
+#[inline(always)]
+fn holds(tgid: u32, fd: i32) -> bool {
+    // SAFETY: map value read while this program runs.
+    unsafe { MAP_FILES.get(tgid) }.is_some_and(|f| fd == -1 || f.fd == fd)
+}
+
+/// `close(fd)` of the map file.
 #[tracepoint(category = "syscalls", name = "sys_enter_close")]
 pub(crate) fn sys_enter_close(ctx: TracePointContext) -> u32 {
-    report(ids().1, arg_u64(&ctx, 0) as i32, Hook::IdMapClose);
+    let tgid = ids().1;
+    let fd = arg_u64(&ctx, 0) as i32;
+    if holds(tgid, fd) {
+        tail_report(
+            &ctx,
+            ReportArgs {
+                tgid,
+                fd,
+                hook: Hook::IdMapClose as u32,
+                then_exit: 0,
+                exit_code: 0,
+                _pad: 0,
+            },
+        );
+    }
     0
 }
 
-/// A process that exits with a map file still open (its files are still there).
+/// A process that exits with a map file still open (its files are still there): the report
+/// program sends its exit event after the report. Comes back only when it could not.
 #[inline(always)]
-pub(crate) fn exited(tgid: u32) {
-    report(tgid, -1, Hook::IdMapExit);
+pub(crate) fn exited(ctx: &TracePointContext, tgid: u32, exit_code: i32) {
+    if holds(tgid, -1) {
+        tail_report(
+            ctx,
+            ReportArgs {
+                tgid,
+                fd: -1,
+                hook: Hook::IdMapExit as u32,
+                then_exit: 1,
+                exit_code,
+                _pad: 0,
+            },
+        );
+    }
 }
 
 /// Fills the record of a map write at its entry and parks it for the exit.

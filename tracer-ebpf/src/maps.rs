@@ -2,11 +2,11 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{HashMap, PerCpuArray, RingBuf},
+    maps::{HashMap, PerCpuArray, ProgramArray, RingBuf},
 };
 use tracer_common::{
-    ExecEvent, IdMapEvent, MountEvent, NetdevMoveEvent, NsEvent, SecurityEvent, DEFAULT_RING_BYTES,
-    KIND_SLOTS, MAP_PATH_LEN,
+    tail_call, ExecEvent, IdMapEvent, MountEvent, NetdevMoveEvent, NsEvent, SecurityEvent,
+    DEFAULT_RING_BYTES, KIND_SLOTS, MAP_PATH_LEN,
 };
 
 /// All events, in submission order. Its size is set by the loader (`--ring-size`).
@@ -19,13 +19,16 @@ pub(crate) static EVENTS: RingBuf = RingBuf::with_byte_size(DEFAULT_RING_BYTES, 
 #[map]
 pub(crate) static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(KIND_SLOTS, 0);
 
-/// Exec records between `sys_enter_*` and `sys_exit_*`, by tgid.
+/// Exec records between `sys_enter_*` and `sys_exit_*`, by tgid. 1024 execs in flight at
+/// once (a 100,000-exec storm on 4 threads has a handful; one that finds no room is counted
+/// lost): the kernel zeroes every entry when the map is made, 4096 of them took 1.5 ms of
+/// the start-up.
 #[map]
-pub(crate) static EXEC_PENDING: HashMap<u32, ExecEvent> = HashMap::with_max_entries(4096, 0);
+pub(crate) static EXEC_PENDING: HashMap<u32, ExecEvent> = HashMap::with_max_entries(1024, 0);
 
-/// Mount-family records between entry and exit, by thread id.
+/// Mount-family records between entry and exit, by thread id (sized as `EXEC_PENDING`).
 #[map]
-pub(crate) static MOUNT_PENDING: HashMap<u32, MountEvent> = HashMap::with_max_entries(4096, 0);
+pub(crate) static MOUNT_PENDING: HashMap<u32, MountEvent> = HashMap::with_max_entries(1024, 0);
 
 /// Records are too large for the 512-byte BPF stack: they are built here.
 #[map]
@@ -88,6 +91,28 @@ pub(crate) struct MapFile {
 /// writes and closes each in turn), until its close or the process's exit.
 #[map]
 pub(crate) static MAP_FILES: HashMap<u32, MapFile> = HashMap::with_max_entries(1024, 0);
+
+/// The programs others tail-call (slots in `tracer_common::tail_call`), filled by the loader.
+#[map]
+pub(crate) static TAIL_CALLS: ProgramArray = ProgramArray::with_max_entries(tail_call::SLOTS, 0);
+
+/// What `id_map_report` is to report, set per CPU just before the tail call to it.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub(crate) struct ReportArgs {
+    pub tgid: u32,
+    /// The fd closed, or -1 at an exit.
+    pub fd: i32,
+    pub hook: u32,
+    /// At an exit: the process's exit event is sent after the report (a tail call does not
+    /// come back), with this code.
+    pub then_exit: u32,
+    pub exit_code: i32,
+    pub _pad: u32,
+}
+
+#[map]
+pub(crate) static REPORT_ARGS: PerCpuArray<ReportArgs> = PerCpuArray::with_max_entries(1, 0);
 
 /// capset/prctl/seccomp records between entry and exit, by thread id.
 #[map]

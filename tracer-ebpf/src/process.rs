@@ -66,14 +66,22 @@ fn forget_parked(tid: u32, tgid: u32) {
 }
 
 #[tracepoint(category = "sched", name = "sched_process_exit")]
-pub(crate) fn sched_process_exit(_ctx: TracePointContext) -> u32 {
+pub(crate) fn sched_process_exit(ctx: TracePointContext) -> u32 {
     let pid_tgid = bpf_get_current_pid_tgid();
-    forget_parked(pid_tgid as u32, (pid_tgid >> 32) as u32);
-    if pid_tgid as u32 != (pid_tgid >> 32) as u32 {
+    let (tid, tgid) = (pid_tgid as u32, (pid_tgid >> 32) as u32);
+    forget_parked(tid, tgid);
+    if tid != tgid {
         return 0; // a thread other than the leader
     }
-    crate::idmap::exited((pid_tgid >> 32) as u32);
     let exit_code = kread::<i32>(current_task(), layout!(task_exit_code));
+    crate::idmap::exited(&ctx, tgid, exit_code);
+    send_exit(exit_code);
+    0
+}
+
+/// Sends the exit event of the running process (also from `id_map_report`, which runs in
+/// `sched_process_exit`'s place when the process held a map file).
+pub(crate) fn send_exit(exit_code: i32) {
     if let Some(mut entry) = EVENTS.reserve::<ExitEvent>(0) {
         let ev = entry.as_mut_ptr();
         // SAFETY: reserved ring memory of the right size.
@@ -86,7 +94,6 @@ pub(crate) fn sched_process_exit(_ctx: TracePointContext) -> u32 {
     } else {
         count_lost(EventKind::Exit);
     }
-    0
 }
 
 #[tracepoint(category = "task", name = "task_rename")]

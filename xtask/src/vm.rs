@@ -573,8 +573,9 @@ echo "VMTEST-RUN=$?"
 grep -E '"kind":"(namespaces|veth|netdev_move|cgroup_mkdir)"' /tmp/run.jsonl | sed 's/^/VMTEST run event: /' 
 "{test_bin}" --test-threads=1
 T=$?
-# The exec, mount-family and rename paths of this kernel.
-"{watch_bin}" --test-threads=1 --exact root_exec_argv_result_and_exit_code root_mount_in_private_namespace root_failed_exec_is_shown_as_failed root_task_rename_is_seen
+# The exec, mount-family and rename paths of this kernel, and each syscall of the families
+# that share a program.
+"{watch_bin}" --test-threads=1 --exact root_exec_argv_result_and_exit_code root_mount_in_private_namespace root_failed_exec_is_shown_as_failed root_task_rename_is_seen root_each_syscall_of_a_family_is_reported_as_itself
 W=$?
 echo "VMTEST-TESTS=$((T | W))"
 TRACER_LAYOUT_SKEW=ns_inum:8 "{test_bin}" --test-threads=1 --exact root_unshare_namespaces_match_proc > /tmp/negative.log 2>&1

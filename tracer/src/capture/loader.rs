@@ -5,13 +5,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
 use aya::{
+    maps::ProgramArray,
     programs::{
         kprobe::KProbeLinkId, raw_trace_point::RawTracePointLinkId, trace_point::TracePointLinkId,
         KProbe, Program, ProgramError, RawTracePoint, TracePoint,
     },
     Ebpf, EbpfLoader,
 };
-use tracer_common::{EventKind, KernelLayout, DEFAULT_RING_BYTES};
+use tracer_common::{tail_call, EventKind, KernelLayout, DEFAULT_RING_BYTES};
 
 use super::{
     detach::{detach_after_exit, detach_all, detach_in_parallel},
@@ -272,6 +273,13 @@ pub fn load(ring_bytes: u32) -> anyhow::Result<Loaded> {
     step("maps made, object loaded");
     preload(&mut ebpf, &layout);
     step("programs verified");
+    // Before any attach: a program whose tail call finds an empty slot counts its event lost.
+    if let Err(e) = fill_tail_calls(&mut ebpf) {
+        warnings.push(format!(
+            "{}: id maps held at a close or an exit are counted lost, not reported",
+            error_chain(&e)
+        ));
+    }
     let mut plans = Vec::with_capacity(PLANS.len());
     let mut links = Vec::new();
     for plan in &PLANS {
@@ -334,6 +342,7 @@ fn preload(ebpf: &mut Ebpf, layout: &KernelLayout) {
         });
         wanted.extend(likely.into_iter().flatten().map(|a| a.program));
     }
+    wanted.insert(tail_call::ID_MAP_REPORT_PROGRAM);
     let mut programs: Vec<&mut Program> = ebpf
         .programs_mut()
         .filter(|(name, _)| wanted.contains(name))
@@ -374,6 +383,21 @@ fn log_verifier_costs(ebpf: &Ebpf) {
         }
     }
     log::debug!("programs: {total} instructions verified in all");
+}
+
+/// Puts the programs others tail-call in their slots of `TAIL_CALLS`.
+fn fill_tail_calls(ebpf: &mut Ebpf) -> anyhow::Result<()> {
+    let name = tail_call::ID_MAP_REPORT_PROGRAM;
+    let program: &mut TracePoint = ebpf
+        .program_mut(name)
+        .with_context(|| format!("program {name} is not in the object"))?
+        .try_into()?;
+    load_once(program.load()).with_context(|| format!("loading {name}"))?;
+    let fd = program.fd()?.try_clone()?;
+    let mut slots =
+        ProgramArray::try_from(ebpf.map_mut("TAIL_CALLS").context("no TAIL_CALLS map")?)?;
+    slots.set(tail_call::ID_MAP_REPORT, &fd, 0)?;
+    Ok(())
 }
 
 /// Attaches every program of an option; on any failure, detaches what it attached and says
@@ -565,5 +589,6 @@ mod tests {
                 }
             }
         }
+        assert!(text.contains(tail_call::ID_MAP_REPORT_PROGRAM));
     }
 }
