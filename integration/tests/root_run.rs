@@ -553,7 +553,7 @@ fn root_run_trace_shows_every_step() {
 fn root_run_cloned_and_re_executed_init_agree() {
     let _g = shared();
     let probe = "hostname; cat /proc/1/comm; \
-        grep -E '^(CapEff|NoNewPrivs|Seccomp|SigBlk|SigIgn|SigCgt):' /proc/self/status; \
+        grep -E '^(CapEff|NoNewPrivs|Seccomp|SigBlk|SigIgn|SigCgt|THP_enabled):' /proc/self/status; \
         ls /proc/self/fd | wc -l; ip -o link show lo | grep -c LOWER_UP; \
         ip -o -4 addr show eth0 | grep -c 10.89.0; exit 3";
     let outcome = |exec: bool, args: &[&str]| {
@@ -579,6 +579,14 @@ fn root_run_cloned_and_re_executed_init_agree() {
         let (code, stdout, _) = agree(&[&["-q", "--no-trace"][..], net, &shell].concat());
         assert_eq!(code, Some(3), "{stdout}");
         assert!(stdout.starts_with("same\nsh\n"), "{stdout}");
+        // The tracer runs without transparent huge pages; its container as the host has them.
+        let ours = fs::read_to_string("/proc/self/status").unwrap();
+        let thp = |s: &str| {
+            s.lines()
+                .find(|l| l.starts_with("THP_enabled:"))
+                .map(str::to_owned)
+        };
+        assert_eq!(thp(&stdout), thp(&ours), "{stdout}");
     }
     for (args, want) in [
         (&["--", "no-such-command"][..], 127),

@@ -471,6 +471,11 @@ fn main() -> ExitCode {
         .format_timestamp(None)
         .init();
     let cli = Cli::parse();
+    // A small heap, and a start-up that counts: no huge page zeroed for a few bytes of it.
+    // A report's heap is large and read through: it keeps them.
+    if !matches!(&cli.command, Command::Report(_)) {
+        tracer::runtime::huge_pages::off_for_this_process();
+    }
     // The loader's slow part starts now, beside the rest of the start-up.
     if matches!(&cli.command, Command::Watch(_) | Command::Check)
         || matches!(&cli.command, Command::Run(a) if !a.no_trace)

@@ -31,8 +31,16 @@ pub async fn explain(command: &[String]) -> anyhow::Result<i32> {
         cgroups: &Default::default(),
     });
     let began = Clock::boot_now_ns();
-    let mut child = tokio::process::Command::new(program)
-        .args(args)
+    let mut command = tokio::process::Command::new(program);
+    command.args(args);
+    // SAFETY: one async-signal-safe call between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            crate::runtime::huge_pages::restore_in_child();
+            Ok(())
+        });
+    }
+    let mut child = command
         .spawn()
         .with_context(|| format!("running {program}"))?;
     // Ctrl-C is the command's to handle; the explanation still follows.

@@ -10,6 +10,7 @@ pub mod bundle;
 pub mod cgroup;
 pub mod config;
 pub mod console;
+pub mod huge_pages;
 pub mod image;
 pub mod init;
 pub mod naming;
@@ -729,6 +730,7 @@ struct InitChild<'a> {
 impl InitChild<'_> {
     /// In the child: its pipes on their numbers, and exec. Returns only on failure.
     fn run(&self) -> isize {
+        huge_pages::restore_in_child();
         // SAFETY: async-signal-safe calls only, on data prepared before the clone.
         unsafe {
             if libc::dup2(self.sync_fd, init::SYNC_FD) < 0
