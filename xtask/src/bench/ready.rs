@@ -64,7 +64,7 @@ pub(super) fn same_probes_bt() -> String {
 /// Detaching its tracepoints takes the kernel a second or two, under the lock attaching
 /// needs: the tracer leaves it to a helper after it exits, bpftrace does it before. Each
 /// tool starts once the previous one's detach is surely over.
-fn settle() {
+pub(super) fn settle() {
     // A tracer hands its attachments to a helper that lets go of them after it exits, and
     // each detach holds the kernel's tracepoint lock for a grace period: a tool started
     // before the last one is gone would wait on that lock. So: until no tracer or bpftrace
