@@ -294,17 +294,23 @@ fn root_id_maps_are_seen() {
     assert_eq!(words(&of(MapFile::GidMap)), words(&gid_map));
 }
 
+/// A process in a user namespace of its own, whose maps are not written yet.
+fn user_ns_owner() -> std::process::Child {
+    let owner = Command::new("unshare")
+        .args(["-U", "sleep", "10"])
+        .spawn()
+        .unwrap();
+    wait_comm(owner.id(), "sleep");
+    owner
+}
+
 /// A process that writes a map and exits without closing the file: where no kprobe sees the
 /// write, the map is reported at its exit (by the program the exit program hands over to,
 /// which then sends the exit itself), followed by its exit with its code.
 #[test]
 fn root_id_map_held_at_exit_is_reported_before_the_exit() {
     let watch = Watch::start(&[]);
-    let mut owner = Command::new("unshare")
-        .args(["-U", "sleep", "10"])
-        .spawn()
-        .unwrap();
-    wait_comm(owner.id(), "sleep");
+    let mut owner = user_ns_owner();
     let user = ns_inode(owner.id(), "user");
     let script = format!(
         "import os\nfd = os.open('/proc/{}/uid_map', os.O_WRONLY)\n\
@@ -702,11 +708,7 @@ fn root_check_reports_every_kind() {
 #[test]
 fn root_idmapped_mount_is_shown() {
     let watch = Watch::start(&[]);
-    let mut owner = Command::new("unshare")
-        .args(["-U", "sleep", "10"])
-        .spawn()
-        .unwrap();
-    wait_comm(owner.id(), "sleep");
+    let mut owner = user_ns_owner();
     for file in ["uid_map", "gid_map"] {
         fs::write(format!("/proc/{}/{file}", owner.id()), "0 1000 1\n").unwrap();
     }

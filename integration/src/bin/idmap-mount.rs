@@ -7,18 +7,6 @@
 
 use std::{ffi::CString, os::fd::AsRawFd as _, process::ExitCode};
 
-const OPEN_TREE_CLONE: u32 = 1;
-const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
-const MOVE_MOUNT_F_EMPTY_PATH: u32 = 0x4;
-
-#[repr(C)]
-struct MountAttr {
-    attr_set: u64,
-    attr_clr: u64,
-    propagation: u64,
-    userns_fd: u64,
-}
-
 fn fail(what: &str) -> ExitCode {
     let e = std::io::Error::last_os_error();
     match e.raw_os_error() {
@@ -57,13 +45,13 @@ fn main() -> ExitCode {
             libc::SYS_open_tree,
             libc::AT_FDCWD,
             src.as_ptr(),
-            OPEN_TREE_CLONE | libc::O_CLOEXEC as u32,
+            libc::OPEN_TREE_CLONE | libc::O_CLOEXEC as u32,
         );
         if tree < 0 {
             return fail("open_tree");
         }
-        let attr = MountAttr {
-            attr_set: MOUNT_ATTR_IDMAP,
+        let attr = libc::mount_attr {
+            attr_set: libc::MOUNT_ATTR_IDMAP,
             attr_clr: 0,
             propagation: 0,
             userns_fd: userns.as_raw_fd() as u64,
@@ -74,7 +62,7 @@ fn main() -> ExitCode {
             empty.as_ptr(),
             libc::AT_EMPTY_PATH,
             &raw const attr,
-            size_of::<MountAttr>(),
+            size_of::<libc::mount_attr>(),
         ) < 0
         {
             return fail("mount_setattr");
@@ -85,7 +73,7 @@ fn main() -> ExitCode {
             empty.as_ptr(),
             libc::AT_FDCWD,
             dst.as_ptr(),
-            MOVE_MOUNT_F_EMPTY_PATH,
+            libc::MOVE_MOUNT_F_EMPTY_PATH,
         ) < 0
         {
             return fail("move_mount");

@@ -7,20 +7,6 @@
 
 use std::{ffi::CString, os::unix::ffi::OsStrExt as _, path::Path, process::ExitCode};
 
-const FSCONFIG_SET_STRING: libc::c_long = 1;
-const FSCONFIG_CMD_CREATE: libc::c_long = 6;
-const MOVE_MOUNT_F_EMPTY_PATH: libc::c_long = 4;
-const OPEN_TREE_CLONE: libc::c_long = 1;
-const MOUNT_ATTR_RDONLY: u64 = 1;
-
-#[repr(C)]
-struct MountAttr {
-    attr_set: u64,
-    attr_clr: u64,
-    propagation: u64,
-    userns_fd: u64,
-}
-
 fn c(s: &str) -> CString {
     CString::new(s).expect("no NUL")
 }
@@ -118,13 +104,20 @@ fn main() -> ExitCode {
                 libc::syscall(
                     libc::SYS_fsconfig,
                     fs,
-                    FSCONFIG_SET_STRING,
+                    libc::FSCONFIG_SET_STRING,
                     c("size").as_ptr(),
                     c("1m").as_ptr(),
                     0,
                 ),
             );
-            libc::syscall(libc::SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, none, none, 0);
+            libc::syscall(
+                libc::SYS_fsconfig,
+                fs,
+                libc::FSCONFIG_CMD_CREATE,
+                none,
+                none,
+                0,
+            );
             let m = report("fsmount", libc::syscall(libc::SYS_fsmount, fs, 0, 0));
             report(
                 "move_mount",
@@ -134,7 +127,7 @@ fn main() -> ExitCode {
                     c("").as_ptr(),
                     libc::AT_FDCWD,
                     new_c.as_ptr(),
-                    MOVE_MOUNT_F_EMPTY_PATH,
+                    libc::MOVE_MOUNT_F_EMPTY_PATH,
                 ),
             );
         }
@@ -144,12 +137,12 @@ fn main() -> ExitCode {
                 libc::SYS_open_tree,
                 libc::AT_FDCWD,
                 new_c.as_ptr(),
-                OPEN_TREE_CLONE,
+                libc::OPEN_TREE_CLONE,
             ),
         );
         if tree >= 0 {
-            let attr = MountAttr {
-                attr_set: MOUNT_ATTR_RDONLY,
+            let attr = libc::mount_attr {
+                attr_set: libc::MOUNT_ATTR_RDONLY,
                 attr_clr: 0,
                 propagation: 0,
                 userns_fd: 0,
@@ -162,7 +155,7 @@ fn main() -> ExitCode {
                     c("").as_ptr(),
                     libc::AT_EMPTY_PATH,
                     &raw const attr,
-                    size_of::<MountAttr>(),
+                    size_of::<libc::mount_attr>(),
                 ),
             );
         }
