@@ -586,6 +586,8 @@ fn root_run_cloned_and_re_executed_init_agree() {
                 .find(|l| l.starts_with("THP_enabled:"))
                 .map(str::to_owned)
         };
+        // On here: else the container's setting could not tell a restore from none.
+        assert_eq!(thp(&ours).as_deref(), Some("THP_enabled:\t1"));
         assert_eq!(thp(&stdout), thp(&ours), "{stdout}");
     }
     for (args, want) in [

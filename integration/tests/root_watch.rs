@@ -319,6 +319,13 @@ fn root_each_syscall_of_a_family_is_reported_as_itself() {
     assert!(events.success, "{}", events.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
+    // What each call returned (an fd the next one takes, a child's pid).
+    let results: std::collections::HashMap<&str, i64> = stdout
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .filter_map(|(name, value)| Some((name, value.parse().ok()?)))
+        .collect();
+    let d = dir.path().display();
     let mut checked = 0;
     for line in stdout.lines() {
         let (name, value) = line.split_once(' ').unwrap();
@@ -327,6 +334,7 @@ fn root_each_syscall_of_a_family_is_reported_as_itself() {
             continue;
         }
         let value: i64 = value.parse().unwrap();
+        let fd = |call: &str| results.get(call).map(|&v| v as i32);
         let tp = |dir: &str, sys: &str| format!("tracepoint:syscalls:sys_{dir}_{sys}");
         let (kind, hooks) = match name {
             "execve" | "execveat" => ("exec", vec![tp("enter", name)]),
@@ -345,14 +353,57 @@ fn root_each_syscall_of_a_family_is_reported_as_itself() {
         } else {
             (helper, value)
         };
+        // The arguments as the helper passed them: a merged program reading one syscall's
+        // record as another's would get them wrong.
+        let arguments = |detail: &Detail| match detail {
+            Detail::Exec {
+                filename, execveat, ..
+            } => filename == "/bin/true" && execveat.is_some() == (name == "execveat"),
+            Detail::Mount { target, flags, .. } => {
+                (target == "/" && flags & libc::MS_PRIVATE != 0) || *target == format!("{d}/root")
+            }
+            Detail::Fsopen { fstype, .. } => fstype == "tmpfs",
+            Detail::Fsconfig { key, value, .. } => key == "size" && value.as_deref() == Some("1m"),
+            Detail::Fsmount { fs_fd, .. } => Some(*fs_fd) == fd("fsopen"),
+            Detail::MoveMount {
+                from_dfd, to_path, ..
+            } => Some(*from_dfd) == fd("fsmount") && *to_path == format!("{d}/new"),
+            Detail::OpenTree { path, .. } => *path == format!("{d}/new"),
+            Detail::MountSetattr { dfd, attr_set, .. } => {
+                Some(*dfd) == fd("open_tree") && *attr_set == libc::MOUNT_ATTR_RDONLY
+            }
+            Detail::Umount { target, flags, .. } => {
+                *target == format!("{d}/new") && *flags == libc::MNT_DETACH as u64
+            }
+            Detail::PivotRoot {
+                new_root, put_old, ..
+            } => *new_root == format!("{d}/root") && *put_old == format!("{d}/root/old"),
+            Detail::Namespaces { flags, .. } => {
+                let both = (libc::CLONE_NEWNS | libc::CLONE_NEWUTS) as u64;
+                flags & both == both
+            }
+            Detail::Setns { nstype, .. } => *nstype == libc::CLONE_NEWUTS as u64,
+            Detail::Capset { version, .. } => *version == 0x2008_0522,
+            Detail::Prctl { option, arg, .. } => {
+                *option == libc::PR_SET_NO_NEW_PRIVS as u32 && *arg == 1
+            }
+            Detail::Seccomp {
+                operation,
+                filter_len,
+                ..
+            } => *operation == libc::SECCOMP_SET_MODE_FILTER && *filter_len == 1,
+            _ => false,
+        };
         let seen = events.of_process(tgid).any(|e| {
             e.detail.kind_name() == kind
                 && hooks.contains(&e.hook)
                 && e.detail.result().is_some_and(|r| r.ret == result)
+                && arguments(&e.detail)
         });
         assert!(
             seen,
-            "{name} → {value}: no {kind} event by {hooks:?} with that result in {:#?}",
+            "{name} → {value}: no {kind} event by {hooks:?} with that result and the \
+             helper's arguments in {:#?}",
             events.of_process(tgid).collect::<Vec<_>>()
         );
         checked += 1;

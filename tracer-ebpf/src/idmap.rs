@@ -247,11 +247,9 @@ pub(crate) fn sys_enter_close(ctx: TracePointContext) -> u32 {
             &ctx,
             ReportArgs {
                 tgid,
-                fd,
                 hook: Hook::IdMapClose as u32,
                 then_exit: 0,
                 exit_code: 0,
-                _pad: 0,
             },
         );
     }
@@ -267,11 +265,9 @@ pub(crate) fn exited(ctx: &TracePointContext, tgid: u32, exit_code: i32) {
             ctx,
             ReportArgs {
                 tgid,
-                fd: -1,
                 hook: Hook::IdMapExit as u32,
                 then_exit: 1,
                 exit_code,
-                _pad: 0,
             },
         );
     }

@@ -101,14 +101,12 @@ pub(crate) static TAIL_CALLS: ProgramArray = ProgramArray::with_max_entries(tail
 #[derive(Clone, Copy)]
 pub(crate) struct ReportArgs {
     pub tgid: u32,
-    /// The fd closed, or -1 at an exit.
-    pub fd: i32,
+    /// `IdMapClose` or `IdMapExit`.
     pub hook: u32,
     /// At an exit: the process's exit event is sent after the report (a tail call does not
     /// come back), with this code.
     pub then_exit: u32,
     pub exit_code: i32,
-    pub _pad: u32,
 }
 
 #[map]

@@ -80,7 +80,9 @@ pub(crate) fn sched_process_exit(ctx: TracePointContext) -> u32 {
 }
 
 /// Sends the exit event of the running process (also from `id_map_report`, which runs in
-/// `sched_process_exit`'s place when the process held a map file).
+/// `sched_process_exit`'s place when the process held a map file). Inlined: a program that
+/// tail-calls may not call functions of its own before 5.10.
+#[inline(always)]
 pub(crate) fn send_exit(exit_code: i32) {
     if let Some(mut entry) = EVENTS.reserve::<ExitEvent>(0) {
         let ev = entry.as_mut_ptr();

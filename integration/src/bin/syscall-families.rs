@@ -1,9 +1,9 @@
 //! Test helper: calls each syscall whose tracepoints share a kernel program with others of
 //! its family (exec, mount, namespaces, security), once, and prints what it did, one line
 //! each: `NAME RESULT` (for an exec, `NAME PID` of the child that made it). A syscall this
-//! kernel lacks prints `NAME unsupported`. Makes its own mount and UTS namespaces first, and
-//! ends with a pivot_root in them: the host is left as it was. `syscall-families DIR`: an
-//! empty directory to mount on.
+//! kernel lacks prints `NAME unsupported`. Makes its own mount and UTS namespaces first (and
+//! stops when it cannot), and ends with a pivot_root in them: the host is left as it was.
+//! `syscall-families DIR`: an empty directory to mount on.
 
 use std::{ffi::CString, os::unix::ffi::OsStrExt as _, path::Path, process::ExitCode};
 
@@ -80,20 +80,26 @@ fn main() -> ExitCode {
     let none = std::ptr::null::<libc::c_char>();
     // SAFETY: plain syscalls on valid NUL-terminated strings and structs of ours.
     unsafe {
-        report(
+        // Everything after happens in these namespaces, or not at all: on the host's mount
+        // namespace the pivot_root would move every process's root.
+        if report(
             "unshare",
             libc::c_long::from(libc::unshare(libc::CLONE_NEWNS | libc::CLONE_NEWUTS)),
-        );
-        report(
-            "mount",
-            libc::c_long::from(libc::mount(
-                none,
-                c("/").as_ptr(),
-                none,
-                libc::MS_REC | libc::MS_PRIVATE,
-                std::ptr::null(),
-            )),
-        );
+        ) != 0
+            || report(
+                "mount",
+                libc::c_long::from(libc::mount(
+                    none,
+                    c("/").as_ptr(),
+                    none,
+                    libc::MS_REC | libc::MS_PRIVATE,
+                    std::ptr::null(),
+                )),
+            ) != 0
+        {
+            eprintln!("syscall-families: no mount namespace of its own: stopping");
+            return ExitCode::from(1);
+        }
         let fs = report(
             "fsopen",
             libc::syscall(libc::SYS_fsopen, c("tmpfs").as_ptr(), 0),

@@ -273,15 +273,9 @@ pub fn load(ring_bytes: u32) -> anyhow::Result<Loaded> {
     step("maps made, object loaded");
     preload(&mut ebpf, &layout);
     step("programs verified");
-    // Before any attach: a program whose tail call finds an empty slot counts its event lost.
-    if let Err(e) = fill_tail_calls(&mut ebpf) {
-        warnings.push(format!(
-            "{}: id maps held at a close or an exit are counted lost, not reported",
-            error_chain(&e)
-        ));
-    }
     let mut plans = Vec::with_capacity(PLANS.len());
     let mut links = Vec::new();
+    let mut report_slot_filled = false;
     for plan in &PLANS {
         let mut report = PlanReport {
             plan: *plan,
@@ -295,6 +289,18 @@ pub fn load(ring_bytes: u32) -> anyhow::Result<Loaded> {
             } else if let Some(why) = missing_layout(plan.kind, option, &layout) {
                 Some(why)
             } else {
+                // Before its programs attach: a tail call to an empty slot counts the
+                // report lost.
+                if reports_by_tail_call(option) && !report_slot_filled {
+                    report_slot_filled = true;
+                    if let Err(e) = fill_tail_calls(&mut ebpf) {
+                        warnings.push(format!(
+                            "{}: id maps held at a close or an exit are counted lost, not \
+                             reported",
+                            error_chain(&e)
+                        ));
+                    }
+                }
                 match try_option(&mut ebpf, option) {
                     Ok(attached) => {
                         links.extend(attached);
@@ -342,7 +348,9 @@ fn preload(ebpf: &mut Ebpf, layout: &KernelLayout) {
         });
         wanted.extend(likely.into_iter().flatten().map(|a| a.program));
     }
-    wanted.insert(tail_call::ID_MAP_REPORT_PROGRAM);
+    if wanted.contains(REPORT_CALLER) {
+        wanted.insert(tail_call::ID_MAP_REPORT_PROGRAM);
+    }
     let mut programs: Vec<&mut Program> = ebpf
         .programs_mut()
         .filter(|(name, _)| wanted.contains(name))
@@ -383,6 +391,17 @@ fn log_verifier_costs(ebpf: &Ebpf) {
         }
     }
     log::debug!("programs: {total} instructions verified in all");
+}
+
+/// The program that remembers a map file until its close (with `sched_process_exit`, which
+/// reports one still open at an exit): both hand the report to `id_map_report`.
+const REPORT_CALLER: &str = "sys_enter_close";
+
+/// Whether an option's programs report map files by tail call: only where it is tried is
+/// the report program loaded and put in its slot (with kprobes, the writes are seen where
+/// they happen and nothing calls it).
+fn reports_by_tail_call(option: &HookOption) -> bool {
+    matches!(option.source, Source::Programs(list) if list.iter().any(|a| a.program == REPORT_CALLER))
 }
 
 /// Puts the programs others tail-call in their slots of `TAIL_CALLS`.
