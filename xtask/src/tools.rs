@@ -166,6 +166,7 @@ pub(crate) const BASE: &[&str] = &[
     // this project's binaries
     "tracer",
     "exec-storm",
+    "json-floor",
     "build-image.sh",
 ];
 
