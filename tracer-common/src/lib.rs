@@ -472,16 +472,19 @@ pub const MAP_DATA_LEN: usize = 256;
 /// Bytes kept of the path a map file was opened by (`/proc/4194304/setgroups` is 25).
 pub const MAP_PATH_LEN: usize = 32;
 
-/// Which file of a user namespace's ID maps: `/proc/PID/uid_map`, `gid_map`, `setgroups`.
 /// Programs that others tail-call, by their slot in the `TAIL_CALLS` program array: verified
 /// once, where inlined in each caller they were verified in each.
 pub mod tail_call {
     /// Reports the map file a process held (`sys_enter_close`, `sched_process_exit`).
     pub const ID_MAP_REPORT: u32 = 0;
     pub const ID_MAP_REPORT_PROGRAM: &str = "id_map_report";
+    /// The program that remembers a map file until its close: where it is not attached
+    /// (with kprobes, writes are seen where they happen), nothing calls the report.
+    pub const ID_MAP_REPORT_CALLER: &str = "sys_enter_close";
     pub const SLOTS: u32 = 1;
 }
 
+/// Which file of a user namespace's ID maps: `/proc/PID/uid_map`, `gid_map`, `setgroups`.
 pub mod id_map_file {
     pub const UID_MAP: u32 = 0;
     pub const GID_MAP: u32 = 1;

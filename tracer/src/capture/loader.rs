@@ -348,7 +348,7 @@ fn preload(ebpf: &mut Ebpf, layout: &KernelLayout) {
         });
         wanted.extend(likely.into_iter().flatten().map(|a| a.program));
     }
-    if wanted.contains(REPORT_CALLER) {
+    if wanted.contains(tail_call::ID_MAP_REPORT_CALLER) {
         wanted.insert(tail_call::ID_MAP_REPORT_PROGRAM);
     }
     let mut programs: Vec<&mut Program> = ebpf
@@ -393,15 +393,11 @@ fn log_verifier_costs(ebpf: &Ebpf) {
     log::debug!("programs: {total} instructions verified in all");
 }
 
-/// The program that remembers a map file until its close (with `sched_process_exit`, which
-/// reports one still open at an exit): both hand the report to `id_map_report`.
-const REPORT_CALLER: &str = "sys_enter_close";
-
 /// Whether an option's programs report map files by tail call: only where it is tried is
 /// the report program loaded and put in its slot (with kprobes, the writes are seen where
 /// they happen and nothing calls it).
 fn reports_by_tail_call(option: &HookOption) -> bool {
-    matches!(option.source, Source::Programs(list) if list.iter().any(|a| a.program == REPORT_CALLER))
+    matches!(option.source, Source::Programs(list) if list.iter().any(|a| a.program == tail_call::ID_MAP_REPORT_CALLER))
 }
 
 /// Puts the programs others tail-call in their slots of `TAIL_CALLS`.
