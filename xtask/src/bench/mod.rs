@@ -34,6 +34,8 @@ struct Sizes {
     storm: u64,
     /// The longer, parallel storm (both CPUs busy, or all of them).
     storm_long: u64,
+    /// Interleaved rounds that share each storm's execs.
+    storm_rounds: usize,
     small_ring: u64,
     ready_runs: usize,
     container_runs: usize,
@@ -50,6 +52,7 @@ struct Sizes {
 const FULL: Sizes = Sizes {
     storm: 100_000,
     storm_long: 250_000,
+    storm_rounds: 5,
     small_ring: 20_000,
     ready_runs: 7,
     container_runs: 60,
@@ -61,8 +64,9 @@ const FULL: Sizes = Sizes {
 };
 
 const QUICK: Sizes = Sizes {
-    storm: 5_000,
-    storm_long: 20_000,
+    storm: 9_000,
+    storm_long: 24_000,
+    storm_rounds: 3,
     small_ring: 4_000,
     ready_runs: 5,
     container_runs: 15,

@@ -61,6 +61,24 @@ pub(super) fn try_wait_usage(child: &Child, flags: i32) -> anyhow::Result<Option
     }))
 }
 
+/// User + system CPU seconds a running process has used so far (`/proc/PID/stat`, in
+/// clock ticks); 0 if it cannot be read.
+pub(super) fn cpu_seconds(pid: u32) -> f64 {
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the command name, which may hold spaces: state is the first.
+    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
+        return 0.0;
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after state.
+    // SAFETY: sysconf has no memory preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    (ticks(11) + ticks(12)) as f64 / hz
+}
+
 pub(super) fn signal(child: &Child, sig: i32) {
     // SAFETY: kill has no memory preconditions.
     unsafe { libc::kill(child.id() as libc::pid_t, sig) };

@@ -184,6 +184,9 @@ pub(super) fn storm_under(
     let peer = start_tool(tool, &jsonl, ring, &storm_pid)?;
     // Let the tool settle after attaching.
     thread::sleep(Duration::from_millis(300));
+    // What starting cost is left out of its CPU per exec: rounds are short enough for a
+    // start to weigh.
+    let cpu_at_start = peer.as_ref().map_or(0.0, |p| cpu_seconds(p.child.id()));
     let started = Instant::now();
     let storm = Command::new(release("exec-storm"))
         .args(["-j", &jobs.to_string(), &n.to_string(), "/bin/true"])
@@ -225,30 +228,71 @@ pub(super) fn storm_under(
         captured,
         lost: scan.lost.load(Ordering::Relaxed),
         totals: (tool == Tool::Tracer).then(|| tracer_totals(&scan)),
-        tool_cpu: usage.cpu,
+        tool_cpu: (usage.cpu - cpu_at_start).max(0.0),
         tool_rss_mb: usage.max_rss_kb as f64 / 1024.0,
         wall,
     })
 }
 
 pub(super) struct Storms {
+    /// Each tool's storms summed over the rounds (`wall`: the total).
     pub(super) rows: Vec<StormRow>,
+    /// Each round's storm wall time, by tool and thread count, in round order.
+    walls: Vec<(Tool, usize, Vec<f64>)>,
+    pub(super) rounds: usize,
 }
+
+/// The tools of each round; round r starts at the r-th, so that no tool always runs right
+/// after the untraced storm or at a round's end.
+const ORDER: [Tool; 4] = [Tool::None, Tool::Tracer, Tool::Bpftrace, Tool::Execsnoop];
 
 impl Storms {
     pub(super) fn of(&self, tool: Tool, jobs: usize) -> Option<&StormRow> {
         self.rows.iter().find(|r| r.tool == tool && r.jobs == jobs)
     }
 
-    pub(super) fn baseline(&self, jobs: usize) -> f64 {
-        let walls: Vec<f64> = self
-            .rows
+    fn walls(&self, tool: Tool, jobs: usize) -> &[f64] {
+        self.walls
             .iter()
-            .filter(|r| r.tool == Tool::None && r.jobs == jobs)
-            .map(|r| r.wall)
-            .collect();
-        walls.iter().sum::<f64>() / walls.len().max(1) as f64
+            .find(|(t, j, _)| *t == tool && *j == jobs)
+            .map_or(&[], |(_, _, w)| w)
     }
+
+    /// The tool's slowdown in each round: its storm over the same round's untraced one.
+    /// The machine's speed drifts by several per cent over minutes (two untraced storms
+    /// of one run 9 % apart), so a tool is compared only with its own round.
+    fn ratios(&self, tool: Tool, jobs: usize) -> Vec<f64> {
+        let base = self.walls(Tool::None, jobs);
+        self.walls(tool, jobs)
+            .iter()
+            .zip(base)
+            .map(|(w, b)| w / b)
+            .collect()
+    }
+
+    /// The median round's slowdown, with the smallest and largest.
+    pub(super) fn slowdown(&self, tool: Tool, jobs: usize) -> (f64, f64, f64) {
+        let mut r = self.ratios(tool, jobs);
+        r.sort_by(f64::total_cmp);
+        if r.is_empty() {
+            return (1.0, 1.0, 1.0);
+        }
+        (r[r.len() / 2], r[0], r[r.len() - 1])
+    }
+}
+
+/// Adds one round's storm to the tool's sums.
+fn add(sum: &mut StormRow, r: &StormRow) {
+    sum.n += r.n;
+    sum.captured += r.captured;
+    sum.lost += r.lost;
+    sum.totals = match (sum.totals, r.totals) {
+        (Some(a), Some(b)) => Some((a.0 + b.0, a.1 + b.1)),
+        (a, b) => a.or(b),
+    };
+    sum.tool_cpu += r.tool_cpu;
+    sum.tool_rss_mb = sum.tool_rss_mb.max(r.tool_rss_mb);
+    sum.wall += r.wall;
 }
 
 pub(super) fn storms(
@@ -257,41 +301,73 @@ pub(super) fn storms(
     verdicts: &mut Vec<Verdict>,
 ) -> anyhow::Result<Storms> {
     let cpus = thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    let order = [
-        Tool::None,
-        Tool::Tracer,
-        Tool::Bpftrace,
-        Tool::Execsnoop,
-        Tool::None,
-    ];
-    let mut rows = Vec::new();
+    let rounds = sizes.storm_rounds;
+    let mut storms = Storms {
+        rows: Vec::new(),
+        walls: Vec::new(),
+        rounds,
+    };
     for (n, jobs) in [(sizes.storm, 1), (sizes.storm_long, 2 * cpus)] {
-        for tool in order {
-            rows.push(storm_under(tool, n, jobs, None)?);
+        let per_round = n / rounds as u64;
+        for round in 0..rounds {
+            eprintln!("bench: storm round {} of {rounds}", round + 1);
+            for i in 0..ORDER.len() {
+                let tool = ORDER[(round + i) % ORDER.len()];
+                let r = storm_under(tool, per_round, jobs, None)?;
+                match storms
+                    .walls
+                    .iter_mut()
+                    .find(|(t, j, _)| *t == tool && *j == jobs)
+                {
+                    Some((_, _, w)) => w.push(r.wall),
+                    None => storms.walls.push((tool, jobs, vec![r.wall])),
+                }
+                match storms
+                    .rows
+                    .iter_mut()
+                    .find(|s| s.tool == tool && s.jobs == jobs)
+                {
+                    Some(sum) => add(sum, &r),
+                    None => storms.rows.push(r),
+                }
+            }
         }
     }
-    let storms = Storms { rows };
+    storms
+        .rows
+        .sort_by_key(|r| (r.jobs, ORDER.iter().position(|t| *t == r.tool)));
+    storms_md(&storms, cpus, md);
+    storm_verdicts(&storms, cpus, verdicts);
+    Ok(storms)
+}
 
+fn storms_md(storms: &Storms, cpus: usize, md: &mut String) {
     let _ = writeln!(
         md,
         "## 1. Exec storm\n\n`exec-storm` (in `integration/src/bin`) fork+execs `/bin/true` N times, \
          one after another (1 thread), then the longer storm with {} threads ({} CPUs busy). \
+         Each storm runs in {} rounds; a round runs it once untraced and once under each \
+         tool, each round starting with the next tool, and the figures are the rounds' sums. \
          Captured: the storm's execs of `/bin/true` found in each tool's output. Lost: what \
          the tool reports lost (the tracer: exec events; it also records each fork and exit, \
          shown as its events). Tool CPU: user+system seconds of the tool's process (the \
-         in-kernel cost lands on the storm, in its wall time). Slowdown: storm wall time \
-         over the mean of the two runs without a tracer.\n",
+         in-kernel cost lands on the storm, in its wall time). Slowdown: the median round's \
+         storm wall time over the same round's untraced one (the smallest and largest in \
+         brackets): the machine's speed drifts over minutes, more than the margins judged \
+         here.\n",
         2 * cpus,
-        cpus
+        cpus,
+        storms.rounds,
     );
     md.push_str(
         "| N | threads | tool | captured | lost | tool CPU s | CPU µs / exec | peak RSS MB | storm s | execs/s | slowdown |\n\
          |---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in &storms.rows {
-        let base = storms.baseline(r.jobs);
-        let captured = if r.tool == Tool::None {
-            "—".to_string()
+        let untraced = r.tool == Tool::None;
+        let dash = || "—".to_string();
+        let captured = if untraced {
+            dash()
         } else {
             let mut s = format!(
                 "{} ({:.2} %)",
@@ -303,40 +379,44 @@ pub(super) fn storms(
             }
             s
         };
+        let slowdown = if untraced {
+            dash()
+        } else {
+            let (median, min, max) = storms.slowdown(r.tool, r.jobs);
+            format!("{median:.3} ({min:.3}–{max:.3})")
+        };
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.2} | {:.0} | {:.3} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.2} | {:.0} | {} |",
             r.n,
             r.jobs,
             r.tool.name(),
             captured,
-            if r.tool == Tool::None {
-                "—".into()
-            } else {
-                r.lost.to_string()
-            },
-            if r.tool == Tool::None {
-                "—".into()
+            if untraced { dash() } else { r.lost.to_string() },
+            if untraced {
+                dash()
             } else {
                 format!("{:.2}", r.tool_cpu)
             },
-            if r.tool == Tool::None {
-                "—".into()
+            if untraced {
+                dash()
             } else {
                 format!("{:.1}", 1e6 * r.tool_cpu / r.captured.max(1) as f64)
             },
-            if r.tool == Tool::None {
-                "—".into()
+            if untraced {
+                dash()
             } else {
                 format!("{:.0}", r.tool_rss_mb)
             },
             r.wall,
             r.n as f64 / r.wall,
-            r.wall / base,
+            slowdown,
         );
     }
     md.push('\n');
+}
 
+fn storm_verdicts(storms: &Storms, cpus: usize, verdicts: &mut Vec<Verdict>) {
     for jobs in [1, 2 * cpus] {
         let (Some(t), Some(b), Some(e)) = (
             storms.of(Tool::Tracer, jobs),
@@ -380,21 +460,23 @@ pub(super) fn storms(
             &format!("storm.cpu_vs_execsnoop.{jobs}t"),
             per(t) / per(e),
         );
-        let slow = t.wall / storms.baseline(jobs);
+        let (slow, min, max) = storms.slowdown(Tool::Tracer, jobs);
+        let (es, _, _) = storms.slowdown(Tool::Execsnoop, jobs);
+        let (bt, _, _) = storms.slowdown(Tool::Bpftrace, jobs);
         verdict_ratio(
             verdicts,
             (
                 &format!("storm slowdown ≤ 1.10× ({label})"),
-                format!("{slow:.3}×"),
+                format!(
+                    "{slow:.3}× (rounds {min:.3}–{max:.3}; execsnoop {es:.3}×, bpftrace {bt:.3}×)"
+                ),
                 slow <= 1.10,
             ),
             &format!("storm.slowdown.{jobs}t"),
             slow,
         );
     }
-    Ok(storms)
 }
-
 // ---------------------------------------------------------------------------------------
 
 pub(super) fn ring(
@@ -441,7 +523,7 @@ pub(super) fn ring(
             md,
             "With the default ring (16 MiB) the tracer lost {} events during the {}-thread \
              storm: {:.0} execs/s, {:.0} events/s (fork, exec, exit) sustained for {:.0} s \
-             with nothing lost. That storm is as fast as this machine fork+execs with every \
+             in each of {} rounds with nothing lost. That storm is as fast as this machine fork+execs with every \
              CPU busy, so it is a lower bound: the reader used {:.1} % of one CPU at that rate \
              ({:.2} µs per event), so it would keep up with about {:.0} events/s before the \
              ring starts to fill.\n",
@@ -449,7 +531,8 @@ pub(super) fn ring(
             t.jobs,
             t.n as f64 / t.wall,
             events as f64 / t.wall,
-            t.wall,
+            t.wall / storms.rounds as f64,
+            storms.rounds,
             100.0 * t.tool_cpu / t.wall,
             1e6 * t.tool_cpu / events.max(1) as f64,
             events as f64 / t.tool_cpu.max(1e-9),
