@@ -164,7 +164,15 @@ pub(super) struct StormRow {
     pub(super) totals: Option<(u64, u64)>,
     pub(super) tool_cpu: f64,
     pub(super) tool_rss_mb: f64,
-    pub(super) wall: f64,
+    /// The storm's wall time in each round, in round order.
+    pub(super) walls: Vec<f64>,
+}
+
+impl StormRow {
+    /// Wall time over all rounds.
+    pub(super) fn wall(&self) -> f64 {
+        self.walls.iter().sum()
+    }
 }
 
 pub(super) fn storm_under(
@@ -209,7 +217,7 @@ pub(super) fn storm_under(
             totals: None,
             tool_cpu: 0.0,
             tool_rss_mb: 0.0,
-            wall,
+            walls: vec![wall],
         });
     };
     let size = || fs::metadata(&jsonl).map_or(0, |m| m.len());
@@ -230,15 +238,13 @@ pub(super) fn storm_under(
         totals: (tool == Tool::Tracer).then(|| tracer_totals(&scan)),
         tool_cpu: (usage.cpu - cpu_at_start).max(0.0),
         tool_rss_mb: usage.max_rss_kb as f64 / 1024.0,
-        wall,
+        walls: vec![wall],
     })
 }
 
 pub(super) struct Storms {
-    /// Each tool's storms summed over the rounds (`wall`: the total).
+    /// Each tool's storms summed over the rounds.
     pub(super) rows: Vec<StormRow>,
-    /// Each round's storm wall time, by tool and thread count, in round order.
-    walls: Vec<(Tool, usize, Vec<f64>)>,
     pub(super) rounds: usize,
 }
 
@@ -252,10 +258,7 @@ impl Storms {
     }
 
     fn walls(&self, tool: Tool, jobs: usize) -> &[f64] {
-        self.walls
-            .iter()
-            .find(|(t, j, _)| *t == tool && *j == jobs)
-            .map_or(&[], |(_, _, w)| w)
+        self.of(tool, jobs).map_or(&[], |r| &r.walls)
     }
 
     /// The tool's slowdown in each round: its storm over the same round's untraced one.
@@ -292,7 +295,7 @@ fn add(sum: &mut StormRow, r: &StormRow) {
     };
     sum.tool_cpu += r.tool_cpu;
     sum.tool_rss_mb = sum.tool_rss_mb.max(r.tool_rss_mb);
-    sum.wall += r.wall;
+    sum.walls.extend_from_slice(&r.walls);
 }
 
 pub(super) fn storms(
@@ -304,7 +307,6 @@ pub(super) fn storms(
     let rounds = sizes.storm_rounds;
     let mut storms = Storms {
         rows: Vec::new(),
-        walls: Vec::new(),
         rounds,
     };
     for (n, jobs) in [(sizes.storm, 1), (sizes.storm_long, 2 * cpus)] {
@@ -314,14 +316,6 @@ pub(super) fn storms(
             for i in 0..ORDER.len() {
                 let tool = ORDER[(round + i) % ORDER.len()];
                 let r = storm_under(tool, per_round, jobs, None)?;
-                match storms
-                    .walls
-                    .iter_mut()
-                    .find(|(t, j, _)| *t == tool && *j == jobs)
-                {
-                    Some((_, _, w)) => w.push(r.wall),
-                    None => storms.walls.push((tool, jobs, vec![r.wall])),
-                }
                 match storms
                     .rows
                     .iter_mut()
@@ -408,8 +402,8 @@ fn storms_md(storms: &Storms, cpus: usize, md: &mut String) {
             } else {
                 format!("{:.0}", r.tool_rss_mb)
             },
-            r.wall,
-            r.n as f64 / r.wall,
+            r.wall(),
+            r.n as f64 / r.wall(),
             slowdown,
         );
     }
@@ -529,11 +523,11 @@ pub(super) fn ring(
              ring starts to fill.\n",
             t.totals.map_or(0, |x| x.1),
             t.jobs,
-            t.n as f64 / t.wall,
-            events as f64 / t.wall,
-            t.wall / storms.rounds as f64,
+            t.n as f64 / t.wall(),
+            events as f64 / t.wall(),
+            t.wall() / storms.rounds as f64,
             storms.rounds,
-            100.0 * t.tool_cpu / t.wall,
+            100.0 * t.tool_cpu / t.wall(),
             1e6 * t.tool_cpu / events.max(1) as f64,
             events as f64 / t.tool_cpu.max(1e-9),
         );
